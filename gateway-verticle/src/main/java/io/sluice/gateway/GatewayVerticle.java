@@ -1,0 +1,84 @@
+package io.sluice.gateway;
+
+import io.sluice.gateway.config.ConfigLoader;
+import io.sluice.gateway.config.GatewayConfig;
+import io.sluice.gateway.http.ManagementServer;
+import io.sluice.gateway.limit.CounterStore;
+import io.sluice.gateway.limit.InMemoryCounterStore;
+import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.proxy.GatewayStats;
+import io.sluice.gateway.proxy.ProxyServer;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+
+import java.time.Clock;
+
+/**
+ * The gateway: reads and validates its configuration, then starts the proxy port (rate limiting + reverse proxy)
+ * and the management port (health, stats). Deployment succeeds only when both ports listen.
+ */
+public class GatewayVerticle extends VerticleBase {
+
+  private static final long EVICTION_PERIOD_MILLIS = 5_000;
+
+  private final StoreFactory storeFactory;
+  private final Clock clock;
+  private ProxyServer proxy;
+  private ManagementServer management;
+  private GatewayConfig gatewayConfig;
+
+  /** A gateway whose limits live in this JVM only. */
+  public GatewayVerticle() {
+    this(null);
+  }
+
+  /** A gateway whose limits live where {@code storeFactory} puts them (e.g. a Hazelcast map). */
+  public GatewayVerticle(StoreFactory storeFactory) {
+    this(storeFactory, Clock.systemUTC());
+  }
+
+  GatewayVerticle(StoreFactory storeFactory, Clock clock) {
+    this.storeFactory = storeFactory;
+    this.clock = clock;
+  }
+
+  @Override
+  public Future<?> start() {
+    return ConfigLoader.load(vertx, config()).compose(config -> {
+      gatewayConfig = config;
+      CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
+      GatewayStats stats = new GatewayStats(store);
+      proxy = new ProxyServer(vertx, config, new RateLimiter(config.policies(), store, clock), stats, clock);
+      management = new ManagementServer(vertx, config.management(), store, stats);
+      return Future.all(proxy.start(), management.start());
+    }).onSuccess(ready -> {
+      management.markReady();
+      System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store%n",
+          proxy.actualPort(), management.actualPort(), gatewayConfig.policies().size(),
+          storeFactory == null ? "in-memory" : "clustered");
+    });
+  }
+
+  @Override
+  public Future<?> stop() {
+    if (management != null) {
+      management.markNotReady();
+    }
+    Future<Void> proxyStopped = proxy == null ? Future.succeededFuture() : proxy.stop(gatewayConfig.shutdownGraceMillis());
+    return proxyStopped.eventually(() -> management == null ? Future.succeededFuture() : management.stop());
+  }
+
+  public int proxyPort() {
+    return proxy.actualPort();
+  }
+
+  public int managementPort() {
+    return management.actualPort();
+  }
+
+  private CounterStore inMemoryStore(GatewayConfig config) {
+    InMemoryCounterStore store = new InMemoryCounterStore(clock, config.limiter().maxKeys());
+    vertx.setPeriodic(EVICTION_PERIOD_MILLIS, id -> store.evictExpired());
+    return store;
+  }
+}

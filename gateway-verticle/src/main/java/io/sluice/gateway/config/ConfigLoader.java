@@ -1,0 +1,367 @@
+package io.sluice.gateway.config;
+
+import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.Policy;
+import io.sluice.gateway.limit.WindowSpec;
+import io.vertx.config.ConfigRetriever;
+import io.vertx.config.ConfigRetrieverOptions;
+import io.vertx.config.ConfigStoreOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Reads the gateway configuration, lowest precedence first: the defaults shipped in the jar (a copy of
+ * {@code conf/gateway.json}), the launcher's {@code -conf} JSON, environment variables, system properties. Each
+ * value remembers where it came from, so an invalid one is reported as {@code <source>: key '<key>' ...}.
+ */
+public final class ConfigLoader {
+
+  /** Classpath copy of conf/gateway.json: the single place defaults are written down. */
+  public static final String DEFAULTS_RESOURCE = "sluice-defaults/gateway.json";
+  /** Set by the launcher to the -conf argument, so errors can name the file. */
+  public static final String CONF_SOURCE_PROPERTY = "sluice.conf.source";
+
+  /** Environment variable → key. System properties use the key prefixed with {@code sluice.}. */
+  public static final Map<String, String> ENVIRONMENT = orderedMap(
+      "SLUICE_HTTP_HOST", "http.host",
+      "SLUICE_HTTP_PORT", "http.port",
+      "SLUICE_MANAGEMENT_HOST", "management.host",
+      "SLUICE_MANAGEMENT_PORT", "management.port",
+      "SLUICE_UPSTREAMS", "upstreams",
+      "SLUICE_UPSTREAM_TIMEOUT", "upstreamTimeout",
+      "SLUICE_SHUTDOWN_GRACE", "shutdownGrace",
+      "SLUICE_LIMITER_MAP_NAME", "limiter.mapName",
+      "SLUICE_LIMITER_MAX_KEYS", "limiter.maxKeys",
+      "SLUICE_POLICIES", "policies");
+
+  private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys");
+  private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
+  private static final Pattern POLICY_NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+
+  private final Map<String, String> environment;
+  private final Properties systemProperties;
+
+  public ConfigLoader(Map<String, String> environment, Properties systemProperties) {
+    this.environment = environment;
+    this.systemProperties = systemProperties;
+  }
+
+  /** Loads from this process's environment and system properties. */
+  public static Future<GatewayConfig> load(Vertx vertx, JsonObject deploymentConfig) {
+    return new ConfigLoader(System.getenv(), System.getProperties()).load(vertx, deploymentConfig,
+        System.getProperty(CONF_SOURCE_PROPERTY, "deployment config"));
+  }
+
+  public Future<GatewayConfig> load(Vertx vertx, JsonObject deploymentConfig, String deploymentSource) {
+    ConfigStoreOptions defaults = new ConfigStoreOptions().setType("file").setFormat("json")
+        .setConfig(new JsonObject().put("path", DEFAULTS_RESOURCE));
+    ConfigRetriever retriever = ConfigRetriever.create(vertx,
+        new ConfigRetrieverOptions().setIncludeDefaultStores(false).addStore(defaults));
+    return retriever.getConfig()
+        .eventually(() -> {
+          retriever.close();
+          return Future.succeededFuture();
+        })
+        .compose(defaultJson -> {
+          try {
+            return Future.succeededFuture(parse(defaultJson, deploymentConfig, deploymentSource));
+          } catch (ConfigException e) {
+            return Future.failedFuture(e);
+          }
+        });
+  }
+
+  /** Merges the layers and validates the result; throws {@link ConfigException} on the first bad value. */
+  public GatewayConfig parse(JsonObject defaults, JsonObject deploymentConfig, String deploymentSource) {
+    Merged merged = new Merged();
+    merged.layer(defaults, "defaults (" + DEFAULTS_RESOURCE + ")");
+    merged.layer(deploymentConfig == null ? new JsonObject() : deploymentConfig, deploymentSource);
+    ENVIRONMENT.forEach((variable, key) ->
+        merged.override(key, environment.get(variable), "environment variable " + variable));
+    ENVIRONMENT.forEach((variable, key) ->
+        merged.override(key, systemProperties.getProperty("sluice." + key), "system property sluice." + key));
+    return new Validator(merged).gatewayConfig();
+  }
+
+  private static Map<String, String> orderedMap(String... pairs) {
+    Map<String, String> map = new LinkedHashMap<>();
+    for (int i = 0; i < pairs.length; i += 2) {
+      map.put(pairs[i], pairs[i + 1]);
+    }
+    return Map.copyOf(map);
+  }
+
+  /** The merged JSON plus, for every key set, the source that set it last. */
+  static final class Merged {
+    final JsonObject json = new JsonObject();
+    final Map<String, String> sources = new HashMap<>();
+
+    void layer(JsonObject layer, String source) {
+      merge(json, layer, "", source);
+    }
+
+    private void merge(JsonObject target, JsonObject layer, String prefix, String source) {
+      for (String field : layer.fieldNames()) {
+        Object value = layer.getValue(field);
+        String path = prefix + field;
+        if (value instanceof JsonObject && target.getValue(field) instanceof JsonObject) {
+          merge(target.getJsonObject(field), (JsonObject) value, path + ".", source);
+        } else {
+          target.put(field, value instanceof JsonObject ? ((JsonObject) value).copy() : value);
+        }
+        sources.put(path, source);
+      }
+    }
+
+    void override(String key, String text, String source) {
+      if (text == null) {
+        return;
+      }
+      Object value = text;
+      if (INTEGER_KEYS.contains(key) && text.trim().matches("-?\\d{1,9}")) {
+        value = Integer.parseInt(text.trim());
+      } else if (JSON_KEYS.contains(key)) {
+        value = parseJsonOrList(key, text, source);
+      }
+      String[] parts = key.split("\\.");
+      JsonObject target = json;
+      for (int i = 0; i < parts.length - 1; i++) {
+        if (!(target.getValue(parts[i]) instanceof JsonObject)) {
+          target.put(parts[i], new JsonObject());
+        }
+        target = target.getJsonObject(parts[i]);
+      }
+      target.put(parts[parts.length - 1], value);
+      sources.put(key, source);
+    }
+
+    private static Object parseJsonOrList(String key, String text, String source) {
+      String trimmed = text.trim();
+      if (trimmed.startsWith("[")) {
+        try {
+          return new JsonArray(trimmed);
+        } catch (DecodeException e) {
+          throw new ConfigException(source + ": key '" + key + "' must be a JSON array, got " + trimmed);
+        }
+      }
+      if (key.equals("upstreams")) {
+        JsonArray list = new JsonArray();
+        for (String item : trimmed.split(",")) {
+          if (!item.isBlank()) {
+            list.add(item.trim());
+          }
+        }
+        return list;
+      }
+      throw new ConfigException(source + ": key '" + key + "' must be a JSON array, got " + trimmed);
+    }
+
+    String sourceOf(String path) {
+      String probe = path;
+      while (true) {
+        String source = sources.get(probe);
+        if (source != null) {
+          return source;
+        }
+        int cut = Math.max(probe.lastIndexOf('.'), probe.lastIndexOf('['));
+        if (cut <= 0) {
+          return "configuration";
+        }
+        probe = probe.substring(0, cut);
+      }
+    }
+  }
+
+  /** Turns the merged JSON into typed values, failing on the first problem with its source and key. */
+  private static final class Validator {
+    private final Merged merged;
+
+    Validator(Merged merged) {
+      this.merged = merged;
+    }
+
+    GatewayConfig gatewayConfig() {
+      JsonObject root = merged.json;
+      knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTimeout", "shutdownGrace", "limiter",
+          "policies"));
+      GatewayConfig.Endpoint http = endpoint(root, "http");
+      GatewayConfig.Endpoint management = endpoint(root, "management");
+      if (http.port() != 0 && http.port() == management.port()) {
+        throw fail("management.port", "must differ from http.port", management.port());
+      }
+      List<URI> upstreams = upstreams(root);
+      long upstreamTimeout = duration(root, "upstreamTimeout", "upstreamTimeout", true);
+      long shutdownGrace = duration(root, "shutdownGrace", "shutdownGrace", false);
+      JsonObject limiterJson = object(root, "limiter");
+      knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys"));
+      GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(
+          string(limiterJson, "mapName", "limiter.mapName"),
+          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE));
+      return new GatewayConfig(http, management, upstreams, upstreamTimeout, shutdownGrace, limiter, policies(root));
+    }
+
+    private GatewayConfig.Endpoint endpoint(JsonObject root, String name) {
+      JsonObject json = object(root, name);
+      knownKeys(json, name + ".", Set.of("host", "port"));
+      return new GatewayConfig.Endpoint(string(json, "host", name + ".host"),
+          integer(json, "port", name + ".port", 0, 65535));
+    }
+
+    private List<URI> upstreams(JsonObject root) {
+      Object value = root.getValue("upstreams");
+      if (!(value instanceof JsonArray) || ((JsonArray) value).isEmpty()) {
+        throw fail("upstreams", "must be a non-empty array of URLs like \"http://127.0.0.1:8000\"", value);
+      }
+      List<URI> uris = new ArrayList<>();
+      JsonArray array = (JsonArray) value;
+      for (int i = 0; i < array.size(); i++) {
+        String path = "upstreams[" + i + "]";
+        Object item = array.getValue(i);
+        String expected = "must be an http(s) URL with a host and no path, like \"http://127.0.0.1:8000\"";
+        if (!(item instanceof String)) {
+          throw fail(path, expected, item);
+        }
+        try {
+          URI uri = new URI((String) item);
+          String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+          boolean noPath = uri.getRawPath() == null || uri.getRawPath().isEmpty() || uri.getRawPath().equals("/");
+          if (!(scheme.equals("http") || scheme.equals("https")) || uri.getHost() == null || !noPath
+              || uri.getRawQuery() != null) {
+            throw fail(path, expected, item);
+          }
+          uris.add(uri);
+        } catch (URISyntaxException e) {
+          throw fail(path, expected, item);
+        }
+      }
+      return uris;
+    }
+
+    private List<Policy> policies(JsonObject root) {
+      Object value = root.getValue("policies");
+      if (!(value instanceof JsonArray)) {
+        throw fail("policies", "must be an array of policies (it may be empty)", value);
+      }
+      JsonArray array = (JsonArray) value;
+      List<Policy> policies = new ArrayList<>();
+      Set<String> names = new HashSet<>();
+      for (int i = 0; i < array.size(); i++) {
+        String prefix = "policies[" + i + "].";
+        if (!(array.getValue(i) instanceof JsonObject)) {
+          throw fail("policies[" + i + "]", "must be an object", array.getValue(i));
+        }
+        Policy policy = policy(array.getJsonObject(i), prefix);
+        if (!names.add(policy.name())) {
+          throw fail(prefix + "name", "must be unique among policies", policy.name());
+        }
+        policies.add(policy);
+      }
+      return policies;
+    }
+
+    private Policy policy(JsonObject json, String prefix) {
+      knownKeys(json, prefix, Set.of("name", "key", "requests", "window", "onExceed", "maxDelay", "onMissingKey"));
+      String name = string(json, "name", prefix + "name");
+      if (!POLICY_NAME.matcher(name).matches()) {
+        throw fail(prefix + "name", "must be 1-64 letters, digits, '_', '.' or '-'", name);
+      }
+      String keyText = string(json, "key", prefix + "key");
+      KeySource keySource;
+      try {
+        keySource = KeySource.parse(keyText);
+      } catch (IllegalArgumentException e) {
+        throw fail(prefix + "key", "must be global, bearer, ip or header:NAME", keyText);
+      }
+      int requests = integer(json, "requests", prefix + "requests", 1, 100_000_000);
+      long window = duration(json, "window", prefix + "window", true);
+      Policy.OnExceed onExceed = choice(json, "onExceed", prefix + "onExceed", Policy.OnExceed.class, "reject");
+      long maxDelay = 0;
+      if (onExceed == Policy.OnExceed.DELAY) {
+        maxDelay = json.containsKey("maxDelay") ? duration(json, "maxDelay", prefix + "maxDelay", true) : window;
+      } else if (json.containsKey("maxDelay")) {
+        throw fail(prefix + "maxDelay", "applies only with \"onExceed\": \"delay\"", json.getValue("maxDelay"));
+      }
+      Policy.OnMissingKey onMissing =
+          choice(json, "onMissingKey", prefix + "onMissingKey", Policy.OnMissingKey.class, "reject");
+      return new Policy(name, keySource, new WindowSpec(requests, window), onExceed, maxDelay, onMissing);
+    }
+
+    private <E extends Enum<E>> E choice(JsonObject json, String field, String path, Class<E> type, String fallback) {
+      Object value = json.getValue(field, fallback);
+      StringBuilder allowed = new StringBuilder();
+      for (E constant : type.getEnumConstants()) {
+        String word = constant.name().toLowerCase(Locale.ROOT);
+        if (word.equals(value)) {
+          return constant;
+        }
+        allowed.append(allowed.length() == 0 ? "" : " or ").append('"').append(word).append('"');
+      }
+      throw fail(path, "must be " + allowed, value);
+    }
+
+    private JsonObject object(JsonObject json, String field) {
+      Object value = json.getValue(field);
+      if (!(value instanceof JsonObject)) {
+        throw fail(field, "must be an object", value);
+      }
+      return (JsonObject) value;
+    }
+
+    private String string(JsonObject json, String field, String path) {
+      Object value = json.getValue(field);
+      if (!(value instanceof String) || ((String) value).isBlank()) {
+        throw fail(path, "must be a non-empty string", value);
+      }
+      return (String) value;
+    }
+
+    private int integer(JsonObject json, String field, String path, int min, int max) {
+      Object value = json.getValue(field);
+      boolean whole = value instanceof Integer || value instanceof Long;
+      if (!whole || ((Number) value).longValue() < min || ((Number) value).longValue() > max) {
+        throw fail(path, "must be an integer from " + min + " to " + max, value);
+      }
+      return ((Number) value).intValue();
+    }
+
+    private long duration(JsonObject json, String field, String path, boolean positive) {
+      Object value = json.getValue(field);
+      long millis = value instanceof String ? Durations.parseMillis((String) value) : -1;
+      if (millis < 0 || (positive && millis == 0)) {
+        throw fail(path, "must be a " + (positive ? "positive " : "") + "duration like \"250ms\", \"1s\" or \"1m\"",
+            value);
+      }
+      return millis;
+    }
+
+    private void knownKeys(JsonObject json, String prefix, Set<String> known) {
+      for (String field : json.fieldNames()) {
+        if (!known.contains(field)) {
+          throw fail(prefix + field, "is not a known key (known: " + String.join(", ", new java.util.TreeSet<>(known))
+              + ")", json.getValue(field));
+        }
+      }
+    }
+
+    private ConfigException fail(String path, String expected, Object actual) {
+      String shown = actual == null ? "nothing" : actual instanceof String ? "\"" + actual + "\"" : actual.toString();
+      return new ConfigException(merged.sourceOf(path) + ": key '" + path + "' " + expected + ", got " + shown);
+    }
+  }
+}

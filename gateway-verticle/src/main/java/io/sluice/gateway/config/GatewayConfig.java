@@ -1,0 +1,19 @@
+package io.sluice.gateway.config;
+
+import io.sluice.gateway.limit.Policy;
+
+import java.net.URI;
+import java.util.List;
+
+/** The gateway's configuration after validation. Built only by {@link ConfigLoader}. */
+public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams, long upstreamTimeoutMillis,
+                            long shutdownGraceMillis, Limiter limiter, List<Policy> policies) {
+
+  /** Where a server listens. Port 0 picks a free port. */
+  public record Endpoint(String host, int port) {
+  }
+
+  /** Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys. */
+  public record Limiter(String mapName, int maxKeys) {
+  }
+}

@@ -1,0 +1,169 @@
+package io.sluice.gateway.limit;
+
+import io.vertx.core.Future;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * Decides, for one request, whether every applicable policy has room for it, and when it may be forwarded.
+ *
+ * <p>All policies are charged concurrently (one store call each). A request is forwarded at one instant, so every
+ * policy must hold a slot in the bucket containing that instant: when a delaying policy pushes the request later,
+ * the others are moved to that instant too (a few rounds at most). If any policy says no, every slot already taken
+ * is given back, so a denied request consumes nobody's quota.
+ */
+public final class RateLimiter {
+
+  private static final int MAX_ROUNDS = 4;
+
+  private final List<Policy> policies;
+  private final CounterStore store;
+  private final Clock clock;
+
+  public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
+    this.policies = List.copyOf(policies);
+    this.store = store;
+    this.clock = clock;
+  }
+
+  public List<Policy> policies() {
+    return policies;
+  }
+
+  public Future<Decision> decide(RequestInfo request) {
+    long now = clock.millis();
+    List<Charge> charges = new ArrayList<>(policies.size());
+    for (Policy policy : policies) {
+      String identity = policy.keySource().extract(request);
+      if (identity == null) {
+        switch (policy.onMissingKey()) {
+          case REJECT:
+            releaseAll(charges, now);
+            return Future.succeededFuture(Decision.missingKey(policy));
+          case SKIP:
+            continue;
+          case IP:
+            identity = "ip:" + request.clientIp();
+            break;
+          default:
+            throw new IllegalStateException(policy.onMissingKey().name());
+        }
+      }
+      charges.add(new Charge(policy, storeKey(policy, identity)));
+    }
+    if (charges.isEmpty()) {
+      return Future.succeededFuture(Decision.admit(now, List.of()));
+    }
+    return round(charges, now, now, 1);
+  }
+
+  /** The key under which a policy's counter for one identity is stored: never the raw token. */
+  static String storeKey(Policy policy, String identity) {
+    if (policy.keySource() instanceof KeySource.Global) {
+      return policy.name() + "|*";
+    }
+    try {
+      byte[] digest = MessageDigest.getInstance("SHA-256").digest(identity.getBytes(StandardCharsets.UTF_8));
+      return policy.name() + "|" + HexFormat.of().formatHex(digest, 0, 16);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every JRE", e);
+    }
+  }
+
+  private Future<Decision> round(List<Charge> charges, long now, long target, int round) {
+    List<Future<Reservation>> pending = new ArrayList<>();
+    List<Charge> asked = new ArrayList<>();
+    for (Charge charge : charges) {
+      if (charge.holds(target)) {
+        continue;
+      }
+      Policy policy = charge.policy;
+      long latest = policy.delays() ? Math.max(target, now + policy.maxDelayMillis()) : target;
+      asked.add(charge);
+      pending.add(store.reserve(charge.key, policy.window(), now, target, latest));
+    }
+    return Future.join(pending).transform(done -> {
+      Charge denied = null;
+      long retryAt = now;
+      for (int i = 0; i < asked.size(); i++) {
+        Future<Reservation> answer = pending.get(i);
+        if (answer.failed()) {
+          releaseAll(charges, now);
+          return Future.failedFuture(answer.cause());
+        }
+        Reservation reservation = answer.result();
+        asked.get(i).reservation = reservation;
+        if (!reservation.granted() && (denied == null || reservation.atMillis() > retryAt)) {
+          denied = asked.get(i);
+          retryAt = reservation.atMillis();
+        }
+      }
+      if (denied != null) {
+        releaseAll(charges, now);
+        return Future.succeededFuture(Decision.deny(denied.policy, retryAt));
+      }
+      long forwardAt = target;
+      for (Charge charge : charges) {
+        forwardAt = Math.max(forwardAt, charge.reservation.atMillis());
+      }
+      List<Charge> misplaced = new ArrayList<>();
+      for (Charge charge : charges) {
+        if (!charge.holds(forwardAt)) {
+          misplaced.add(charge);
+        }
+      }
+      if (misplaced.isEmpty()) {
+        return Future.succeededFuture(Decision.admit(forwardAt, statuses(charges)));
+      }
+      if (round == MAX_ROUNDS) {
+        releaseAll(charges, now);
+        return Future.succeededFuture(Decision.deny(misplaced.get(0).policy, forwardAt));
+      }
+      releaseAll(misplaced, now);
+      return round(charges, now, forwardAt, round + 1);
+    });
+  }
+
+  private void releaseAll(List<Charge> charges, long now) {
+    for (Charge charge : charges) {
+      Reservation reservation = charge.reservation;
+      if (reservation != null && reservation.granted()) {
+        store.release(charge.key, charge.policy.window(), now, reservation.bucket());
+      }
+      charge.reservation = null;
+    }
+  }
+
+  private static List<Decision.PolicyStatus> statuses(List<Charge> charges) {
+    List<Decision.PolicyStatus> statuses = new ArrayList<>(charges.size());
+    for (Charge charge : charges) {
+      statuses.add(new Decision.PolicyStatus(charge.policy, charge.reservation.remaining(),
+          charge.reservation.resetMillis()));
+    }
+    return statuses;
+  }
+
+  /** One policy's claim on one request: its store key and the slot it holds, if any. */
+  private static final class Charge {
+    final Policy policy;
+    final String key;
+    Reservation reservation;
+
+    Charge(Policy policy, String key) {
+      this.policy = policy;
+      this.key = key;
+    }
+
+    /** Whether the slot held lies in the bucket that contains {@code forwardAtMillis}. */
+    boolean holds(long forwardAtMillis) {
+      return reservation != null && reservation.granted()
+          && reservation.bucket() == policy.window().bucketOf(forwardAtMillis);
+    }
+  }
+}

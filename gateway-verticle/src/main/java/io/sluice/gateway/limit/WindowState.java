@@ -1,0 +1,145 @@
+package io.sluice.gateway.limit;
+
+import java.io.Serializable;
+import java.util.Arrays;
+
+/**
+ * Admissions of one key: a sparse, sorted list of (bucket, count). Pure and single-threaded: a counter store makes
+ * each call atomic (an entry processor on the key's owner, or a map compute in memory).
+ *
+ * <p>Invariant: every run of {@link WindowSpec#spanBuckets()} consecutive buckets holds at most
+ * {@link WindowSpec#requests()} admissions. Buckets may lie in the future: those are reservations of delayed requests.
+ */
+public final class WindowState implements Serializable {
+
+  private static final long serialVersionUID = 1L;
+
+  private long[] buckets = new long[4];
+  private int[] counts = new int[4];
+  private int size;
+  /** Highest "now" bucket seen; callers' clocks may differ slightly, the state never goes back in time. */
+  private long highWater = Long.MIN_VALUE;
+
+  /**
+   * Reserves the earliest slot at or after {@code notBeforeMillis} and at or before {@code latestMillis}, if any.
+   */
+  public Reservation reserve(WindowSpec spec, long nowMillis, long notBeforeMillis, long latestMillis) {
+    highWater = Math.max(highWater, spec.bucketOf(nowMillis));
+    prune(highWater - spec.spanBuckets() + 1);
+    long first = Math.max(highWater, spec.bucketOf(notBeforeMillis));
+    long last = Math.max(first, spec.bucketOf(latestMillis));
+    int span = spec.spanBuckets();
+
+    long slot = countFrom(first - span + 1) < spec.requests() ? first : earliestFreeSlot(spec, first);
+    if (slot > last) {
+      return Reservation.denied(Math.max(nowMillis, spec.startOf(slot)));
+    }
+    add(slot, 1);
+    int remaining = Math.max(0, spec.requests() - countFrom(slot - span + 1));
+    long oldest = buckets[indexAtOrAfter(slot - span + 1)];
+    return new Reservation(true, slot, Math.max(nowMillis, spec.startOf(slot)), remaining,
+        spec.startOf(oldest + span));
+  }
+
+  /** Gives back one admission previously reserved in {@code bucket} (a request denied by another policy). */
+  public void release(long bucket) {
+    int i = Arrays.binarySearch(buckets, 0, size, bucket);
+    if (i >= 0 && --counts[i] == 0) {
+      removeAt(i);
+    }
+  }
+
+  public boolean isEmpty() {
+    return size == 0;
+  }
+
+  /** Admissions recorded at or after {@code bucket}. */
+  public int countFrom(long bucket) {
+    int total = 0;
+    for (int i = indexAtOrAfter(bucket); i < size; i++) {
+      total += counts[i];
+    }
+    return total;
+  }
+
+  /** After this instant the state constrains nothing and may be dropped. */
+  public long expiresAtMillis(WindowSpec spec) {
+    return size == 0 ? Long.MIN_VALUE : spec.startOf(buckets[size - 1] + spec.spanBuckets());
+  }
+
+  /**
+   * The earliest bucket b >= first such that every run of span buckets containing b holds fewer than
+   * requests admissions. Always exists: past the last recorded bucket plus a span, every run is empty.
+   */
+  private long earliestFreeSlot(WindowSpec spec, long first) {
+    int span = spec.spanBuckets();
+    long lastRecorded = size == 0 ? first : buckets[size - 1];
+    long hi = Math.max(first, lastRecorded + span);
+    long lo = first - span + 1;
+    int len = (int) (hi + span - 1 - lo + 1);
+    int[] dense = new int[len];
+    for (int i = indexAtOrAfter(lo); i < size && buckets[i] - lo < len; i++) {
+      dense[(int) (buckets[i] - lo)] = counts[i];
+    }
+    // full[k]: the run of span buckets ending at bucket lo + k already holds `requests`.
+    boolean[] full = new boolean[len];
+    int running = 0;
+    for (int k = 0; k < len; k++) {
+      running += dense[k];
+      if (k >= span) {
+        running -= dense[k - span];
+      }
+      full[k] = k >= span - 1 && running >= spec.requests();
+    }
+    int nextFull = Integer.MAX_VALUE;
+    long best = hi;
+    for (int k = len - 1; k >= span - 1; k--) {
+      if (full[k]) {
+        nextFull = k;
+      }
+      long candidate = lo + k;
+      if (candidate >= first && candidate <= hi && (nextFull == Integer.MAX_VALUE || nextFull > k + span - 1)) {
+        best = candidate;
+      }
+    }
+    return best;
+  }
+
+  private void prune(long keepFrom) {
+    int drop = indexAtOrAfter(keepFrom);
+    if (drop > 0) {
+      System.arraycopy(buckets, drop, buckets, 0, size - drop);
+      System.arraycopy(counts, drop, counts, 0, size - drop);
+      size -= drop;
+    }
+  }
+
+  private void add(long bucket, int count) {
+    int i = Arrays.binarySearch(buckets, 0, size, bucket);
+    if (i >= 0) {
+      counts[i] += count;
+      return;
+    }
+    int at = -i - 1;
+    if (size == buckets.length) {
+      buckets = Arrays.copyOf(buckets, size * 2);
+      counts = Arrays.copyOf(counts, size * 2);
+    }
+    System.arraycopy(buckets, at, buckets, at + 1, size - at);
+    System.arraycopy(counts, at, counts, at + 1, size - at);
+    buckets[at] = bucket;
+    counts[at] = count;
+    size++;
+  }
+
+  private void removeAt(int i) {
+    System.arraycopy(buckets, i + 1, buckets, i, size - i - 1);
+    System.arraycopy(counts, i + 1, counts, i, size - i - 1);
+    size--;
+  }
+
+  private int indexAtOrAfter(long bucket) {
+    int i = Arrays.binarySearch(buckets, 0, size, bucket);
+    return i >= 0 ? i : -i - 1;
+  }
+}

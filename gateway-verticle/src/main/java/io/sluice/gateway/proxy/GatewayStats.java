@@ -1,0 +1,33 @@
+package io.sluice.gateway.proxy;
+
+import io.sluice.gateway.limit.CounterStore;
+import io.vertx.core.json.JsonObject;
+
+import java.util.concurrent.atomic.LongAdder;
+
+/** Counters of what the gateway decided, served as JSON on the management port ({@code GET /stats}). */
+public final class GatewayStats {
+
+  final LongAdder forwarded = new LongAdder();
+  final LongAdder delayed = new LongAdder();
+  final LongAdder rejected = new LongAdder();
+  final LongAdder missingKey = new LongAdder();
+  final LongAdder upstreamFailures = new LongAdder();
+  final LongAdder limiterFailures = new LongAdder();
+  private final CounterStore store;
+
+  public GatewayStats(CounterStore store) {
+    this.store = store;
+  }
+
+  public JsonObject toJson() {
+    return new JsonObject()
+        .put("forwarded", forwarded.sum())
+        .put("delayed", delayed.sum())
+        .put("rejected", rejected.sum())
+        .put("missingKey", missingKey.sum())
+        .put("upstreamFailures", upstreamFailures.sum())
+        .put("limiterFailures", limiterFailures.sum())
+        .put("storeRoundTrips", store.remoteCalls());
+  }
+}

@@ -1,0 +1,107 @@
+package io.sluice.gateway.proxy;
+
+import io.sluice.gateway.limit.Decision;
+import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.Policy;
+import io.sluice.gateway.limit.RateLimiter;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.httpproxy.ProxyContext;
+import io.vertx.httpproxy.ProxyInterceptor;
+import io.vertx.httpproxy.ProxyRequest;
+import io.vertx.httpproxy.ProxyResponse;
+
+import java.time.Clock;
+
+/**
+ * The rate-limit seam: asks the {@link RateLimiter} about each request, then forwards it (at once, or later for a
+ * delayed slot) or answers 429/401 itself without touching the upstream.
+ */
+final class RateLimitInterceptor implements ProxyInterceptor {
+
+  private static final String DECISION = "sluice.decision";
+
+  private final Vertx vertx;
+  private final RateLimiter limiter;
+  private final GatewayStats stats;
+  private final Clock clock;
+
+  RateLimitInterceptor(Vertx vertx, RateLimiter limiter, GatewayStats stats, Clock clock) {
+    this.vertx = vertx;
+    this.limiter = limiter;
+    this.stats = stats;
+    this.clock = clock;
+  }
+
+  @Override
+  public Future<ProxyResponse> handleProxyRequest(ProxyContext context) {
+    ProxyRequest request = context.request();
+    return limiter.decide(new HttpRequestInfo(request.proxiedRequest()))
+        .recover(failure -> Future.failedFuture(new LimiterUnavailableException(failure)))
+        .compose(decision -> {
+          switch (decision.outcome()) {
+            case ADMIT:
+              context.set(DECISION, decision);
+              return forwardAt(decision.forwardAtMillis()).compose(v -> {
+                stats.forwarded.increment();
+                return context.sendRequest();
+              });
+            case DENY:
+              stats.rejected.increment();
+              return Future.succeededFuture(tooManyRequests(request, decision));
+            default:
+              stats.missingKey.increment();
+              return Future.succeededFuture(missingKey(request, decision.policy()));
+          }
+        });
+  }
+
+  @Override
+  public Future<Void> handleProxyResponse(ProxyContext context) {
+    Decision decision = context.get(DECISION, Decision.class);
+    ProxyResponse response = context.response();
+    if (decision != null && decision.tightest() != null && response.proxiedResponse() != null) {
+      response.putHeader(RateLimitHeaders.POLICY, RateLimitHeaders.policy(decision.policy()));
+      response.putHeader(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), clock.millis()));
+    }
+    return context.sendResponse();
+  }
+
+  private Future<Void> forwardAt(long atMillis) {
+    long wait = atMillis - clock.millis();
+    if (wait <= 0) {
+      return Future.succeededFuture();
+    }
+    stats.delayed.increment();
+    return vertx.timer(wait).mapEmpty();
+  }
+
+  private ProxyResponse tooManyRequests(ProxyRequest request, Decision decision) {
+    long now = clock.millis();
+    Policy policy = decision.policy();
+    long retryAfter = Math.max(1, RateLimitHeaders.secondsUntil(decision.retryAtMillis(), now));
+    JsonObject problem = Problems.problem(429, "rate-limited", "Too Many Requests",
+            "policy '" + policy.name() + "' allows " + policy.window().requests() + " requests per "
+                + policy.window().windowMillis() + " ms; retry after " + retryAfter + " s")
+        .put("policy", policy.name())
+        .put("retryAfter", retryAfter);
+    return Problems.answer(request, problem)
+        .putHeader("Retry-After", Long.toString(retryAfter))
+        .putHeader(RateLimitHeaders.POLICY, RateLimitHeaders.policy(policy))
+        .putHeader(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), now));
+  }
+
+  private ProxyResponse missingKey(ProxyRequest request, Policy policy) {
+    String needs = policy.keySource() instanceof KeySource.Header header
+        ? "header " + header.name()
+        : "an Authorization: Bearer token";
+    ProxyResponse response = Problems.answer(request, Problems.problem(401, "missing-key", "Unauthorized",
+            "policy '" + policy.name() + "' needs " + needs)
+        .put("policy", policy.name()));
+    if (policy.keySource() instanceof KeySource.Bearer) {
+      response.putHeader("WWW-Authenticate", "Bearer");
+    }
+    return response;
+  }
+}
