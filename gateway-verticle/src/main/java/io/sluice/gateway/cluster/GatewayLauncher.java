@@ -74,17 +74,20 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
 
   @Override
   public void afterVertxStarted(HookContext context) {
-    Thread watchdog = new Thread(() -> {
-      try {
-        Thread.sleep(SHUTDOWN_LIMIT_MILLIS);
-        System.err.println("sluice: shutdown took longer than " + SHUTDOWN_LIMIT_MILLIS + " ms, halting");
-        Runtime.getRuntime().halt(1);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }, "sluice-shutdown-watchdog");
-    watchdog.setDaemon(true);
-    Runtime.getRuntime().addShutdownHook(watchdog);
+    // A shutdown hook of its own that only arms a daemon timer: the JVM waits for hooks, never for daemons.
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      Thread watchdog = new Thread(() -> {
+        try {
+          Thread.sleep(SHUTDOWN_LIMIT_MILLIS);
+          System.err.println("sluice: shutdown took longer than " + SHUTDOWN_LIMIT_MILLIS + " ms, halting");
+          Runtime.getRuntime().halt(1);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }, "sluice-shutdown-watchdog");
+      watchdog.setDaemon(true);
+      watchdog.start();
+    }, "sluice-shutdown-arm"));
   }
 
   @Override

@@ -16,6 +16,8 @@ import java.util.concurrent.TimeUnit;
 final class ReserveProcessor implements EntryProcessor<String, WindowState, Reservation> {
 
   private static final long serialVersionUID = 1L;
+  /** Kept a little past expiry so clock differences between members never drop live state. */
+  static final long TTL_MARGIN_MILLIS = 5_000;
 
   private final WindowSpec spec;
   private final long nowMillis;
@@ -43,7 +45,7 @@ final class ReserveProcessor implements EntryProcessor<String, WindowState, Rese
       entry.setValue(null);
       return;
     }
-    long ttl = Math.max(1, state.expiresAtMillis(spec) - nowMillis + spec.windowMillis());
+    long ttl = Math.max(1, state.expiresAtMillis(spec) - nowMillis) + TTL_MARGIN_MILLIS;
     ((ExtendedMapEntry<String, WindowState>) entry).setValue(state, ttl, TimeUnit.MILLISECONDS);
   }
 }

@@ -1,0 +1,139 @@
+package io.sluice.gateway.limit;
+
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@DisplayName("Sliding-window math")
+class WindowStateTest {
+
+  private static final long T0 = 1_800_000_000_000L;
+  private final WindowSpec tenPerSecond = new WindowSpec(10, 1_000);
+
+  @Test
+  @DisplayName("a window is tracked in 5 ms buckets and bounded over 203 of them (1 s + 15 ms of slack)")
+  void shape() {
+    assertEquals(5, tenPerSecond.bucketMillis());
+    assertEquals(203, tenPerSecond.spanBuckets());
+    assertEquals(1, new WindowSpec(3, 100).bucketMillis());
+    assertEquals(111, new WindowSpec(3, 100).spanBuckets());
+  }
+
+  @Test
+  @DisplayName("admits up to the limit at once, then rejects until the first admission has left the window")
+  void rejectsWhenFull() {
+    WindowState state = new WindowState();
+    for (int i = 0; i < 10; i++) {
+      Reservation r = state.reserve(tenPerSecond, T0 + i, T0 + i, T0 + i);
+      assertTrue(r.granted());
+      assertEquals(9 - i, r.remaining());
+    }
+    Reservation denied = state.reserve(tenPerSecond, T0 + 500, T0 + 500, T0 + 500);
+    assertFalse(denied.granted());
+    assertEquals(T0 + 203 * 5, denied.atMillis(), "free again once bucket of T0 is out of the 203-bucket span");
+    assertFalse(state.reserve(tenPerSecond, T0 + 1_014, T0 + 1_014, T0 + 1_014).granted());
+    assertTrue(state.reserve(tenPerSecond, T0 + 1_015, T0 + 1_015, T0 + 1_015).granted());
+  }
+
+  @Test
+  @DisplayName("a delayed request gets the earliest slot that keeps every window within the limit")
+  void delaysToEarliestSlot() {
+    WindowSpec twoPerSecond = new WindowSpec(2, 1_000);
+    WindowState state = new WindowState();
+    state.reserve(twoPerSecond, T0, T0, T0);
+    state.reserve(twoPerSecond, T0 + 100, T0 + 100, T0 + 100);
+    Reservation delayed = state.reserve(twoPerSecond, T0 + 200, T0 + 200, T0 + 2_200);
+    assertTrue(delayed.granted());
+    assertEquals(T0 + 1_015, delayed.atMillis());
+    Reservation next = state.reserve(twoPerSecond, T0 + 210, T0 + 210, T0 + 2_210);
+    assertEquals(T0 + 1_115, next.atMillis());
+    Reservation tooLate = state.reserve(twoPerSecond, T0 + 220, T0 + 220, T0 + 1_500);
+    assertFalse(tooLate.granted());
+    assertEquals(T0 + 2_030, tooLate.atMillis(), "reported as the earliest slot, beyond maxDelay");
+  }
+
+  @Test
+  @DisplayName("a released slot is free again at once, and an empty state can be dropped")
+  void releaseGivesBack() {
+    WindowSpec one = new WindowSpec(1, 1_000);
+    WindowState state = new WindowState();
+    Reservation r = state.reserve(one, T0, T0, T0);
+    assertFalse(state.reserve(one, T0 + 1, T0 + 1, T0 + 1).granted());
+    state.release(r.bucket());
+    assertTrue(state.isEmpty());
+    assertTrue(state.reserve(one, T0 + 2, T0 + 2, T0 + 2).granted());
+  }
+
+  @Test
+  @DisplayName("old admissions are forgotten and the state expires one span after its last admission")
+  void expires() {
+    WindowState state = new WindowState();
+    state.reserve(tenPerSecond, T0, T0, T0);
+    assertEquals(T0 + 1_015, state.expiresAtMillis(tenPerSecond));
+    state.reserve(tenPerSecond, T0 + 5_000, T0 + 5_000, T0 + 5_000);
+    assertEquals(1, state.countFrom(Long.MIN_VALUE));
+  }
+
+  @Test
+  @DisplayName("random mixes of reject and delay never put more than the limit in any window")
+  void neverOverAdmitsUnderRandomLoad() {
+    Random random = new Random(42);
+    for (int trial = 0; trial < 40; trial++) {
+      int limit = 1 + random.nextInt(30);
+      long window = 100 + random.nextInt(3_000);
+      WindowSpec spec = new WindowSpec(limit, window);
+      WindowState state = new WindowState();
+      List<Long> forwarded = new ArrayList<>();
+      long now = T0 + random.nextInt(1_000);
+      long end = now + 20 * window;
+      double meanGap = window / (limit * (1.2 + random.nextDouble() * 20));
+      while (now < end) {
+        now += (long) Math.ceil(-Math.log(1 - random.nextDouble()) * meanGap);
+        long maxDelay = random.nextBoolean() ? 0 : random.nextInt((int) window * 2);
+        Reservation r = state.reserve(spec, now, now, now + maxDelay);
+        if (r.granted()) {
+          assertTrue(r.atMillis() >= now && r.atMillis() <= now + maxDelay + spec.bucketMillis());
+          forwarded.add(r.atMillis());
+        }
+      }
+      forwarded.sort(Long::compare);
+      assertTrue(maxInAnyWindow(forwarded, window) <= limit,
+          "limit " + limit + " per " + window + " ms exceeded: " + maxInAnyWindow(forwarded, window));
+    }
+  }
+
+  @Test
+  @DisplayName("under sustained overload at least 98% of the limit is admitted")
+  void admitsNearlyTheLimitUnderOverload() {
+    WindowState state = new WindowState();
+    int admitted = 0;
+    long start = T0;
+    for (long t = start; t < start + 60_000; t += 1) {
+      if (state.reserve(tenPerSecond, t, t, t).granted()) {
+        admitted++;
+      }
+    }
+    double perSecond = admitted / 60.0;
+    assertTrue(perSecond >= 9.8 && perSecond <= 10, "admitted " + perSecond + "/s");
+  }
+
+  /** The largest number of instants in any half-open window (t - w, t]. */
+  static int maxInAnyWindow(List<Long> sorted, long w) {
+    int best = 0;
+    int from = 0;
+    for (int to = 0; to < sorted.size(); to++) {
+      while (sorted.get(from) <= sorted.get(to) - w) {
+        from++;
+      }
+      best = Math.max(best, to - from + 1);
+    }
+    return best;
+  }
+}
