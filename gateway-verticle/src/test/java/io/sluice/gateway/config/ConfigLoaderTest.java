@@ -1,0 +1,393 @@
+package io.sluice.gateway.config;
+
+import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.Policy;
+import io.sluice.gateway.limit.WindowSpec;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.function.Function;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@DisplayName("The gateway configuration")
+class ConfigLoaderTest {
+
+  private static final String DEFAULTS_SOURCE = "defaults (" + ConfigLoader.DEFAULTS_RESOURCE + ")";
+
+  private final Map<String, String> env = new HashMap<>();
+  private final Properties props = new Properties();
+
+  private GatewayConfig parse(JsonObject conf, String source) {
+    return new ConfigLoader(env, props).parse(defaults(), conf, source);
+  }
+
+  private GatewayConfig parseFixture(String fixture) {
+    return parse(fixture(fixture), fixture);
+  }
+
+  private ConfigException rejection(JsonObject conf, String source) {
+    return assertThrows(ConfigException.class, () -> parse(conf, source));
+  }
+
+  private static JsonObject defaults() {
+    return new JsonObject(resource("/" + ConfigLoader.DEFAULTS_RESOURCE));
+  }
+
+  private static JsonObject fixture(String name) {
+    return new JsonObject(resource("/config/" + name));
+  }
+
+  private static String resource(String path) {
+    try (InputStream in = ConfigLoaderTest.class.getResourceAsStream(path)) {
+      if (in == null) {
+        throw new IllegalStateException("missing test resource " + path);
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static void assertOneLine(String message) {
+    assertFalse(message.contains("\n") || message.contains("\r"), () -> "not one line: " + message);
+  }
+
+  /** Asserts the documented shape {@code <source>: key '<key>' <what was expected>, got <value>}. */
+  private static void assertNames(ConfigException e, String source, String key) {
+    String message = e.getMessage();
+    assertOneLine(message);
+    assertTrue(message.startsWith(source + ": key '" + key + "' "),
+        () -> "expected to start with [" + source + ": key '" + key + "' ] but was: " + message);
+  }
+
+  @Nested
+  @DisplayName("read from the shipped defaults and valid files")
+  class Valid {
+
+    @Test
+    @DisplayName("the defaults in conf/gateway.json alone make a valid configuration")
+    void defaultsAloneAreValid() {
+      GatewayConfig config = parse(new JsonObject(), "-conf JSON");
+
+      assertAll(
+          () -> assertEquals(new GatewayConfig.Endpoint("0.0.0.0", 8080), config.http()),
+          () -> assertEquals(new GatewayConfig.Endpoint("0.0.0.0", 9090), config.management()),
+          () -> assertEquals(List.of(URI.create("http://127.0.0.1:8000")), config.upstreams()),
+          () -> assertEquals(5_000, config.upstreamTimeoutMillis()),
+          () -> assertEquals(5_000, config.shutdownGraceMillis()),
+          () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
+          () -> assertEquals(List.of(
+              new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
+                  Policy.OnMissingKey.REJECT),
+              new Policy("per-token", new KeySource.Header("X-Api-Key"), new WindowSpec(5, 1_000),
+                  Policy.OnExceed.DELAY, 2_000, Policy.OnMissingKey.REJECT)), config.policies()));
+    }
+
+    @Test
+    @DisplayName("a file that sets every key is read into typed values, with per-policy defaults filled in")
+    void everyKeyIsRead() {
+      GatewayConfig config = parseFixture("valid-full.json");
+
+      assertAll(
+          () -> assertEquals(new GatewayConfig.Endpoint("127.0.0.1", 18080), config.http()),
+          () -> assertEquals(new GatewayConfig.Endpoint("127.0.0.2", 19090), config.management()),
+          () -> assertEquals(List.of(URI.create("http://127.0.0.1:18000"), URI.create("https://api.internal:8443/")),
+              config.upstreams()),
+          () -> assertEquals(750, config.upstreamTimeoutMillis()),
+          () -> assertEquals(0, config.shutdownGraceMillis(), "a zero grace period is allowed"),
+          () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
+          () -> assertEquals(List.of(
+              new Policy("global", new KeySource.Global(), new WindowSpec(100, 60_000), Policy.OnExceed.REJECT, 0,
+                  Policy.OnMissingKey.REJECT),
+              new Policy("per-token", new KeySource.Bearer(), new WindowSpec(10, 1_000), Policy.OnExceed.DELAY, 500,
+                  Policy.OnMissingKey.IP),
+              new Policy("per-ip", new KeySource.ClientIp(), new WindowSpec(50, 3_600_000), Policy.OnExceed.DELAY,
+                  3_600_000, Policy.OnMissingKey.REJECT),
+              new Policy("per-key", new KeySource.Header("X-Api-Key"), new WindowSpec(1, 250),
+                  Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.SKIP)), config.policies()));
+    }
+
+    @Test
+    @DisplayName("a -conf file replaces the policy list as a whole but merges objects key by key")
+    void confMergesObjectsAndReplacesArrays() {
+      GatewayConfig config = parse(new JsonObject()
+          .put("http", new JsonObject().put("port", 1234))
+          .put("policies", new io.vertx.core.json.JsonArray()), "partial.json");
+
+      assertAll(
+          () -> assertEquals(new GatewayConfig.Endpoint("0.0.0.0", 1234), config.http()),
+          () -> assertEquals(List.of(), config.policies(), "an empty policy list is allowed"));
+    }
+
+    @Test
+    @DisplayName("a value that is invalid in -conf is fine when a later layer corrects it")
+    void laterLayerCorrectsEarlier() {
+      env.put("SLUICE_HTTP_PORT", "8081");
+
+      GatewayConfig config = parse(new JsonObject().put("http", new JsonObject().put("port", "eighty")), "conf.json");
+
+      assertEquals(8081, config.http().port());
+    }
+  }
+
+  @Nested
+  @DisplayName("rejects a bad file with one line naming the file and the key")
+  class BadFiles {
+
+    @ParameterizedTest(name = "{0} → key {1}")
+    @DisplayName("one fixture per failure mode")
+    @CsvSource(delimiter = '|', textBlock = """
+        unknown-key.json                | policies[1].limit        | is not a known key
+        bad-duration.json               | policies[1].window       | positive duration
+        zero-window.json                | policies[0].window       | positive duration
+        negative-limit.json             | policies[0].requests     | integer from 1
+        fractional-limit.json           | policies[0].requests     | integer from 1
+        missing-window.json             | policies[1].window       | got nothing
+        unknown-action.json             | policies[0].onExceed     | "reject" or "delay"
+        unknown-missing-key-action.json | policies[0].onMissingKey | "reject" or "skip" or "ip"
+        bad-port.json                   | management.port          | integer from 0 to 65535
+        same-ports.json                 | management.port          | must differ from http.port
+        bad-upstream.json               | upstreams[1]             | http(s) URL
+        upstream-with-path.json         | upstreams[0]             | no path
+        empty-upstreams.json            | upstreams                | non-empty array
+        duplicate-policy.json           | policies[2].name         | unique
+        bad-policy-name.json            | policies[0].name         | letters, digits
+        maxdelay-without-delay.json     | policies[0].maxDelay     | only with "onExceed": "delay"
+        bad-key-source.json             | policies[0].key          | global, bearer, ip or header:NAME
+        bad-limiter.json                | limiter.maxKeys          | integer from 1
+        bad-shutdown-grace.json         | shutdownGrace            | duration
+        """)
+    void badFixtureIsRejected(String fixture, String key, String expectation) {
+      ConfigException e = assertThrows(ConfigException.class, () -> parseFixture(fixture));
+
+      assertNames(e, fixture, key);
+      assertTrue(e.getMessage().contains(expectation), () -> "should say what was expected: " + e.getMessage());
+    }
+
+    @Test
+    @DisplayName("the message shows the offending value")
+    void messageShowsValue() {
+      ConfigException e = assertThrows(ConfigException.class, () -> parseFixture("bad-duration.json"));
+
+      assertTrue(e.getMessage().endsWith("got \"2 weeks\""), e::getMessage);
+    }
+  }
+
+  @Nested
+  @DisplayName("layers defaults < -conf < environment < system properties")
+  class Precedence {
+
+    /** Key, -conf value (JSON), environment value, system property value, and how to read the result back. */
+    static Stream<Arguments> layers() {
+      return Stream.of(
+          layer("http.host", "\"10.0.0.1\"", "127.0.0.2", "127.0.0.3", c -> c.http().host()),
+          layer("http.port", "1111", "2222", "3333", c -> String.valueOf(c.http().port())),
+          layer("management.host", "\"10.0.0.1\"", "127.0.0.2", "127.0.0.3", c -> c.management().host()),
+          layer("management.port", "4441", "4442", "4443", c -> String.valueOf(c.management().port())),
+          layer("upstreams", "[\"http://conf:1\"]", "http://env:2, http://env:3,", "[\"http://prop:4\"]",
+              c -> c.upstreams().toString()),
+          layer("upstreamTimeout", "\"1s\"", "2s", "3s", c -> c.upstreamTimeoutMillis() + "ms"),
+          layer("shutdownGrace", "\"0ms\"", "4s", "6s", c -> c.shutdownGraceMillis() + "ms"),
+          layer("limiter.mapName", "\"conf\"", "env", "prop", c -> c.limiter().mapName()),
+          layer("limiter.maxKeys", "10", "20", "30", c -> String.valueOf(c.limiter().maxKeys())),
+          layer("policies", policiesJson("conf"), policiesJson("env"), policiesJson("prop"),
+              c -> c.policies().get(0).name()));
+    }
+
+    private static Arguments layer(String key, String confJson, String envValue, String propValue,
+                                   Function<GatewayConfig, String> read) {
+      return Arguments.of(key, confJson, envValue, propValue, read);
+    }
+
+    private static String policiesJson(String name) {
+      return "[{\"name\": \"" + name + "\", \"key\": \"global\", \"requests\": 7, \"window\": \"3s\"}]";
+    }
+
+    private static JsonObject confWith(String key, String json) {
+      String[] parts = key.split("\\.");
+      String wrapped = "{\"" + parts[parts.length - 1] + "\": " + json + "}";
+      for (int i = parts.length - 2; i >= 0; i--) {
+        wrapped = "{\"" + parts[i] + "\": " + wrapped + "}";
+      }
+      return new JsonObject(wrapped);
+    }
+
+    private static String variableFor(String key) {
+      return ConfigLoader.ENVIRONMENT.entrySet().stream()
+          .filter(entry -> entry.getValue().equals(key))
+          .map(Map.Entry::getKey)
+          .findFirst()
+          .orElseThrow(() -> new AssertionError("no environment variable for key " + key));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @DisplayName("each key: -conf beats the defaults, the environment beats -conf, a system property beats both")
+    @MethodSource("layers")
+    void eachLayerOverridesTheOneBelow(String key, String confJson, String envValue, String propValue,
+                                       Function<GatewayConfig, String> read) {
+      GatewayConfig defaultsOnly = parse(new JsonObject(), "-conf JSON");
+      JsonObject conf = confWith(key, confJson);
+      GatewayConfig fromConf = parse(conf, "conf.json");
+      env.put(variableFor(key), envValue);
+      GatewayConfig fromEnv = parse(conf, "conf.json");
+      props.setProperty("sluice." + key, propValue);
+      GatewayConfig fromProps = parse(conf, "conf.json");
+
+      String fromDefaults = read.apply(defaultsOnly);
+      assertAll(
+          () -> assertTrue(!read.apply(fromConf).equals(fromDefaults), "-conf should override the defaults"),
+          () -> assertTrue(read.apply(fromConf).contains("conf") || !read.apply(fromConf).equals(read.apply(fromEnv)),
+              "environment should override -conf"),
+          () -> assertTrue(!read.apply(fromEnv).equals(read.apply(fromProps)),
+              "system property should override the environment"));
+      assertEquals(expectedFromText(key, envValue), read.apply(fromEnv), "value from the environment");
+      assertEquals(expectedFromText(key, propValue), read.apply(fromProps), "value from the system property");
+    }
+
+    private static String expectedFromText(String key, String text) {
+      switch (key) {
+        case "upstreams":
+          return text.startsWith("[") ? "[http://prop:4]" : "[http://env:2, http://env:3]";
+        case "upstreamTimeout":
+        case "shutdownGrace":
+          return Durations.parseMillis(text) + "ms";
+        case "policies":
+          return text.contains("\"env\"") ? "env" : "prop";
+        default:
+          return text;
+      }
+    }
+
+    @Test
+    @DisplayName("SLUICE_UPSTREAMS takes a comma-separated list as well as a JSON array")
+    void upstreamsListOrArray() {
+      env.put("SLUICE_UPSTREAMS", " http://127.0.0.1:8001 ,http://127.0.0.1:8002");
+      assertEquals(List.of(URI.create("http://127.0.0.1:8001"), URI.create("http://127.0.0.1:8002")),
+          parse(new JsonObject(), "-conf JSON").upstreams());
+
+      env.put("SLUICE_UPSTREAMS", "[\"http://127.0.0.1:8003\"]");
+      assertEquals(List.of(URI.create("http://127.0.0.1:8003")), parse(new JsonObject(), "-conf JSON").upstreams());
+    }
+
+    @Test
+    @DisplayName("SLUICE_POLICIES replaces every policy of the files with its JSON array")
+    void policiesFromEnvironment() {
+      env.put("SLUICE_POLICIES",
+          "[{\"name\": \"only\", \"key\": \"global\", \"requests\": 5, \"window\": \"2s\", \"onExceed\": \"reject\"}]");
+
+      assertEquals(List.of(new Policy("only", new KeySource.Global(), new WindowSpec(5, 2_000),
+              Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT)),
+          parseFixture("valid-full.json").policies());
+    }
+  }
+
+  @Nested
+  @DisplayName("names the environment variable or system property a bad value came from")
+  class BadOverrides {
+
+    @Test
+    @DisplayName("a port that is not a number names environment variable SLUICE_HTTP_PORT")
+    void badPortInEnvironment() {
+      env.put("SLUICE_HTTP_PORT", "eighty");
+
+      assertNames(rejection(new JsonObject(), "-conf JSON"), "environment variable SLUICE_HTTP_PORT", "http.port");
+    }
+
+    @Test
+    @DisplayName("a port out of range names environment variable SLUICE_MANAGEMENT_PORT")
+    void portOutOfRangeInEnvironment() {
+      env.put("SLUICE_MANAGEMENT_PORT", "65536");
+
+      assertNames(rejection(fixture("valid-full.json"), "valid-full.json"),
+          "environment variable SLUICE_MANAGEMENT_PORT", "management.port");
+    }
+
+    @Test
+    @DisplayName("a management port equal to the proxy port names the variable that set it")
+    void clashingPortsInEnvironment() {
+      env.put("SLUICE_MANAGEMENT_PORT", "8080");
+
+      ConfigException e = rejection(new JsonObject(), "-conf JSON");
+
+      assertNames(e, "environment variable SLUICE_MANAGEMENT_PORT", "management.port");
+      assertTrue(e.getMessage().contains("must differ from http.port"), e::getMessage);
+    }
+
+    @Test
+    @DisplayName("SLUICE_POLICIES that is not a JSON array names the variable and key 'policies'")
+    void policiesNotJson() {
+      env.put("SLUICE_POLICIES", "[{\"name\": \"global\",");
+
+      assertNames(rejection(new JsonObject(), "-conf JSON"), "environment variable SLUICE_POLICIES", "policies");
+    }
+
+    @Test
+    @DisplayName("a bad policy inside SLUICE_POLICIES names the variable and the policy's key path")
+    void badPolicyInsideEnvironmentArray() {
+      env.put("SLUICE_POLICIES", "[{\"name\": \"a\", \"key\": \"global\", \"requests\": 5, \"window\": \"1s\"},"
+          + " {\"name\": \"b\", \"key\": \"global\", \"requests\": 5, \"window\": \"soon\"}]");
+
+      assertNames(rejection(fixture("valid-full.json"), "valid-full.json"),
+          "environment variable SLUICE_POLICIES", "policies[1].window");
+    }
+
+    @Test
+    @DisplayName("a bad upstream in SLUICE_UPSTREAMS names the variable and the list index")
+    void badUpstreamInEnvironment() {
+      env.put("SLUICE_UPSTREAMS", "http://127.0.0.1:8000,ftp://127.0.0.1:21");
+
+      assertNames(rejection(new JsonObject(), "-conf JSON"), "environment variable SLUICE_UPSTREAMS", "upstreams[1]");
+    }
+
+    @Test
+    @DisplayName("a bad duration in SLUICE_UPSTREAM_TIMEOUT names the variable")
+    void badDurationInEnvironment() {
+      env.put("SLUICE_UPSTREAM_TIMEOUT", "5 seconds");
+
+      assertNames(rejection(new JsonObject(), "-conf JSON"), "environment variable SLUICE_UPSTREAM_TIMEOUT",
+          "upstreamTimeout");
+    }
+
+    @Test
+    @DisplayName("a bad value in system property sluice.http.port names the property, even when the environment is valid")
+    void badSystemProperty() {
+      env.put("SLUICE_HTTP_PORT", "8081");
+      props.setProperty("sluice.http.port", "-1");
+
+      assertNames(rejection(new JsonObject(), "-conf JSON"), "system property sluice.http.port", "http.port");
+    }
+
+    @Test
+    @DisplayName("a bad value left in the defaults is blamed on the defaults")
+    void badDefaultNamesDefaults() {
+      JsonObject defaults = defaults();
+      defaults.getJsonObject("limiter").put("maxKeys", -1);
+
+      ConfigException e = assertThrows(ConfigException.class,
+          () -> new ConfigLoader(env, props).parse(defaults, new JsonObject(), "-conf JSON"));
+
+      assertNames(e, DEFAULTS_SOURCE, "limiter.maxKeys");
+    }
+  }
+}

@@ -1,0 +1,152 @@
+package io.sluice.gateway.limit;
+
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@DisplayName("Policy evaluation")
+class RateLimiterTest {
+
+  private static final long T0 = 1_800_000_000_000L;
+  private final TestClock clock = new TestClock(T0);
+  private final InMemoryCounterStore store = new InMemoryCounterStore(clock, 10_000);
+
+  private static Policy global(int requests) {
+    return new Policy("global", new KeySource.Global(), new WindowSpec(requests, 1_000), Policy.OnExceed.REJECT, 0,
+        Policy.OnMissingKey.REJECT);
+  }
+
+  private static Policy perToken(int requests, Policy.OnExceed onExceed, long maxDelay, Policy.OnMissingKey missing) {
+    return new Policy("per-token", new KeySource.Header("X-Api-Key"), new WindowSpec(requests, 1_000), onExceed,
+        maxDelay, missing);
+  }
+
+  private RateLimiter limiter(Policy... policies) {
+    return new RateLimiter(List.of(policies), store, clock);
+  }
+
+  private static RequestInfo request(String apiKey) {
+    Map<String, String> headers = new HashMap<>();
+    if (apiKey != null) {
+      headers.put("x-api-key", apiKey);
+    }
+    return new RequestInfo() {
+      public String header(String name) {
+        return headers.get(name.toLowerCase());
+      }
+
+      public String clientIp() {
+        return "127.0.0.9";
+      }
+    };
+  }
+
+  @Test
+  @DisplayName("a request denied by one policy consumes no quota of the others")
+  void deniedRequestsAreRefunded() {
+    RateLimiter limiter = limiter(global(3), perToken(1, Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT));
+    assertTrue(limiter.decide(request("a")).await().admitted());
+    for (int i = 0; i < 20; i++) {
+      Decision d = limiter.decide(request("a")).await();
+      assertEquals(Decision.Outcome.DENY, d.outcome());
+      assertEquals("per-token", d.policy().name());
+    }
+    assertTrue(limiter.decide(request("b")).await().admitted());
+    assertTrue(limiter.decide(request("c")).await().admitted(), "global still has room: denials were refunded");
+    Decision full = limiter.decide(request("d")).await();
+    assertEquals("global", full.policy().name());
+    assertEquals(T0 + 1_015, full.retryAtMillis());
+  }
+
+  @Test
+  @DisplayName("a delayed request is forwarded when every policy has room at that instant")
+  void delayAlignsAllPolicies() {
+    RateLimiter limiter = limiter(global(10), perToken(2, Policy.OnExceed.DELAY, 2_000, Policy.OnMissingKey.REJECT));
+    limiter.decide(request("a")).await();
+    limiter.decide(request("a")).await();
+    clock.advance(100);
+    Decision delayed = limiter.decide(request("a")).await();
+    assertTrue(delayed.admitted());
+    assertEquals(T0 + 1_015, delayed.forwardAtMillis());
+    assertEquals(2, store.size(), "one global key and one token key");
+  }
+
+  @Test
+  @DisplayName("a request that cannot fit within maxDelay is denied with the time it could have gone")
+  void delayBeyondMaxIsDenied() {
+    RateLimiter limiter = limiter(perToken(1, Policy.OnExceed.DELAY, 500, Policy.OnMissingKey.REJECT));
+    assertTrue(limiter.decide(request("a")).await().admitted());
+    Decision d = limiter.decide(request("a")).await();
+    assertEquals(Decision.Outcome.DENY, d.outcome());
+    assertEquals(T0 + 1_015, d.retryAtMillis());
+  }
+
+  @Test
+  @DisplayName("a reject policy is checked at the instant a delaying policy forwards the request")
+  void rejectPolicyCheckedAtForwardTime() {
+    RateLimiter limiter = limiter(global(3), perToken(1, Policy.OnExceed.DELAY, 3_000, Policy.OnMissingKey.REJECT));
+    assertTrue(limiter.decide(request("a")).await().admitted());
+    Decision second = limiter.decide(request("a")).await();
+    assertEquals(T0 + 1_015, second.forwardAtMillis());
+    // global: one slot now and one reserved at +1015. Two more fit now, but a third delayed one must find
+    // room in the global window around its own forward time.
+    assertTrue(limiter.decide(request("b")).await().admitted());
+    assertTrue(limiter.decide(request("c")).await().admitted());
+    assertFalse(limiter.decide(request("d")).await().admitted());
+  }
+
+  @Test
+  @DisplayName("missing keys: reject answers 401, skip lets the policy pass, ip counts the client address")
+  void missingKeyModes() {
+    assertEquals(Decision.Outcome.MISSING_KEY,
+        limiter(perToken(5, Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT)).decide(request(null)).await()
+            .outcome());
+    RateLimiter skip = limiter(perToken(1, Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.SKIP));
+    for (int i = 0; i < 5; i++) {
+      assertTrue(skip.decide(request(null)).await().admitted());
+    }
+    RateLimiter ip = limiter(perToken(1, Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.IP));
+    assertTrue(ip.decide(request(null)).await().admitted());
+    assertFalse(ip.decide(request(null)).await().admitted());
+  }
+
+  @Test
+  @DisplayName("the tightest policy is reported for the RateLimit header of a forwarded response")
+  void reportsTightestPolicy() {
+    Decision d = limiter(global(10), perToken(2, Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT))
+        .decide(request("a")).await();
+    assertEquals("per-token", d.policy().name());
+    assertEquals(1, d.tightest().remaining());
+  }
+
+  @Test
+  @DisplayName("tokens are hashed before they become store keys")
+  void tokensAreHashed() {
+    Policy policy = perToken(1, Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT);
+    String key = RateLimiter.storeKey(policy, "secret-token-123");
+    assertFalse(key.contains("secret"));
+    assertEquals("per-token|".length() + 32, key.length());
+    assertNotEquals(key, RateLimiter.storeKey(policy, "secret-token-124"));
+  }
+
+  @Test
+  @DisplayName("windows move with the clock: after a window passes, the limit is available again")
+  void windowsSlide() {
+    RateLimiter limiter = limiter(global(2));
+    assertTrue(limiter.decide(request("a")).await().admitted());
+    clock.advance(600);
+    assertTrue(limiter.decide(request("a")).await().admitted());
+    assertFalse(limiter.decide(request("a")).await().admitted());
+    clock.advance(415);
+    assertTrue(limiter.decide(request("a")).await().admitted(), "the first admission left the window");
+    assertFalse(limiter.decide(request("a")).await().admitted());
+  }
+}

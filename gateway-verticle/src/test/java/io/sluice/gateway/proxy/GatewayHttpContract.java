@@ -1,0 +1,203 @@
+package io.sluice.gateway.proxy;
+
+import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.GatewayVerticle;
+import io.sluice.gateway.StoreFactory;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.NetServer;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The gateway through real HTTP: a real API verticle upstream, a real gateway, a real client. Runs once per
+ * counter store, because an asynchronous store exercises paths a synchronous one does not.
+ */
+public abstract class GatewayHttpContract {
+
+  protected Vertx vertx;
+  private WebClient client;
+  private int apiPort;
+  private final List<String> deployments = new ArrayList<>();
+
+  /** How the gateway under test keeps its counters; null means the default (in-memory). */
+  protected abstract StoreFactory storeFactory();
+
+  @BeforeEach
+  void startUpstream() {
+    vertx = Vertx.vertx();
+    client = WebClient.create(vertx);
+    ApiVerticle api = new ApiVerticle();
+    deployments.add(vertx.deployVerticle(api, new DeploymentOptions()
+        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await());
+    apiPort = api.actualPort();
+  }
+
+  @AfterEach
+  void stop() {
+    client.close();
+    vertx.close().await();
+  }
+
+  private GatewayVerticle gateway(JsonArray policies) {
+    return gateway(policies, "5s", "http://127.0.0.1:" + apiPort);
+  }
+
+  private GatewayVerticle gateway(JsonArray policies, String upstreamTimeout, String upstream) {
+    JsonArray upstreamList = new JsonArray().add(upstream);
+    JsonObject config = new JsonObject()
+        .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("upstreams", upstreamList)
+        .put("upstreamTimeout", upstreamTimeout)
+        .put("policies", policies);
+    GatewayVerticle gateway = storeFactory() == null ? new GatewayVerticle() : new GatewayVerticle(storeFactory());
+    vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
+    return gateway;
+  }
+
+  private static JsonObject policy(String name, String key, int requests, String window) {
+    return new JsonObject().put("name", name).put("key", key).put("requests", requests).put("window", window);
+  }
+
+  private HttpResponse<Buffer> get(GatewayVerticle gateway, String path, String apiKey) {
+    var request = client.get(gateway.proxyPort(), "127.0.0.1", path);
+    if (apiKey != null) {
+      request.putHeader("X-Api-Key", apiKey);
+    }
+    return request.send().await();
+  }
+
+  @Test
+  @DisplayName("forwards method, path, query, headers and body, and answers with the upstream's response")
+  void passesThrough() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")));
+    HttpResponse<Buffer> echo = client.request(HttpMethod.POST, gateway.proxyPort(), "127.0.0.1", "/api/echo?x=1")
+        .putHeader("content-type", "text/plain")
+        .sendBuffer(Buffer.buffer("hello through the gateway")).await();
+    assertEquals(200, echo.statusCode());
+    assertEquals("hello through the gateway", echo.bodyAsString());
+    assertTrue(echo.getHeader("content-type").startsWith("text/plain"));
+    assertNotNull(echo.getHeader("RateLimit"));
+
+    HttpResponse<Buffer> headers = client.get(gateway.proxyPort(), "127.0.0.1", "/api/headers")
+        .putHeader("X-Api-Key", "k1")
+        .putHeader("Connection", "keep-alive, X-Hop")
+        .putHeader("X-Hop", "should not pass")
+        .send().await();
+    JsonObject seen = headers.bodyAsJsonObject();
+    assertEquals("k1", seen.getJsonArray("x-api-key").getString(0));
+    assertEquals("127.0.0.1", seen.getJsonArray("x-forwarded-for").getString(0));
+    assertEquals("http", seen.getJsonArray("x-forwarded-proto").getString(0));
+    assertEquals("127.0.0.1:" + gateway.proxyPort(), seen.getJsonArray("x-forwarded-host").getString(0));
+    assertNull(seen.getJsonArray("x-hop"), "headers named by Connection are hop-by-hop");
+  }
+
+  @Test
+  @DisplayName("over the limit: 429 with Retry-After, RateLimit-Policy, RateLimit and a problem body, upstream untouched")
+  void rejectsOverLimit() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 3, "10s")));
+    for (int i = 0; i < 3; i++) {
+      HttpResponse<Buffer> ok = get(gateway, "/api/hello", null);
+      assertEquals(200, ok.statusCode());
+      assertEquals("\"global\";q=3;w=10", ok.getHeader("RateLimit-Policy"));
+      assertTrue(ok.getHeader("RateLimit").startsWith("\"global\";r=" + (2 - i) + ";t="));
+    }
+    HttpResponse<Buffer> limited = get(gateway, "/api/hello", null);
+    assertEquals(429, limited.statusCode());
+    assertEquals("application/problem+json", limited.getHeader("content-type"));
+    long retryAfter = Long.parseLong(limited.getHeader("Retry-After"));
+    assertTrue(retryAfter >= 9 && retryAfter <= 11, "Retry-After " + retryAfter);
+    assertEquals("\"global\";q=3;w=10", limited.getHeader("RateLimit-Policy"));
+    assertTrue(limited.getHeader("RateLimit").startsWith("\"global\";r=0;t="));
+    JsonObject problem = limited.bodyAsJsonObject();
+    assertEquals(429, problem.getInteger("status"));
+    assertEquals("global", problem.getString("policy"));
+    assertNull(limited.getHeader("X-Upstream-Received-At"), "answered by the gateway itself");
+  }
+
+  @Test
+  @DisplayName("delay action: an excess request is held and forwarded late; past maxDelay it gets 429")
+  void delaysExcessRequests() {
+    JsonObject delay = policy("per-token", "header:X-Api-Key", 1, "500ms")
+        .put("onExceed", "delay").put("maxDelay", "1200ms");
+    GatewayVerticle gateway = gateway(new JsonArray().add(delay));
+    long start = System.nanoTime();
+    List<Future<HttpResponse<Buffer>>> answers = new ArrayList<>();
+    List<Long> doneAt = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      answers.add(client.get(gateway.proxyPort(), "127.0.0.1", "/api/hello").putHeader("X-Api-Key", "slowpoke")
+          .send().onSuccess(r -> doneAt.add((System.nanoTime() - start) / 1_000_000)));
+    }
+    Future.join(answers).await();
+    List<Integer> statuses = answers.stream().map(f -> f.result().statusCode()).sorted().toList();
+    assertEquals(List.of(200, 200, 200, 429), statuses, "slots at 0, ~0.5 s and ~1 s; the fourth would wait ~1.5 s");
+    doneAt.sort(Long::compare);
+    assertTrue(doneAt.get(2) >= 450, "second forwarded after about one window: " + doneAt);
+    assertTrue(doneAt.get(3) >= 950, "third forwarded after about two windows: " + doneAt);
+  }
+
+  @Test
+  @DisplayName("missing key: reject answers 401 with a problem body, skip forwards the request")
+  void missingKeyModes() {
+    GatewayVerticle strict = gateway(new JsonArray().add(policy("per-token", "header:X-Api-Key", 5, "1s")));
+    HttpResponse<Buffer> unauthorized = get(strict, "/api/hello", null);
+    assertEquals(401, unauthorized.statusCode());
+    assertEquals("application/problem+json", unauthorized.getHeader("content-type"));
+    assertTrue(unauthorized.bodyAsJsonObject().getString("detail").contains("X-Api-Key"));
+
+    GatewayVerticle lenient = gateway(new JsonArray().add(
+        policy("per-token", "bearer", 1, "10s").put("onMissingKey", "skip")));
+    assertEquals(200, get(lenient, "/api/hello", null).statusCode());
+    assertEquals(200, get(lenient, "/api/hello", null).statusCode());
+  }
+
+  @Test
+  @DisplayName("upstream refusing connections gives 502, upstream too slow gives 504, both with JSON")
+  void upstreamFailures() {
+    NetServer closed = vertx.createNetServer().connectHandler(socket -> socket.close()).listen(0, "127.0.0.1").await();
+    int deadPort = closed.actualPort();
+    closed.close().await();
+    GatewayVerticle refused = gateway(new JsonArray(), "5s", "http://127.0.0.1:" + deadPort);
+    HttpResponse<Buffer> badGateway = get(refused, "/api/hello", null);
+    assertEquals(502, badGateway.statusCode());
+    assertEquals("application/problem+json", badGateway.getHeader("content-type"));
+    assertEquals(502, badGateway.bodyAsJsonObject().getInteger("status"));
+
+    GatewayVerticle impatient = gateway(new JsonArray(), "300ms", "http://127.0.0.1:" + apiPort);
+    HttpResponse<Buffer> timeout = get(impatient, "/api/slow?ms=3000", null);
+    assertEquals(504, timeout.statusCode());
+    assertEquals(504, timeout.bodyAsJsonObject().getInteger("status"));
+  }
+
+  @Test
+  @DisplayName("the management port answers health and stats; the proxy port sends everything upstream")
+  void managementPort() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 1, "10s")));
+    assertEquals(404, get(gateway, "/health/ready", null).statusCode(),
+        "the proxy port forwards /health/ready to the API, which does not have it");
+    assertEquals(429, get(gateway, "/api/hello", null).statusCode());
+    assertEquals(200, client.get(gateway.managementPort(), "127.0.0.1", "/health/live").send().await().statusCode());
+    assertEquals(200, client.get(gateway.managementPort(), "127.0.0.1", "/health/ready").send().await().statusCode());
+    JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+    assertEquals(1, stats.getLong("forwarded"));
+    assertEquals(1, stats.getLong("rejected"));
+  }
+}

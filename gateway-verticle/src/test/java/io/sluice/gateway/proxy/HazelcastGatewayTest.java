@@ -1,0 +1,37 @@
+package io.sluice.gateway.proxy;
+
+import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastInstance;
+import io.sluice.gateway.StoreFactory;
+import io.sluice.gateway.cluster.ClusterSetup;
+import io.sluice.gateway.cluster.HazelcastCounterStore;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+
+import java.util.Map;
+import java.util.Properties;
+import java.util.UUID;
+
+@DisplayName("Gateway over HTTP, Hazelcast counters")
+class HazelcastGatewayTest extends GatewayHttpContract {
+
+  private static HazelcastInstance member;
+
+  @BeforeAll
+  static void startMember() {
+    member = Hazelcast.newHazelcastInstance(ClusterSetup.load(
+        Map.of("SLUICE_CLUSTER_NAME", "http-test-" + UUID.randomUUID()), new Properties()));
+  }
+
+  @AfterAll
+  static void stopMember() {
+    member.shutdown();
+  }
+
+  @Override
+  protected StoreFactory storeFactory() {
+    String map = "limits-" + UUID.randomUUID();
+    return (vertx, config) -> new HazelcastCounterStore(vertx, member, map);
+  }
+}
