@@ -78,7 +78,11 @@ public class GatewayVerticle extends VerticleBase {
 
   private CounterStore inMemoryStore(GatewayConfig config) {
     InMemoryCounterStore store = new InMemoryCounterStore(clock, config.limiter().maxKeys());
-    vertx.setPeriodic(EVICTION_PERIOD_MILLIS, id -> store.evictExpired());
+    // a sweep over many keys is not event-loop work
+    vertx.setPeriodic(EVICTION_PERIOD_MILLIS, id -> vertx.executeBlocking(() -> {
+      store.evictExpired();
+      return null;
+    }, false));
     return store;
   }
 }

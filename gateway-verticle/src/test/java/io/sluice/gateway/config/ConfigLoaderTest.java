@@ -3,6 +3,7 @@ package io.sluice.gateway.config;
 import io.sluice.gateway.limit.KeySource;
 import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.WindowSpec;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Nested;
@@ -133,7 +134,7 @@ class ConfigLoaderTest {
     void confMergesObjectsAndReplacesArrays() {
       GatewayConfig config = parse(new JsonObject()
           .put("http", new JsonObject().put("port", 1234))
-          .put("policies", new io.vertx.core.json.JsonArray()), "partial.json");
+          .put("policies", new JsonArray()), "partial.json");
 
       assertAll(
           () -> assertEquals(new GatewayConfig.Endpoint("0.0.0.0", 1234), config.http()),
@@ -198,36 +199,46 @@ class ConfigLoaderTest {
   @DisplayName("layers defaults < -conf < environment < system properties")
   class Precedence {
 
-    /** Key, -conf value (JSON), environment value, system property value, and how to read the result back. */
+    /**
+     * Key; its value in -conf (JSON) and as read back; in the environment and as read back; as a system property and
+     * as read back; how to read it back.
+     */
     static Stream<Arguments> layers() {
       return Stream.of(
-          layer("http.host", "\"10.0.0.1\"", "127.0.0.2", "127.0.0.3", c -> c.http().host()),
-          layer("http.port", "1111", "2222", "3333", c -> String.valueOf(c.http().port())),
-          layer("management.host", "\"10.0.0.1\"", "127.0.0.2", "127.0.0.3", c -> c.management().host()),
-          layer("management.port", "4441", "4442", "4443", c -> String.valueOf(c.management().port())),
-          layer("upstreams", "[\"http://conf:1\"]", "http://env:2, http://env:3,", "[\"http://prop:4\"]",
-              c -> c.upstreams().toString()),
-          layer("upstreamTimeout", "\"1s\"", "2s", "3s", c -> c.upstreamTimeoutMillis() + "ms"),
-          layer("shutdownGrace", "\"0ms\"", "4s", "6s", c -> c.shutdownGraceMillis() + "ms"),
-          layer("limiter.mapName", "\"conf\"", "env", "prop", c -> c.limiter().mapName()),
-          layer("limiter.maxKeys", "10", "20", "30", c -> String.valueOf(c.limiter().maxKeys())),
-          layer("policies", policiesJson("conf"), policiesJson("env"), policiesJson("prop"),
+          layer("http.host", "\"10.0.0.1\"", "10.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3",
+              c -> c.http().host()),
+          layer("http.port", "1111", "1111", "2222", "2222", "3333", "3333", c -> String.valueOf(c.http().port())),
+          layer("management.host", "\"10.0.0.1\"", "10.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3",
+              c -> c.management().host()),
+          layer("management.port", "4441", "4441", "4442", "4442", "4443", "4443",
+              c -> String.valueOf(c.management().port())),
+          layer("upstreams", "[\"http://conf:1\"]", "[http://conf:1]",
+              "http://env:2, http://env:3,", "[http://env:2, http://env:3]",
+              "[\"http://prop:4\"]", "[http://prop:4]", c -> c.upstreams().toString()),
+          layer("upstreamTimeout", "\"1s\"", "1000", "2s", "2000", "3m", "180000",
+              c -> String.valueOf(c.upstreamTimeoutMillis())),
+          layer("shutdownGrace", "\"0ms\"", "0", "4s", "4000", "1h", "3600000",
+              c -> String.valueOf(c.shutdownGraceMillis())),
+          layer("limiter.mapName", "\"conf\"", "conf", "env", "env", "prop", "prop", c -> c.limiter().mapName()),
+          layer("limiter.maxKeys", "10", "10", "20", "20", "30", "30", c -> String.valueOf(c.limiter().maxKeys())),
+          layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
               c -> c.policies().get(0).name()));
     }
 
-    private static Arguments layer(String key, String confJson, String envValue, String propValue,
-                                   Function<GatewayConfig, String> read) {
-      return Arguments.of(key, confJson, envValue, propValue, read);
+    private static Arguments layer(String key, String confJson, String confRead, String envValue, String envRead,
+                                   String propValue, String propRead, Function<GatewayConfig, String> read) {
+      return Arguments.of(key, confJson, confRead, envValue, envRead, propValue, propRead, read);
     }
 
     private static String policiesJson(String name) {
       return "[{\"name\": \"" + name + "\", \"key\": \"global\", \"requests\": 7, \"window\": \"3s\"}]";
     }
 
+    /** {@code {"a": {"b": json}}} for key {@code a.b}. */
     private static JsonObject confWith(String key, String json) {
       String[] parts = key.split("\\.");
-      String wrapped = "{\"" + parts[parts.length - 1] + "\": " + json + "}";
-      for (int i = parts.length - 2; i >= 0; i--) {
+      String wrapped = json;
+      for (int i = parts.length - 1; i >= 0; i--) {
         wrapped = "{\"" + parts[i] + "\": " + wrapped + "}";
       }
       return new JsonObject(wrapped);
@@ -244,39 +255,21 @@ class ConfigLoaderTest {
     @ParameterizedTest(name = "{0}")
     @DisplayName("each key: -conf beats the defaults, the environment beats -conf, a system property beats both")
     @MethodSource("layers")
-    void eachLayerOverridesTheOneBelow(String key, String confJson, String envValue, String propValue,
-                                       Function<GatewayConfig, String> read) {
-      GatewayConfig defaultsOnly = parse(new JsonObject(), "-conf JSON");
+    void eachLayerOverridesTheOneBelow(String key, String confJson, String confRead, String envValue, String envRead,
+                                       String propValue, String propRead, Function<GatewayConfig, String> read) {
+      String fromDefaults = read.apply(parse(new JsonObject(), "-conf JSON"));
       JsonObject conf = confWith(key, confJson);
-      GatewayConfig fromConf = parse(conf, "conf.json");
+      String fromConf = read.apply(parse(conf, "conf.json"));
       env.put(variableFor(key), envValue);
-      GatewayConfig fromEnv = parse(conf, "conf.json");
+      String fromEnv = read.apply(parse(conf, "conf.json"));
       props.setProperty("sluice." + key, propValue);
-      GatewayConfig fromProps = parse(conf, "conf.json");
+      String fromProps = read.apply(parse(conf, "conf.json"));
 
-      String fromDefaults = read.apply(defaultsOnly);
       assertAll(
-          () -> assertTrue(!read.apply(fromConf).equals(fromDefaults), "-conf should override the defaults"),
-          () -> assertTrue(read.apply(fromConf).contains("conf") || !read.apply(fromConf).equals(read.apply(fromEnv)),
-              "environment should override -conf"),
-          () -> assertTrue(!read.apply(fromEnv).equals(read.apply(fromProps)),
-              "system property should override the environment"));
-      assertEquals(expectedFromText(key, envValue), read.apply(fromEnv), "value from the environment");
-      assertEquals(expectedFromText(key, propValue), read.apply(fromProps), "value from the system property");
-    }
-
-    private static String expectedFromText(String key, String text) {
-      switch (key) {
-        case "upstreams":
-          return text.startsWith("[") ? "[http://prop:4]" : "[http://env:2, http://env:3]";
-        case "upstreamTimeout":
-        case "shutdownGrace":
-          return Durations.parseMillis(text) + "ms";
-        case "policies":
-          return text.contains("\"env\"") ? "env" : "prop";
-        default:
-          return text;
-      }
+          () -> assertFalse(confRead.equals(fromDefaults), "the test value must differ from the default"),
+          () -> assertEquals(confRead, fromConf, "-conf over the defaults"),
+          () -> assertEquals(envRead, fromEnv, "environment variable " + variableFor(key) + " over -conf"),
+          () -> assertEquals(propRead, fromProps, "system property sluice." + key + " over the environment"));
     }
 
     @Test

@@ -1,0 +1,105 @@
+package io.sluice.gateway.cluster;
+
+import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.GatewayVerticle;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** Two clustered Vert.x instances, each with a gateway, share every limit through Hazelcast. */
+@DisplayName("Two clustered gateways")
+class ClusteredGatewaysTest {
+
+  private static Vertx upstreamVertx;
+  private static final List<Vertx> members = new ArrayList<>();
+  private static final List<GatewayVerticle> gateways = new ArrayList<>();
+  private static WebClient client;
+
+  @BeforeAll
+  static void start() {
+    upstreamVertx = Vertx.vertx();
+    ApiVerticle api = new ApiVerticle();
+    upstreamVertx.deployVerticle(api, new DeploymentOptions()
+        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    client = WebClient.create(upstreamVertx);
+    Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "gateways-test-" + UUID.randomUUID());
+    JsonArray policies = new JsonArray()
+        .add(new JsonObject().put("name", "global").put("key", "global").put("requests", 8).put("window", "20s"))
+        .add(new JsonObject().put("name", "per-token").put("key", "header:X-Api-Key").put("requests", 3)
+            .put("window", "20s"));
+    for (int i = 0; i < 2; i++) {
+      HazelcastClusterManager manager = new HazelcastClusterManager(ClusterSetup.load(env, new Properties()));
+      Vertx vertx = Vertx.builder().withClusterManager(manager).buildClustered().await();
+      members.add(vertx);
+      GatewayVerticle gateway = new GatewayVerticle((v, config) ->
+          new HazelcastCounterStore(v, manager.getHazelcastInstance(), config.limiter().mapName()));
+      JsonObject config = new JsonObject()
+          .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+          .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+          .put("upstreams", new JsonArray().add("http://127.0.0.1:" + api.actualPort()))
+          .put("policies", policies);
+      vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
+      gateways.add(gateway);
+    }
+  }
+
+  @AfterAll
+  static void stop() {
+    for (Vertx vertx : members) {
+      vertx.close().await();
+    }
+    upstreamVertx.close().await();
+  }
+
+  private static Future<HttpResponse<Buffer>> send(int i, String token) {
+    return client.get(gateways.get(i % 2).proxyPort(), "127.0.0.1", "/api/hello").putHeader("X-Api-Key", token).send();
+  }
+
+  private static long count(List<Future<HttpResponse<Buffer>>> answers, int status) {
+    return answers.stream().filter(f -> f.result().statusCode() == status).count();
+  }
+
+  @Test
+  @DisplayName("requests spread over both gateways meet one per-token limit and one global limit, not one each")
+  void oneLimitAcrossGateways() {
+    List<Future<HttpResponse<Buffer>>> tokenA = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      tokenA.add(send(i, "token-a"));
+    }
+    Future.join(tokenA).await();
+    assertEquals(3, count(tokenA, 200), "per-token limit 3 shared by both gateways");
+    assertEquals(9, count(tokenA, 429));
+
+    List<Future<HttpResponse<Buffer>>> others = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      others.add(send(i, "token-" + (i % 10)));
+    }
+    Future.join(others).await();
+    assertEquals(5, count(others, 200), "the global limit of 8 had 5 left, shared by both gateways");
+
+    int forwarded = 0;
+    for (GatewayVerticle gateway : gateways) {
+      JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+      forwarded += stats.getInteger("forwarded");
+    }
+    assertEquals(8, forwarded);
+  }
+}
