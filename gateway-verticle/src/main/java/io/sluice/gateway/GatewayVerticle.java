@@ -47,8 +47,9 @@ public class GatewayVerticle extends VerticleBase {
     return ConfigLoader.load(vertx, config()).compose(config -> {
       gatewayConfig = config;
       CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
-      GatewayStats stats = new GatewayStats(store);
-      proxy = new ProxyServer(vertx, config, new RateLimiter(config.policies(), store, clock), stats, clock);
+      RateLimiter limiter = new RateLimiter(config.policies(), store, clock);
+      GatewayStats stats = new GatewayStats(store, limiter);
+      proxy = new ProxyServer(vertx, config, limiter, stats, clock);
       management = new ManagementServer(vertx, config.management(), store, stats);
       return Future.all(proxy.start(), management.start());
     }).onSuccess(ready -> {

@@ -9,6 +9,9 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Decides, for one request, whether every applicable policy has room for it, and when it may be forwarded.
@@ -17,14 +20,22 @@ import java.util.List;
  * policy must hold a slot in the bucket containing that instant: when a delaying policy pushes the request later,
  * the others are moved to that instant too (a few rounds at most). If any policy says no, every slot already taken
  * is given back, so a denied request consumes nobody's quota.
+ *
+ * <p>A denial also tells this gateway the earliest instant the key could take another request. Until then the
+ * gateway denies that key locally, without a store round trip: denied requests charge nothing, so this cannot
+ * let one more request through, and under a flood most decisions never leave the gateway.
  */
 public final class RateLimiter {
 
   private static final int MAX_ROUNDS = 4;
+  private static final int MAX_REMEMBERED_FULL_KEYS = 100_000;
 
   private final List<Policy> policies;
   private final CounterStore store;
   private final Clock clock;
+  /** Store key → earliest instant a slot can be free, learned from denials. */
+  private final Map<String, Long> fullUntil = new ConcurrentHashMap<>();
+  private final LongAdder localDenials = new LongAdder();
 
   public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
     this.policies = List.copyOf(policies);
@@ -60,7 +71,45 @@ public final class RateLimiter {
     if (charges.isEmpty()) {
       return Future.succeededFuture(Decision.admit(now, List.of()));
     }
+    Decision known = knownFull(charges, now);
+    if (known != null) {
+      localDenials.increment();
+      return Future.succeededFuture(known);
+    }
     return round(charges, now, now, 1);
+  }
+
+  /** Requests denied here from what earlier denials taught, without asking the store. */
+  public long localDenials() {
+    return localDenials.sum();
+  }
+
+  private Decision knownFull(List<Charge> charges, long now) {
+    for (Charge charge : charges) {
+      Long freeAt = fullUntil.get(charge.key);
+      if (freeAt != null) {
+        if (freeAt <= now) {
+          fullUntil.remove(charge.key, freeAt);
+        } else if (freeAt > latest(charge.policy, now, now)) {
+          return Decision.deny(charge.policy, freeAt);
+        }
+      }
+    }
+    return null;
+  }
+
+  private void rememberFull(String key, long freeAt, long now) {
+    if (fullUntil.size() >= MAX_REMEMBERED_FULL_KEYS) {
+      fullUntil.values().removeIf(at -> at <= now);
+      if (fullUntil.size() >= MAX_REMEMBERED_FULL_KEYS) {
+        return;
+      }
+    }
+    fullUntil.merge(key, freeAt, Math::max);
+  }
+
+  private static long latest(Policy policy, long now, long target) {
+    return policy.delays() ? Math.max(target, now + policy.maxDelayMillis()) : target;
   }
 
   /** The key under which a policy's counter for one identity is stored: never the raw token. */
@@ -83,10 +132,8 @@ public final class RateLimiter {
       if (charge.holds(target)) {
         continue;
       }
-      Policy policy = charge.policy;
-      long latest = policy.delays() ? Math.max(target, now + policy.maxDelayMillis()) : target;
       asked.add(charge);
-      pending.add(store.reserve(charge.key, policy.window(), now, target, latest));
+      pending.add(store.reserve(charge.key, charge.policy.window(), now, target, latest(charge.policy, now, target)));
     }
     return Future.join(pending).transform(done -> {
       Charge denied = null;
@@ -98,10 +145,16 @@ public final class RateLimiter {
           return Future.failedFuture(answer.cause());
         }
         Reservation reservation = answer.result();
-        asked.get(i).reservation = reservation;
-        if (!reservation.granted() && (denied == null || reservation.atMillis() > retryAt)) {
-          denied = asked.get(i);
-          retryAt = reservation.atMillis();
+        Charge charge = asked.get(i);
+        charge.reservation = reservation;
+        if (!reservation.granted()) {
+          if (target == now) {
+            rememberFull(charge.key, reservation.atMillis(), now);
+          }
+          if (denied == null || reservation.atMillis() > retryAt) {
+            denied = charge;
+            retryAt = reservation.atMillis();
+          }
         }
       }
       if (denied != null) {

@@ -1,6 +1,7 @@
 package io.sluice.gateway.proxy;
 
 import io.sluice.gateway.limit.CounterStore;
+import io.sluice.gateway.limit.RateLimiter;
 import io.vertx.core.json.JsonObject;
 
 import java.util.concurrent.atomic.LongAdder;
@@ -15,9 +16,11 @@ public final class GatewayStats {
   final LongAdder upstreamFailures = new LongAdder();
   final LongAdder limiterFailures = new LongAdder();
   private final CounterStore store;
+  private final RateLimiter limiter;
 
-  public GatewayStats(CounterStore store) {
+  public GatewayStats(CounterStore store, RateLimiter limiter) {
     this.store = store;
+    this.limiter = limiter;
   }
 
   public JsonObject toJson() {
@@ -28,6 +31,7 @@ public final class GatewayStats {
         .put("missingKey", missingKey.sum())
         .put("upstreamFailures", upstreamFailures.sum())
         .put("limiterFailures", limiterFailures.sum())
+        .put("rejectedLocally", limiter.localDenials())
         .put("storeRoundTrips", store.remoteCalls());
   }
 }

@@ -149,4 +149,21 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("a")).await().admitted(), "the first admission left the window");
     assertFalse(limiter.decide(request("a")).await().admitted());
   }
+
+  @Test
+  @DisplayName("once a key is known full, further requests are denied locally until it frees up")
+  void deniesLocallyWhileFull() {
+    RateLimiter limiter = limiter(global(2));
+    limiter.decide(request("a")).await();
+    limiter.decide(request("a")).await();
+    assertFalse(limiter.decide(request("a")).await().admitted());
+    assertEquals(0, limiter.localDenials());
+    clock.advance(500);
+    Decision local = limiter.decide(request("a")).await();
+    assertFalse(local.admitted());
+    assertEquals(T0 + 1_015, local.retryAtMillis());
+    assertEquals(1, limiter.localDenials());
+    clock.set(T0 + 1_015);
+    assertTrue(limiter.decide(request("a")).await().admitted(), "free again when the window has moved on");
+  }
 }
