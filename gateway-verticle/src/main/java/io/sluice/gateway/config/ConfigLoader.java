@@ -9,12 +9,14 @@ import io.vertx.config.ConfigStoreOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -99,12 +101,26 @@ public final class ConfigLoader {
     return new Validator(merged).gatewayConfig();
   }
 
+  /** A value as JSON, on one line and at most 120 characters, so an error message stays one line. */
+  static String shown(Object value) {
+    if (value == null) {
+      return "nothing";
+    }
+    String json = Json.encode(value);
+    return json.length() <= 120 ? json : json.substring(0, 120) + "…";
+  }
+
+  private static String oneLine(String text) {
+    String encoded = Json.encode(text);
+    return encoded.substring(1, encoded.length() - 1);
+  }
+
   private static Map<String, String> orderedMap(String... pairs) {
     Map<String, String> map = new LinkedHashMap<>();
     for (int i = 0; i < pairs.length; i += 2) {
       map.put(pairs[i], pairs[i + 1]);
     }
-    return Map.copyOf(map);
+    return Collections.unmodifiableMap(map);
   }
 
   /** The merged JSON plus, for every key set, the source that set it last. */
@@ -130,7 +146,7 @@ public final class ConfigLoader {
     }
 
     void override(String key, String text, String source) {
-      if (text == null) {
+      if (text == null || text.isBlank()) {
         return;
       }
       Object value = text;
@@ -157,7 +173,7 @@ public final class ConfigLoader {
         try {
           return new JsonArray(trimmed);
         } catch (DecodeException e) {
-          throw new ConfigException(source + ": key '" + key + "' must be a JSON array, got " + trimmed);
+          throw new ConfigException(source + ": key '" + key + "' must be a JSON array, got " + shown(trimmed));
         }
       }
       if (key.equals("upstreams")) {
@@ -169,7 +185,7 @@ public final class ConfigLoader {
         }
         return list;
       }
-      throw new ConfigException(source + ": key '" + key + "' must be a JSON array, got " + trimmed);
+      throw new ConfigException(source + ": key '" + key + "' must be a JSON array, got " + shown(trimmed));
     }
 
     String sourceOf(String path) {
@@ -360,8 +376,8 @@ public final class ConfigLoader {
     }
 
     private ConfigException fail(String path, String expected, Object actual) {
-      String shown = actual == null ? "nothing" : actual instanceof String ? "\"" + actual + "\"" : actual.toString();
-      return new ConfigException(merged.sourceOf(path) + ": key '" + path + "' " + expected + ", got " + shown);
+      return new ConfigException(merged.sourceOf(path) + ": key '" + oneLine(path) + "' " + expected + ", got "
+          + shown(actual));
     }
   }
 }

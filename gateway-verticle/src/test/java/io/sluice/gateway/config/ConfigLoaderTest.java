@@ -372,6 +372,17 @@ class ConfigLoaderTest {
     }
 
     @Test
+    @DisplayName("a value with line breaks in it still gives a one-line message")
+    void lineBreaksInValueStayOnOneLine() {
+      env.put("SLUICE_POLICIES", "[\n  {\"name\": \"global\",\n   \"key\": \"global\"\n");
+      assertOneLine(rejection(new JsonObject(), "-conf JSON").getMessage());
+
+      env.clear();
+      JsonObject conf = new JsonObject().put("upstreamTimeout", "5s\n10s");
+      assertOneLine(rejection(conf, "conf.json").getMessage());
+    }
+
+    @Test
     @DisplayName("a bad value left in the defaults is blamed on the defaults")
     void badDefaultNamesDefaults() {
       JsonObject defaults = defaults();
