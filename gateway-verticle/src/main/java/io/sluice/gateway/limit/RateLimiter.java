@@ -21,20 +21,23 @@ import java.util.concurrent.atomic.LongAdder;
  * the others are moved to that instant too (a few rounds at most). If any policy says no, every slot already taken
  * is given back, so a denied request consumes nobody's quota.
  *
- * <p>A denial also tells this gateway the earliest instant the key could take another request. Until then the
- * gateway denies that key locally, without a store round trip: denied requests charge nothing, so this cannot
- * let one more request through, and under a flood most decisions never leave the gateway.
+ * <p>A denial also tells this gateway the earliest instant the key could take another request. For a short while
+ * (at most {@value #KNOWN_FULL_MILLIS} ms) the gateway then denies that key locally, without a store round trip:
+ * denied requests charge nothing, so this cannot let one more request through, and under a flood most decisions
+ * never leave the gateway. The while is short because a denial may have been caused by slots that other requests
+ * held only briefly and then gave back.
  */
 public final class RateLimiter {
 
   private static final int MAX_ROUNDS = 4;
   private static final int MAX_REMEMBERED_FULL_KEYS = 100_000;
+  static final long KNOWN_FULL_MILLIS = 50;
 
   private final List<Policy> policies;
   private final CounterStore store;
   private final Clock clock;
-  /** Store key → earliest instant a slot can be free, learned from denials. */
-  private final Map<String, Long> fullUntil = new ConcurrentHashMap<>();
+  /** Store key → what a recent denial taught about it. */
+  private final Map<String, KnownFull> knownFull = new ConcurrentHashMap<>();
   private final LongAdder localDenials = new LongAdder();
 
   public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
@@ -55,7 +58,6 @@ public final class RateLimiter {
       if (identity == null) {
         switch (policy.onMissingKey()) {
           case REJECT:
-            releaseAll(charges, now);
             return Future.succeededFuture(Decision.missingKey(policy));
           case SKIP:
             continue;
@@ -86,12 +88,12 @@ public final class RateLimiter {
 
   private Decision knownFull(List<Charge> charges, long now) {
     for (Charge charge : charges) {
-      Long freeAt = fullUntil.get(charge.key);
-      if (freeAt != null) {
-        if (freeAt <= now) {
-          fullUntil.remove(charge.key, freeAt);
-        } else if (freeAt > latest(charge.policy, now, now)) {
-          return Decision.deny(charge.policy, freeAt);
+      KnownFull known = knownFull.get(charge.key);
+      if (known != null) {
+        if (known.trustUntil <= now || known.freeAt <= now) {
+          knownFull.remove(charge.key, known);
+        } else if (known.freeAt > latest(charge.policy, now, now)) {
+          return Decision.deny(charge.policy, known.freeAt);
         }
       }
     }
@@ -99,13 +101,17 @@ public final class RateLimiter {
   }
 
   private void rememberFull(String key, long freeAt, long now) {
-    if (fullUntil.size() >= MAX_REMEMBERED_FULL_KEYS) {
-      fullUntil.values().removeIf(at -> at <= now);
-      if (fullUntil.size() >= MAX_REMEMBERED_FULL_KEYS) {
+    if (knownFull.size() >= MAX_REMEMBERED_FULL_KEYS) {
+      knownFull.values().removeIf(known -> known.trustUntil <= now);
+      if (knownFull.size() >= MAX_REMEMBERED_FULL_KEYS) {
         return;
       }
     }
-    fullUntil.merge(key, freeAt, Math::max);
+    knownFull.put(key, new KnownFull(freeAt, now + KNOWN_FULL_MILLIS));
+  }
+
+  /** A key's earliest free slot as of a denial, trusted until {@code trustUntil}. */
+  private record KnownFull(long freeAt, long trustUntil) {
   }
 
   private static long latest(Policy policy, long now, long target) {
@@ -141,8 +147,7 @@ public final class RateLimiter {
       for (int i = 0; i < asked.size(); i++) {
         Future<Reservation> answer = pending.get(i);
         if (answer.failed()) {
-          releaseAll(charges, now);
-          return Future.failedFuture(answer.cause());
+          return releaseAll(charges, now).transform(released -> Future.failedFuture(answer.cause()));
         }
         Reservation reservation = answer.result();
         Charge charge = asked.get(i);
@@ -158,8 +163,8 @@ public final class RateLimiter {
         }
       }
       if (denied != null) {
-        releaseAll(charges, now);
-        return Future.succeededFuture(Decision.deny(denied.policy, retryAt));
+        Decision deny = Decision.deny(denied.policy, retryAt);
+        return releaseAll(charges, now).transform(released -> Future.succeededFuture(deny));
       }
       long forwardAt = target;
       for (Charge charge : charges) {
@@ -175,22 +180,25 @@ public final class RateLimiter {
         return Future.succeededFuture(Decision.admit(forwardAt, statuses(charges)));
       }
       if (round == MAX_ROUNDS) {
-        releaseAll(charges, now);
-        return Future.succeededFuture(Decision.deny(misplaced.get(0).policy, forwardAt));
+        Decision deny = Decision.deny(misplaced.get(0).policy, forwardAt);
+        return releaseAll(charges, now).transform(released -> Future.succeededFuture(deny));
       }
-      releaseAll(misplaced, now);
-      return round(charges, now, forwardAt, round + 1);
+      long target2 = forwardAt;
+      return releaseAll(misplaced, now).transform(released -> round(charges, now, target2, round + 1));
     });
   }
 
-  private void releaseAll(List<Charge> charges, long now) {
+  /** Gives back every slot held; completes when the store has them back, so the next request sees them free. */
+  private Future<Void> releaseAll(List<Charge> charges, long now) {
+    List<Future<Void>> releases = new ArrayList<>();
     for (Charge charge : charges) {
       Reservation reservation = charge.reservation;
       if (reservation != null && reservation.granted()) {
-        store.release(charge.key, charge.policy.window(), now, reservation.bucket());
+        releases.add(store.release(charge.key, charge.policy.window(), now, reservation.bucket()));
       }
       charge.reservation = null;
     }
+    return releases.isEmpty() ? Future.succeededFuture() : Future.join(releases).mapEmpty();
   }
 
   private static List<Decision.PolicyStatus> statuses(List<Charge> charges) {

@@ -151,18 +151,21 @@ class RateLimiterTest {
   }
 
   @Test
-  @DisplayName("once a key is known full, further requests are denied locally until it frees up")
+  @DisplayName("once a key is known full, requests are denied locally for a short while, then asked again")
   void deniesLocallyWhileFull() {
     RateLimiter limiter = limiter(global(2));
     limiter.decide(request("a")).await();
     limiter.decide(request("a")).await();
     assertFalse(limiter.decide(request("a")).await().admitted());
     assertEquals(0, limiter.localDenials());
-    clock.advance(500);
+    clock.advance(RateLimiter.KNOWN_FULL_MILLIS - 1);
     Decision local = limiter.decide(request("a")).await();
     assertFalse(local.admitted());
-    assertEquals(T0 + 1_015, local.retryAtMillis());
+    assertEquals(T0 + 1_015, local.retryAtMillis(), "Retry-After still tells the real time");
     assertEquals(1, limiter.localDenials());
+    clock.advance(1);
+    assertFalse(limiter.decide(request("a")).await().admitted());
+    assertEquals(1, limiter.localDenials(), "asked the store again");
     clock.set(T0 + 1_015);
     assertTrue(limiter.decide(request("a")).await().admitted(), "free again when the window has moved on");
   }
