@@ -10,9 +10,11 @@ import java.util.List;
  * @param forwardAtMillis when an admitted request may be forwarded (later than now for a delayed request)
  * @param retryAtMillis   when a denied request could succeed
  * @param statuses        what each applied policy has left, for the RateLimit headers
+ * @param holdings        the slots an admitted request holds (to give back if it must be decided again)
+ * @param staleAtMillis   an admitted request leaving after this instant would leave outside its slots
  */
 public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, long retryAtMillis,
-                       List<PolicyStatus> statuses) {
+                       List<PolicyStatus> statuses, List<Holding> holdings, long staleAtMillis) {
 
   public enum Outcome { ADMIT, DENY, MISSING_KEY }
 
@@ -20,23 +22,39 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
   public record PolicyStatus(Policy policy, int remaining, long resetMillis) {
   }
 
+  /** A slot held in the store: which key, of what window, in which bucket. */
+  public record Holding(String key, WindowSpec window, long bucket) {
+  }
+
   static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses) {
+    return admit(forwardAtMillis, statuses, List.of(), Long.MAX_VALUE);
+  }
+
+  static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses, List<Holding> holdings,
+                        long staleAtMillis) {
     PolicyStatus tightest = null;
     for (PolicyStatus status : statuses) {
       if (tightest == null || status.remaining() < tightest.remaining()) {
         tightest = status;
       }
     }
-    return new Decision(Outcome.ADMIT, tightest == null ? null : tightest.policy(), forwardAtMillis, 0, statuses);
+    return new Decision(Outcome.ADMIT, tightest == null ? null : tightest.policy(), forwardAtMillis, 0, statuses,
+        holdings, staleAtMillis);
   }
 
   static Decision deny(Policy policy, long retryAtMillis) {
     return new Decision(Outcome.DENY, policy, 0, retryAtMillis,
-        List.of(new PolicyStatus(policy, 0, retryAtMillis)));
+        List.of(new PolicyStatus(policy, 0, retryAtMillis)), List.of(), 0);
+  }
+
+  /** A request still admitted after the last allowed re-decision: denied, naming its tightest policy. */
+  public static Decision denyLate(Decision admitted) {
+    Policy policy = admitted.policy() != null ? admitted.policy() : admitted.statuses().get(0).policy();
+    return deny(policy, admitted.forwardAtMillis());
   }
 
   static Decision missingKey(Policy policy) {
-    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of());
+    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of(), List.of(), 0);
   }
 
   public boolean admitted() {

@@ -26,12 +26,19 @@ import java.util.concurrent.atomic.LongAdder;
  * denied requests charge nothing, so this cannot let one more request through, and under a flood most decisions
  * never leave the gateway. The while is short because a denial may have been caused by slots that other requests
  * held only briefly and then gave back.
+ *
+ * <p>Slots are taken for the instant of the decision, but the request leaves after the store has answered and an
+ * upstream connection is ready. If that is later than the slots allow (a slow round trip, a cold connection, a late
+ * timer), {@link #confirm} gives the slots back and decides again for the real instant, so the guarantee holds for
+ * the moment requests actually leave.
  */
 public final class RateLimiter {
 
   private static final int MAX_ROUNDS = 4;
   private static final int MAX_REMEMBERED_FULL_KEYS = 100_000;
   static final long KNOWN_FULL_MILLIS = 50;
+  /** How far past the end of its bucket a request may still leave; the rest of the window's slack is for after. */
+  static final long LATE_TOLERANCE_MILLIS = 10;
 
   private final List<Policy> policies;
   private final CounterStore store;
@@ -39,6 +46,7 @@ public final class RateLimiter {
   /** Store key → what a recent denial taught about it. */
   private final Map<String, KnownFull> knownFull = new ConcurrentHashMap<>();
   private final LongAdder localDenials = new LongAdder();
+  private final LongAdder redecisions = new LongAdder();
 
   public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
     this.policies = List.copyOf(policies);
@@ -79,6 +87,28 @@ public final class RateLimiter {
       return Future.succeededFuture(known);
     }
     return round(charges, now, now, 1);
+  }
+
+  /**
+   * Called as the request is about to leave. If it leaves within its slots, the decision stands; otherwise the
+   * slots are given back and the request is decided again for now (it may then be delayed or denied).
+   */
+  public Future<Decision> confirm(Decision decision, RequestInfo request) {
+    long now = clock.millis();
+    if (!decision.admitted() || now <= decision.staleAtMillis()) {
+      return Future.succeededFuture(decision);
+    }
+    redecisions.increment();
+    List<Future<Void>> releases = new ArrayList<>();
+    for (Decision.Holding holding : decision.holdings()) {
+      releases.add(store.release(holding.key(), holding.window(), now, holding.bucket()));
+    }
+    return Future.join(releases).transform(released -> decide(request));
+  }
+
+  /** Admitted requests that left too late for their slots and were decided again. */
+  public long redecisions() {
+    return redecisions.sum();
   }
 
   /** Requests denied here from what earlier denials taught, without asking the store. */
@@ -177,7 +207,7 @@ public final class RateLimiter {
         }
       }
       if (misplaced.isEmpty()) {
-        return Future.succeededFuture(Decision.admit(forwardAt, statuses(charges)));
+        return Future.succeededFuture(admission(charges, forwardAt));
       }
       if (round == MAX_ROUNDS) {
         Decision deny = Decision.deny(misplaced.get(0).policy, forwardAt);
@@ -201,13 +231,18 @@ public final class RateLimiter {
     return releases.isEmpty() ? Future.succeededFuture() : Future.join(releases).mapEmpty();
   }
 
-  private static List<Decision.PolicyStatus> statuses(List<Charge> charges) {
+  private static Decision admission(List<Charge> charges, long forwardAt) {
     List<Decision.PolicyStatus> statuses = new ArrayList<>(charges.size());
+    List<Decision.Holding> holdings = new ArrayList<>(charges.size());
+    long staleAt = Long.MAX_VALUE;
     for (Charge charge : charges) {
-      statuses.add(new Decision.PolicyStatus(charge.policy, charge.reservation.remaining(),
-          charge.reservation.resetMillis()));
+      Reservation reservation = charge.reservation;
+      WindowSpec window = charge.policy.window();
+      statuses.add(new Decision.PolicyStatus(charge.policy, reservation.remaining(), reservation.resetMillis()));
+      holdings.add(new Decision.Holding(charge.key, window, reservation.bucket()));
+      staleAt = Math.min(staleAt, window.startOf(reservation.bucket() + 1) + LATE_TOLERANCE_MILLIS);
     }
-    return statuses;
+    return Decision.admit(forwardAt, statuses, holdings, staleAt);
   }
 
   /** One policy's claim on one request: its store key and the slot it holds, if any. */

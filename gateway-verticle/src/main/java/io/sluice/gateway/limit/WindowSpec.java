@@ -10,12 +10,12 @@ import java.io.Serializable;
  * (about {@value #TIMING_SLACK_MILLIS} ms) so that the jitter between deciding and forwarding a request can never push
  * one more request into a window. The limiter keeps every run of {@code spanBuckets} consecutive buckets at or
  * below {@code requests}, which bounds every real-time window; the price is under-admission of at most
- * {@code span/window - 1} (about 1.5% for a 1 s window).
+ * {@code span/window - 1} (about 2.5% for a 1 s window).
  */
 public record WindowSpec(int requests, long windowMillis) implements Serializable {
 
   static final int BUCKETS_PER_WINDOW = 200;
-  static final long TIMING_SLACK_MILLIS = 10;
+  static final long TIMING_SLACK_MILLIS = 20;
 
   public WindowSpec {
     if (requests < 1) {

@@ -14,9 +14,11 @@ import java.util.concurrent.TimeoutException;
 final class FailureInterceptor implements ProxyInterceptor {
 
   private final GatewayStats stats;
+  private final RateLimitInterceptor limits;
 
-  FailureInterceptor(GatewayStats stats) {
+  FailureInterceptor(GatewayStats stats, RateLimitInterceptor limits) {
     this.stats = stats;
+    this.limits = limits;
   }
 
   @Override
@@ -25,6 +27,9 @@ final class FailureInterceptor implements ProxyInterceptor {
   }
 
   private ProxyResponse answer(ProxyContext context, Throwable failure) {
+    if (failure instanceof RateLimitedException) {
+      return limits.lateAnswer(context.request(), ((RateLimitedException) failure).decision);
+    }
     if (failure instanceof LimiterUnavailableException) {
       stats.limiterFailures.increment();
       return Problems.answer(context.request(), Problems.problem(503, "limiter-unavailable", "Service Unavailable",

@@ -32,6 +32,7 @@ public final class GatewayStats {
         .put("upstreamFailures", upstreamFailures.sum())
         .put("limiterFailures", limiterFailures.sum())
         .put("rejectedLocally", limiter.localDenials())
+        .put("decidedAgainWhenLate", limiter.redecisions())
         .put("storeRoundTrips", store.remoteCalls());
   }
 }

@@ -31,10 +31,11 @@ public final class ProxyServer {
     this.config = config;
     this.client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true),
         new PoolOptions().setHttp1MaxSize(256));
+    RateLimitInterceptor limits = new RateLimitInterceptor(vertx, limiter, stats, clock);
     this.proxy = HttpProxy.reverseProxy(client)
-        .origin(new UpstreamPool(config.upstreams(), config.upstreamTimeoutMillis()))
-        .addInterceptor(new FailureInterceptor(stats))
-        .addInterceptor(new RateLimitInterceptor(vertx, limiter, stats, clock))
+        .origin(new UpstreamPool(config.upstreams(), config.upstreamTimeoutMillis(), limits::confirmBeforeSend))
+        .addInterceptor(new FailureInterceptor(stats, limits))
+        .addInterceptor(limits)
         .addInterceptor(new ForwardingInterceptor());
   }
 

@@ -16,11 +16,13 @@ import java.time.Clock;
 
 /**
  * The rate-limit seam: asks the {@link RateLimiter} about each request, then forwards it (at once, or later for a
- * delayed slot) or answers 429/401 itself without touching the upstream.
+ * delayed slot) or answers 429/401 itself without touching the upstream. Just before the request leaves (upstream
+ * connection in hand) {@link #confirmBeforeSend} makes sure it still leaves within its slots.
  */
 final class RateLimitInterceptor implements ProxyInterceptor {
 
   private static final String DECISION = "sluice.decision";
+  private static final int MAX_CONFIRMATIONS = 3;
 
   private final Vertx vertx;
   private final RateLimiter limiter;
@@ -43,13 +45,10 @@ final class RateLimitInterceptor implements ProxyInterceptor {
           switch (decision.outcome()) {
             case ADMIT:
               context.set(DECISION, decision);
-              return forwardAt(decision.forwardAtMillis()).compose(v -> {
-                stats.forwarded.increment();
-                return context.sendRequest();
-              });
+              return waitUntil(decision.forwardAtMillis()).compose(v -> context.sendRequest());
             case DENY:
               stats.rejected.increment();
-              return Future.succeededFuture(tooManyRequests(request, decision));
+              return Future.succeededFuture(tooManyRequests(request, decision, clock.millis()));
             default:
               stats.missingKey.increment();
               return Future.succeededFuture(missingKey(request, decision.policy()));
@@ -68,7 +67,48 @@ final class RateLimitInterceptor implements ProxyInterceptor {
     return context.sendResponse();
   }
 
-  private Future<Void> forwardAt(long atMillis) {
+  /**
+   * Succeeds when the request may leave now; fails with {@link RateLimitedException} when, decided again for the
+   * instant it actually leaves, it no longer fits.
+   */
+  Future<Void> confirmBeforeSend(ProxyContext context) {
+    return confirm(context, 1);
+  }
+
+  private Future<Void> confirm(ProxyContext context, int attempt) {
+    Decision decision = context.get(DECISION, Decision.class);
+    if (decision == null) {
+      return Future.succeededFuture();
+    }
+    return limiter.confirm(decision, new HttpRequestInfo(context.request().proxiedRequest()))
+        .recover(failure -> Future.failedFuture(new LimiterUnavailableException(failure)))
+        .compose(confirmed -> {
+          if (confirmed == decision) {
+            stats.forwarded.increment();
+            return Future.succeededFuture();
+          }
+          context.set(DECISION, confirmed);
+          if (!confirmed.admitted() || attempt == MAX_CONFIRMATIONS) {
+            return Future.failedFuture(new RateLimitedException(confirmed));
+          }
+          return waitUntil(confirmed.forwardAtMillis()).compose(v -> confirm(context, attempt + 1));
+        });
+  }
+
+  /** The answer to a request that was admitted, then found it could no longer leave within the limit. */
+  ProxyResponse lateAnswer(ProxyRequest request, Decision decision) {
+    if (decision.outcome() == Decision.Outcome.MISSING_KEY) {
+      stats.missingKey.increment();
+      return missingKey(request, decision.policy());
+    }
+    stats.rejected.increment();
+    if (decision.admitted()) {
+      return tooManyRequests(request, Decision.denyLate(decision), clock.millis());
+    }
+    return tooManyRequests(request, decision, clock.millis());
+  }
+
+  private Future<Void> waitUntil(long atMillis) {
     long wait = atMillis - clock.millis();
     if (wait <= 0) {
       return Future.succeededFuture();
@@ -77,8 +117,7 @@ final class RateLimitInterceptor implements ProxyInterceptor {
     return vertx.timer(wait).mapEmpty();
   }
 
-  private ProxyResponse tooManyRequests(ProxyRequest request, Decision decision) {
-    long now = clock.millis();
+  private ProxyResponse tooManyRequests(ProxyRequest request, Decision decision, long now) {
     Policy policy = decision.policy();
     long retryAfter = Math.max(1, RateLimitHeaders.secondsUntil(decision.retryAtMillis(), now));
     JsonObject problem = Problems.problem(429, "rate-limited", "Too Many Requests",

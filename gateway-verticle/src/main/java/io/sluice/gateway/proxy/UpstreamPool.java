@@ -10,8 +10,12 @@ import io.vertx.httpproxy.ProxyContext;
 import java.net.URI;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 
-/** Picks the upstream for each forwarded request, round-robin, with the configured response timeout. */
+/**
+ * Picks the upstream for each forwarded request, round-robin, with the configured response timeout. Once the
+ * connection is ready, and only then, the request's rate-limit slots are confirmed: this is the instant it leaves.
+ */
 final class UpstreamPool implements OriginRequestProvider {
 
   static final String CHOSEN = "sluice.upstream";
@@ -19,10 +23,12 @@ final class UpstreamPool implements OriginRequestProvider {
   private final List<Upstream> upstreams;
   private final long timeoutMillis;
   private final AtomicInteger next = new AtomicInteger();
+  private final Function<ProxyContext, Future<Void>> beforeSend;
 
-  UpstreamPool(List<URI> uris, long timeoutMillis) {
+  UpstreamPool(List<URI> uris, long timeoutMillis, Function<ProxyContext, Future<Void>> beforeSend) {
     this.upstreams = uris.stream().map(Upstream::of).toList();
     this.timeoutMillis = timeoutMillis;
+    this.beforeSend = beforeSend;
   }
 
   @Override
@@ -36,7 +42,13 @@ final class UpstreamPool implements OriginRequestProvider {
         .setSsl(upstream.ssl())
         .setConnectTimeout(timeoutMillis)
         .setIdleTimeout(timeoutMillis);
-    return context.client().request(options);
+    return context.client().request(options).compose(request -> beforeSend.apply(context).transform(ready -> {
+      if (ready.failed()) {
+        request.reset();
+        return Future.failedFuture(ready.cause());
+      }
+      return Future.succeededFuture(request);
+    }));
   }
 
   record Upstream(String host, int port, boolean ssl) {

@@ -63,7 +63,7 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("c")).await().admitted(), "global still has room: denials were refunded");
     Decision full = limiter.decide(request("d")).await();
     assertEquals("global", full.policy().name());
-    assertEquals(T0 + 1_015, full.retryAtMillis());
+    assertEquals(T0 + 1_025, full.retryAtMillis());
   }
 
   @Test
@@ -75,7 +75,7 @@ class RateLimiterTest {
     clock.advance(100);
     Decision delayed = limiter.decide(request("a")).await();
     assertTrue(delayed.admitted());
-    assertEquals(T0 + 1_015, delayed.forwardAtMillis());
+    assertEquals(T0 + 1_025, delayed.forwardAtMillis());
     assertEquals(2, store.size(), "one global key and one token key");
   }
 
@@ -86,7 +86,7 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision d = limiter.decide(request("a")).await();
     assertEquals(Decision.Outcome.DENY, d.outcome());
-    assertEquals(T0 + 1_015, d.retryAtMillis());
+    assertEquals(T0 + 1_025, d.retryAtMillis());
   }
 
   @Test
@@ -95,8 +95,8 @@ class RateLimiterTest {
     RateLimiter limiter = limiter(global(3), perToken(1, Policy.OnExceed.DELAY, 3_000, Policy.OnMissingKey.REJECT));
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision second = limiter.decide(request("a")).await();
-    assertEquals(T0 + 1_015, second.forwardAtMillis());
-    // global: one slot now and one reserved at +1015. Two more fit now, but a third delayed one must find
+    assertEquals(T0 + 1_025, second.forwardAtMillis());
+    // global: one slot now and one reserved at +1025. Two more fit now, but a third delayed one must find
     // room in the global window around its own forward time.
     assertTrue(limiter.decide(request("b")).await().admitted());
     assertTrue(limiter.decide(request("c")).await().admitted());
@@ -145,7 +145,7 @@ class RateLimiterTest {
     clock.advance(600);
     assertTrue(limiter.decide(request("a")).await().admitted());
     assertFalse(limiter.decide(request("a")).await().admitted());
-    clock.advance(415);
+    clock.advance(425);
     assertTrue(limiter.decide(request("a")).await().admitted(), "the first admission left the window");
     assertFalse(limiter.decide(request("a")).await().admitted());
   }
@@ -161,12 +161,26 @@ class RateLimiterTest {
     clock.advance(RateLimiter.KNOWN_FULL_MILLIS - 1);
     Decision local = limiter.decide(request("a")).await();
     assertFalse(local.admitted());
-    assertEquals(T0 + 1_015, local.retryAtMillis(), "Retry-After still tells the real time");
+    assertEquals(T0 + 1_025, local.retryAtMillis(), "Retry-After still tells the real time");
     assertEquals(1, limiter.localDenials());
     clock.advance(1);
     assertFalse(limiter.decide(request("a")).await().admitted());
     assertEquals(1, limiter.localDenials(), "asked the store again");
-    clock.set(T0 + 1_015);
+    clock.set(T0 + 1_025);
     assertTrue(limiter.decide(request("a")).await().admitted(), "free again when the window has moved on");
+  }
+
+  @Test
+  @DisplayName("a request leaving later than its slot allows gives the slot back and is decided again")
+  void lateRequestsAreDecidedAgain() {
+    RateLimiter limiter = limiter(global(1));
+    Decision early = limiter.decide(request("a")).await();
+    assertEquals(early, limiter.confirm(early, request("a")).await(), "on time: the decision stands");
+    clock.advance(5 + RateLimiter.LATE_TOLERANCE_MILLIS + 1);
+    Decision again = limiter.confirm(early, request("a")).await();
+    assertNotEquals(early, again);
+    assertTrue(again.admitted(), "its own slot was given back first");
+    assertEquals(1, limiter.redecisions());
+    assertFalse(limiter.decide(request("b")).await().admitted(), "still one request in the window");
   }
 }

@@ -18,12 +18,12 @@ class WindowStateTest {
   private final WindowSpec tenPerSecond = new WindowSpec(10, 1_000);
 
   @Test
-  @DisplayName("a window is tracked in 5 ms buckets and bounded over 203 of them (1 s + 15 ms of slack)")
+  @DisplayName("a window is tracked in 5 ms buckets and bounded over 205 of them (1 s + 25 ms of slack)")
   void shape() {
     assertEquals(5, tenPerSecond.bucketMillis());
-    assertEquals(203, tenPerSecond.spanBuckets());
+    assertEquals(205, tenPerSecond.spanBuckets());
     assertEquals(1, new WindowSpec(3, 100).bucketMillis());
-    assertEquals(111, new WindowSpec(3, 100).spanBuckets());
+    assertEquals(121, new WindowSpec(3, 100).spanBuckets());
   }
 
   @Test
@@ -37,9 +37,9 @@ class WindowStateTest {
     }
     Reservation denied = state.reserve(tenPerSecond, T0 + 500, T0 + 500, T0 + 500);
     assertFalse(denied.granted());
-    assertEquals(T0 + 203 * 5, denied.atMillis(), "free again once bucket of T0 is out of the 203-bucket span");
-    assertFalse(state.reserve(tenPerSecond, T0 + 1_014, T0 + 1_014, T0 + 1_014).granted());
-    assertTrue(state.reserve(tenPerSecond, T0 + 1_015, T0 + 1_015, T0 + 1_015).granted());
+    assertEquals(T0 + 205 * 5, denied.atMillis(), "free again once bucket of T0 is out of the 205-bucket span");
+    assertFalse(state.reserve(tenPerSecond, T0 + 1_024, T0 + 1_024, T0 + 1_024).granted());
+    assertTrue(state.reserve(tenPerSecond, T0 + 1_025, T0 + 1_025, T0 + 1_025).granted());
   }
 
   @Test
@@ -51,12 +51,12 @@ class WindowStateTest {
     state.reserve(twoPerSecond, T0 + 100, T0 + 100, T0 + 100);
     Reservation delayed = state.reserve(twoPerSecond, T0 + 200, T0 + 200, T0 + 2_200);
     assertTrue(delayed.granted());
-    assertEquals(T0 + 1_015, delayed.atMillis());
+    assertEquals(T0 + 1_025, delayed.atMillis());
     Reservation next = state.reserve(twoPerSecond, T0 + 210, T0 + 210, T0 + 2_210);
-    assertEquals(T0 + 1_115, next.atMillis());
+    assertEquals(T0 + 1_125, next.atMillis());
     Reservation tooLate = state.reserve(twoPerSecond, T0 + 220, T0 + 220, T0 + 1_500);
     assertFalse(tooLate.granted());
-    assertEquals(T0 + 2_030, tooLate.atMillis(), "reported as the earliest slot, beyond maxDelay");
+    assertEquals(T0 + 2_050, tooLate.atMillis(), "reported as the earliest slot, beyond maxDelay");
   }
 
   @Test
@@ -76,7 +76,7 @@ class WindowStateTest {
   void expires() {
     WindowState state = new WindowState();
     state.reserve(tenPerSecond, T0, T0, T0);
-    assertEquals(T0 + 1_015, state.expiresAtMillis(tenPerSecond));
+    assertEquals(T0 + 1_025, state.expiresAtMillis(tenPerSecond));
     state.reserve(tenPerSecond, T0 + 5_000, T0 + 5_000, T0 + 5_000);
     assertEquals(1, state.countFrom(Long.MIN_VALUE));
   }
@@ -110,7 +110,7 @@ class WindowStateTest {
   }
 
   @Test
-  @DisplayName("under sustained overload at least 98% of the limit is admitted")
+  @DisplayName("under sustained overload at least 97.5% of the limit is admitted")
   void admitsNearlyTheLimitUnderOverload() {
     WindowState state = new WindowState();
     int admitted = 0;
@@ -121,7 +121,7 @@ class WindowStateTest {
       }
     }
     double perSecond = admitted / 60.0;
-    assertTrue(perSecond >= 9.8 && perSecond <= 10, "admitted " + perSecond + "/s");
+    assertTrue(perSecond >= 9.75 && perSecond <= 10, "admitted " + perSecond + "/s");
   }
 
   /** The largest number of instants in any half-open window (t - w, t]. */
