@@ -9,13 +9,13 @@ import java.util.Set;
  * The API verticle's settings, read once from the deployment config and the environment.
  * Defaults live here; anything unexpected is rejected with a one-line message naming the key.
  */
-public record ApiConfig(String host, int port) {
+public record ApiConfig(String host, int port, int warmupRequests) {
 
   public static final String DEFAULT_HOST = "0.0.0.0";
   public static final int DEFAULT_PORT = 8000;
   public static final String PORT_ENV = "SLUICE_API_PORT";
 
-  private static final Set<String> TOP_LEVEL_KEYS = Set.of("http");
+  private static final Set<String> TOP_LEVEL_KEYS = Set.of("http", "warmupRequests");
   private static final Set<String> HTTP_KEYS = Set.of("host", "port");
 
   /**
@@ -33,7 +33,15 @@ public record ApiConfig(String host, int port) {
     if (envPort != null && !envPort.isBlank()) {
       port = portFromEnv(envPort.trim());
     }
-    return new ApiConfig(host, port);
+    return new ApiConfig(host, port, warmup(root.getValue("warmupRequests", 0)));
+  }
+
+  private static int warmup(Object value) {
+    if ((value instanceof Integer || value instanceof Long) && ((Number) value).longValue() >= 0
+        && ((Number) value).longValue() <= 100_000) {
+      return ((Number) value).intValue();
+    }
+    throw invalid("key 'warmupRequests' must be an integer 0..100000, got " + describe(value));
   }
 
   private static JsonObject httpSection(JsonObject root) {

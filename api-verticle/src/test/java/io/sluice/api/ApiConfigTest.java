@@ -15,15 +15,15 @@ class ApiConfigTest {
   @Test
   @DisplayName("defaults to port 8000 on all interfaces when nothing is given")
   void defaults() {
-    assertEquals(new ApiConfig("0.0.0.0", 8000), ApiConfig.from(new JsonObject(), Map.of()));
-    assertEquals(new ApiConfig("0.0.0.0", 8000), ApiConfig.from(null, Map.of()));
+    assertEquals(new ApiConfig("0.0.0.0", 8000, 0), ApiConfig.from(new JsonObject(), Map.of()));
+    assertEquals(new ApiConfig("0.0.0.0", 8000, 0), ApiConfig.from(null, Map.of()));
   }
 
   @Test
   @DisplayName("reads http.port and http.host")
   void readsHttpSection() {
     JsonObject config = new JsonObject("{\"http\":{\"port\":8123,\"host\":\"127.0.0.1\"}}");
-    assertEquals(new ApiConfig("127.0.0.1", 8123), ApiConfig.from(config, Map.of()));
+    assertEquals(new ApiConfig("127.0.0.1", 8123, 0), ApiConfig.from(config, Map.of()));
   }
 
   @Test
@@ -66,7 +66,7 @@ class ApiConfigTest {
   @Test
   @DisplayName("rejects unknown keys at the top level and in the http section")
   void rejectsUnknownKeys() {
-    assertRejected("{\"port\":8000}", Map.of(), "api config: unknown key 'port' (allowed: http)");
+    assertRejected("{\"port\":8000}", Map.of(), "api config: unknown key 'port' (allowed: http, warmupRequests)");
     assertRejected("{\"http\":{\"prot\":8000}}", Map.of(), "api config: unknown key 'http.prot' (allowed: host, port)");
   }
 

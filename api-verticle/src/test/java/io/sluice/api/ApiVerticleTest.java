@@ -301,7 +301,7 @@ class ApiVerticleTest {
   void unknownKeyFailsDeployment(Vertx vertx, VertxTestContext testContext) {
     JsonObject config = CONFIG.copy().put("htpp", new JsonObject());
     expectDeployFailure(vertx, testContext, new ApiVerticle(Map.of(), Clock.systemUTC()), config,
-      "api config: unknown key 'htpp' (allowed: http)");
+      "api config: unknown key 'htpp' (allowed: http, warmupRequests)");
   }
 
   @Test

@@ -6,12 +6,14 @@ import io.sluice.gateway.http.ManagementServer;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.InMemoryCounterStore;
 import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.ProxyServer;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 
 import java.time.Clock;
+import java.util.UUID;
 
 /**
  * The gateway: reads and validates its configuration, then starts the proxy port (rate limiting + reverse proxy)
@@ -20,6 +22,7 @@ import java.time.Clock;
 public class GatewayVerticle extends VerticleBase {
 
   private static final long EVICTION_PERIOD_MILLIS = 5_000;
+  private static final int WARMUP_DECISIONS = 300;
 
   private final StoreFactory storeFactory;
   private final Clock clock;
@@ -51,7 +54,9 @@ public class GatewayVerticle extends VerticleBase {
       GatewayStats stats = new GatewayStats(store, limiter);
       proxy = new ProxyServer(vertx, config, limiter, stats, clock);
       management = new ManagementServer(vertx, config.management(), store, stats);
-      return Future.all(proxy.start(), management.start());
+      return warmUp(store)
+          .compose(warm -> Future.all(proxy.start(), management.start()))
+          .compose(listening -> proxy.warmUp(config.warmup()));
     }).onSuccess(ready -> {
       management.markReady();
       System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store%n",
@@ -75,6 +80,25 @@ public class GatewayVerticle extends VerticleBase {
 
   public int managementPort() {
     return management.actualPort();
+  }
+
+  /**
+   * Runs the store's decision path a few hundred times on a private key before taking traffic, so the first real
+   * requests do not pay for class loading and compilation (or a cold cluster connection) between being counted and
+   * being forwarded.
+   */
+  private Future<Void> warmUp(CounterStore store) {
+    String key = "sluice.warmup|" + UUID.randomUUID();
+    WindowSpec spec = new WindowSpec(1_000_000, 1_000);
+    Future<Void> chain = Future.succeededFuture();
+    for (int i = 0; i < WARMUP_DECISIONS; i++) {
+      chain = chain.compose(v -> {
+        long now = clock.millis();
+        return store.reserve(key, spec, now, now, now)
+            .compose(reservation -> store.release(key, spec, now, reservation.bucket()));
+      });
+    }
+    return chain;
   }
 
   private CounterStore inMemoryStore(GatewayConfig config) {

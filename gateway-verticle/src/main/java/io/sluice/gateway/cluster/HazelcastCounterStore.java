@@ -25,6 +25,7 @@ public final class HazelcastCounterStore implements CounterStore {
   private final HazelcastInstance hazelcast;
   private final IMap<String, WindowState> map;
   private final LongAdder remoteCalls = new LongAdder();
+  private final LatencyEstimate latency = new LatencyEstimate();
 
   public HazelcastCounterStore(Vertx vertx, HazelcastInstance hazelcast, String mapName) {
     this.vertx = vertx;
@@ -50,15 +51,22 @@ public final class HazelcastCounterStore implements CounterStore {
   }
 
   @Override
+  public long expectedLatencyMillis() {
+    return latency.generousMillis();
+  }
+
+  @Override
   public long remoteCalls() {
     return remoteCalls.sum();
   }
 
   private <T> Future<T> onContext(CompletionStage<T> stage) {
     remoteCalls.increment();
+    long started = System.nanoTime();
     Context context = vertx.getOrCreateContext();
     Promise<T> promise = Promise.promise();
     stage.whenCompleteAsync((result, failure) -> {
+      latency.record((System.nanoTime() - started) / 1e6);
       if (failure != null) {
         promise.fail(failure);
       } else {

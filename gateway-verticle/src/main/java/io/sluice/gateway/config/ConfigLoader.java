@@ -50,9 +50,12 @@ public final class ConfigLoader {
       "SLUICE_SHUTDOWN_GRACE", "shutdownGrace",
       "SLUICE_LIMITER_MAP_NAME", "limiter.mapName",
       "SLUICE_LIMITER_MAX_KEYS", "limiter.maxKeys",
+      "SLUICE_WARMUP_PATH", "warmup.path",
+      "SLUICE_WARMUP_REQUESTS", "warmup.requests",
       "SLUICE_POLICIES", "policies");
 
-  private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys");
+  private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
+      "warmup.requests");
   private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
   private static final Pattern POLICY_NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
@@ -215,7 +218,7 @@ public final class ConfigLoader {
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTimeout", "shutdownGrace", "limiter",
-          "policies"));
+          "warmup", "policies"));
       GatewayConfig.Endpoint http = endpoint(root, "http");
       GatewayConfig.Endpoint management = endpoint(root, "management");
       if (http.port() != 0 && http.port() == management.port()) {
@@ -229,7 +232,16 @@ public final class ConfigLoader {
       GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(
           string(limiterJson, "mapName", "limiter.mapName"),
           integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE));
-      return new GatewayConfig(http, management, upstreams, upstreamTimeout, shutdownGrace, limiter, policies(root));
+      JsonObject warmupJson = object(root, "warmup");
+      knownKeys(warmupJson, "warmup.", Set.of("path", "requests"));
+      String warmupPath = string(warmupJson, "path", "warmup.path");
+      if (!warmupPath.startsWith("/")) {
+        throw fail("warmup.path", "must be a path starting with /", warmupPath);
+      }
+      GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
+          integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
+      return new GatewayConfig(http, management, upstreams, upstreamTimeout, shutdownGrace, limiter, warmup,
+          policies(root));
     }
 
     private GatewayConfig.Endpoint endpoint(JsonObject root, String name) {

@@ -7,7 +7,7 @@ import java.util.List;
 
 /** The gateway's configuration after validation. Built only by {@link ConfigLoader}. */
 public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams, long upstreamTimeoutMillis,
-                            long shutdownGraceMillis, Limiter limiter, List<Policy> policies) {
+                            long shutdownGraceMillis, Limiter limiter, Warmup warmup, List<Policy> policies) {
 
   /** Where a server listens. Port 0 picks a free port. */
   public record Endpoint(String host, int port) {
@@ -15,5 +15,9 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
 
   /** Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys. */
   public record Limiter(String mapName, int maxKeys) {
+  }
+
+  /** Requests the gateway sends through itself, unlimited, before it reports ready (0 = none). */
+  public record Warmup(String path, int requests) {
   }
 }

@@ -19,6 +19,11 @@ public interface CounterStore {
     return true;
   }
 
+  /** How long a call is expected to take, generously (a high percentile); 0 for local stores. */
+  default long expectedLatencyMillis() {
+    return 0;
+  }
+
   /** Round trips to remote state since start (0 for local stores); exposed for benchmarks. */
   default long remoteCalls() {
     return 0;

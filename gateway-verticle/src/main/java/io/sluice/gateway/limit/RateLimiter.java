@@ -81,12 +81,14 @@ public final class RateLimiter {
     if (charges.isEmpty()) {
       return Future.succeededFuture(Decision.admit(now, List.of()));
     }
-    Decision known = knownFull(charges, now);
+    // Decide for the instant the answer will be back, not for now: the request leaves then.
+    long target = now + store.expectedLatencyMillis();
+    Decision known = knownFull(charges, now, target);
     if (known != null) {
       localDenials.increment();
       return Future.succeededFuture(known);
     }
-    return round(charges, now, now, 1);
+    return round(charges, now, target, 1);
   }
 
   /**
@@ -99,11 +101,17 @@ public final class RateLimiter {
       return Future.succeededFuture(decision);
     }
     redecisions.increment();
+    return release(decision).transform(released -> decide(request));
+  }
+
+  /** Gives back the slots of an admitted request that will not be forwarded after all. */
+  public Future<Void> release(Decision decision) {
+    long now = clock.millis();
     List<Future<Void>> releases = new ArrayList<>();
     for (Decision.Holding holding : decision.holdings()) {
       releases.add(store.release(holding.key(), holding.window(), now, holding.bucket()));
     }
-    return Future.join(releases).transform(released -> decide(request));
+    return releases.isEmpty() ? Future.succeededFuture() : Future.join(releases).mapEmpty();
   }
 
   /** Admitted requests that left too late for their slots and were decided again. */
@@ -116,13 +124,13 @@ public final class RateLimiter {
     return localDenials.sum();
   }
 
-  private Decision knownFull(List<Charge> charges, long now) {
+  private Decision knownFull(List<Charge> charges, long now, long target) {
     for (Charge charge : charges) {
       KnownFull known = knownFull.get(charge.key);
       if (known != null) {
         if (known.trustUntil <= now || known.freeAt <= now) {
           knownFull.remove(charge.key, known);
-        } else if (known.freeAt > latest(charge.policy, now, now)) {
+        } else if (known.freeAt > latest(charge.policy, now, target)) {
           return Decision.deny(charge.policy, known.freeAt);
         }
       }
@@ -183,7 +191,7 @@ public final class RateLimiter {
         Charge charge = asked.get(i);
         charge.reservation = reservation;
         if (!reservation.granted()) {
-          if (target == now) {
+          if (round == 1) {
             rememberFull(charge.key, reservation.atMillis(), now);
           }
           if (denied == null || reservation.atMillis() > retryAt) {

@@ -22,12 +22,15 @@ import java.time.Clock;
 final class RateLimitInterceptor implements ProxyInterceptor {
 
   private static final String DECISION = "sluice.decision";
+  static final String WARMUP_HEADER = "X-Sluice-Warmup";
   private static final int MAX_CONFIRMATIONS = 3;
 
   private final Vertx vertx;
   private final RateLimiter limiter;
   private final GatewayStats stats;
   private final Clock clock;
+  /** While warming up, requests carrying this secret skip the limiter; null once the gateway is ready. */
+  private volatile String warmupSecret;
 
   RateLimitInterceptor(Vertx vertx, RateLimiter limiter, GatewayStats stats, Clock clock) {
     this.vertx = vertx;
@@ -36,9 +39,20 @@ final class RateLimitInterceptor implements ProxyInterceptor {
     this.clock = clock;
   }
 
+  void acceptWarmup(String secret) {
+    warmupSecret = secret;
+  }
+
   @Override
   public Future<ProxyResponse> handleProxyRequest(ProxyContext context) {
     ProxyRequest request = context.request();
+    String warmup = request.headers().get(WARMUP_HEADER);
+    if (warmup != null) {
+      request.headers().remove(WARMUP_HEADER);
+      if (warmup.equals(warmupSecret)) {
+        return context.sendRequest();
+      }
+    }
     return limiter.decide(new HttpRequestInfo(request.proxiedRequest()))
         .recover(failure -> Future.failedFuture(new LimiterUnavailableException(failure)))
         .compose(decision -> {
@@ -88,8 +102,11 @@ final class RateLimitInterceptor implements ProxyInterceptor {
             return Future.succeededFuture();
           }
           context.set(DECISION, confirmed);
-          if (!confirmed.admitted() || attempt == MAX_CONFIRMATIONS) {
+          if (!confirmed.admitted()) {
             return Future.failedFuture(new RateLimitedException(confirmed));
+          }
+          if (attempt == MAX_CONFIRMATIONS) {
+            return limiter.release(confirmed).transform(v -> Future.failedFuture(new RateLimitedException(confirmed)));
           }
           return waitUntil(confirmed.forwardAtMillis()).compose(v -> confirm(context, attempt + 1));
         });

@@ -55,6 +55,7 @@ class ClusteredGatewaysTest {
           .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
           .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
           .put("upstreams", new JsonArray().add("http://127.0.0.1:" + api.actualPort()))
+          .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
           .put("policies", policies);
       vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
       gateways.add(gateway);

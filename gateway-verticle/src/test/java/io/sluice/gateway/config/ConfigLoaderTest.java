@@ -221,6 +221,8 @@ class ConfigLoaderTest {
               c -> String.valueOf(c.shutdownGraceMillis())),
           layer("limiter.mapName", "\"conf\"", "conf", "env", "env", "prop", "prop", c -> c.limiter().mapName()),
           layer("limiter.maxKeys", "10", "10", "20", "20", "30", "30", c -> String.valueOf(c.limiter().maxKeys())),
+          layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),
+          layer("warmup.requests", "1", "1", "2", "2", "3", "3", c -> String.valueOf(c.warmup().requests())),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
               c -> c.policies().get(0).name()));
     }

@@ -67,6 +67,8 @@ public abstract class GatewayHttpContract {
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("upstreams", upstreamList)
         .put("upstreamTimeout", upstreamTimeout)
+        // a few warm-up requests go upstream unlimited before the gateway is ready: they must cost no quota
+        .put("warmup", new JsonObject().put("path", "/health").put("requests", 3))
         .put("policies", policies);
     GatewayVerticle gateway = storeFactory() == null ? new GatewayVerticle() : new GatewayVerticle(storeFactory());
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
