@@ -38,7 +38,7 @@ public final class RateLimiter {
   private static final int MAX_REMEMBERED_FULL_KEYS = 100_000;
   static final long KNOWN_FULL_MILLIS = 50;
   /** How far past the end of its bucket a request may still leave; the rest of the window's slack is for after. */
-  static final long LATE_TOLERANCE_MILLIS = 10;
+  static final long LATE_TOLERANCE_MILLIS = 3;
 
   private final List<Policy> policies;
   private final CounterStore store;
