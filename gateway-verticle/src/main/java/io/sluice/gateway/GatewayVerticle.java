@@ -11,6 +11,8 @@ import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.ProxyServer;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.shareddata.LocalMap;
+import io.vertx.core.shareddata.Shareable;
 
 import java.time.Clock;
 import java.util.UUID;
@@ -18,6 +20,9 @@ import java.util.UUID;
 /**
  * The gateway: reads and validates its configuration, then starts the proxy port (rate limiting + reverse proxy)
  * and the management port (health, stats). Deployment succeeds only when both ports listen.
+ *
+ * <p>Several instances may be deployed ({@code -instances N}); they share the ports and one limiter, store and set
+ * of counters per deployment, so limits stay exact however many event loops serve.
  */
 public class GatewayVerticle extends VerticleBase {
 
@@ -49,12 +54,10 @@ public class GatewayVerticle extends VerticleBase {
   public Future<?> start() {
     return ConfigLoader.load(vertx, config()).compose(config -> {
       gatewayConfig = config;
-      CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
-      RateLimiter limiter = new RateLimiter(config.policies(), store, clock);
-      GatewayStats stats = new GatewayStats(store, limiter);
-      proxy = new ProxyServer(vertx, config, limiter, stats, clock);
-      management = new ManagementServer(vertx, config.management(), store, stats);
-      return warmUp(store)
+      Shared shared = shared(config);
+      proxy = new ProxyServer(vertx, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
+      management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats());
+      return warmUp(shared.store())
           .compose(warm -> Future.all(proxy.start(), management.start()))
           .compose(listening -> proxy.warmUp(config.warmup()));
     }).onSuccess(ready -> {
@@ -67,6 +70,7 @@ public class GatewayVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
+    vertx.sharedData().getLocalMap(Shared.class.getName()).remove(context.deploymentID());
     if (management != null) {
       management.markNotReady();
     }
@@ -99,6 +103,25 @@ public class GatewayVerticle extends VerticleBase {
       });
     }
     return chain;
+  }
+
+  /** The limiter, its store and the counters of this deployment, made by the first of its instances to start. */
+  private Shared shared(GatewayConfig config) {
+    LocalMap<String, Shared> map = vertx.sharedData().getLocalMap(Shared.class.getName());
+    Shared existing = map.get(context.deploymentID());
+    if (existing != null) {
+      return existing;
+    }
+    CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
+    RateLimiter limiter = new RateLimiter(config.policies(), store, clock);
+    Shared created = new Shared(store, limiter, new GatewayStats(store, limiter), UUID.randomUUID().toString());
+    existing = map.putIfAbsent(context.deploymentID(), created);
+    return existing != null ? existing : created;
+  }
+
+  /** Parts shared by every instance in one Vert.x: one limiter means one set of limits. */
+  record Shared(CounterStore store, RateLimiter limiter, GatewayStats stats, String warmupSecret)
+      implements Shareable {
   }
 
   private CounterStore inMemoryStore(GatewayConfig config) {

@@ -35,6 +35,13 @@ import java.util.concurrent.atomic.LongAdder;
 public final class RateLimiter {
 
   private static final int MAX_ROUNDS = 4;
+  private static final ThreadLocal<MessageDigest> SHA_256 = ThreadLocal.withInitial(() -> {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every JRE", e);
+    }
+  });
   private static final int MAX_REMEMBERED_FULL_KEYS = 100_000;
   static final long KNOWN_FULL_MILLIS = 50;
   /** How far past the end of its bucket a request may still leave; the rest of the window's slack is for after. */
@@ -161,12 +168,8 @@ public final class RateLimiter {
     if (policy.keySource() instanceof KeySource.Global) {
       return policy.name() + "|*";
     }
-    try {
-      byte[] digest = MessageDigest.getInstance("SHA-256").digest(identity.getBytes(StandardCharsets.UTF_8));
-      return policy.name() + "|" + HexFormat.of().formatHex(digest, 0, 16);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("SHA-256 is part of every JRE", e);
-    }
+    byte[] digest = SHA_256.get().digest(identity.getBytes(StandardCharsets.UTF_8));
+    return policy.name() + "|" + HexFormat.of().formatHex(digest, 0, 16);
   }
 
   private Future<Decision> round(List<Charge> charges, long now, long target, int round) {

@@ -15,7 +15,6 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.httpproxy.HttpProxy;
 
 import java.time.Clock;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -33,12 +32,13 @@ public final class ProxyServer {
   private final RateLimitInterceptor limits;
   private HttpServer server;
 
-  public ProxyServer(Vertx vertx, GatewayConfig config, RateLimiter limiter, GatewayStats stats, Clock clock) {
+  public ProxyServer(Vertx vertx, GatewayConfig config, RateLimiter limiter, GatewayStats stats, Clock clock,
+                     String warmupSecret) {
     this.vertx = vertx;
     this.config = config;
     this.client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true),
         new PoolOptions().setHttp1MaxSize(256));
-    this.limits = new RateLimitInterceptor(vertx, limiter, stats, clock);
+    this.limits = new RateLimitInterceptor(vertx, limiter, stats, clock, warmupSecret);
     this.proxy = HttpProxy.reverseProxy(client)
         .origin(new UpstreamPool(config.upstreams(), config.upstreamTimeoutMillis(), limits::confirmBeforeSend))
         .addInterceptor(new FailureInterceptor(stats, limits))
@@ -63,8 +63,7 @@ public final class ProxyServer {
     if (warmup.requests() == 0) {
       return Future.succeededFuture();
     }
-    String secret = UUID.randomUUID().toString();
-    limits.acceptWarmup(secret);
+    String secret = limits.warmupSecret();
     String host = config.http().host().equals("0.0.0.0") ? "127.0.0.1" : config.http().host();
     HttpClient self = vertx.createHttpClient(new PoolOptions().setHttp1MaxSize(4));
     RequestOptions options = new RequestOptions().setHost(host).setPort(actualPort()).setURI(warmup.path())
@@ -76,10 +75,7 @@ public final class ProxyServer {
           ? Future.succeededFuture()
           : self.request(options).compose(HttpClientRequest::send).compose(HttpClientResponse::body).mapEmpty());
     }
-    return chain.transform(done -> {
-      limits.acceptWarmup(null);
-      return self.close();
-    });
+    return chain.transform(done -> self.close());
   }
 
   /** Stops accepting connections, lets in-flight requests (delayed ones too) finish within the grace time. */

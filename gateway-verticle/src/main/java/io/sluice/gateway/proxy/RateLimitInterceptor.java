@@ -29,18 +29,22 @@ final class RateLimitInterceptor implements ProxyInterceptor {
   private final RateLimiter limiter;
   private final GatewayStats stats;
   private final Clock clock;
-  /** While warming up, requests carrying this secret skip the limiter; null once the gateway is ready. */
-  private volatile String warmupSecret;
+  /**
+   * Requests carrying this secret (random per process, sent only by the gateway to itself over loopback while it
+   * warms up, and stripped before forwarding) skip the limiter.
+   */
+  private final String warmupSecret;
 
-  RateLimitInterceptor(Vertx vertx, RateLimiter limiter, GatewayStats stats, Clock clock) {
+  RateLimitInterceptor(Vertx vertx, RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
     this.vertx = vertx;
+    this.warmupSecret = warmupSecret;
     this.limiter = limiter;
     this.stats = stats;
     this.clock = clock;
   }
 
-  void acceptWarmup(String secret) {
-    warmupSecret = secret;
+  String warmupSecret() {
+    return warmupSecret;
   }
 
   @Override

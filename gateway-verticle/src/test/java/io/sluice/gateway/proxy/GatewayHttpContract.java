@@ -204,4 +204,29 @@ public abstract class GatewayHttpContract {
     assertEquals(1, stats.getLong("forwarded"));
     assertEquals(1, stats.getLong("rejected"));
   }
+
+  @Test
+  @DisplayName("several instances (event loops) of one gateway deployment share one limit")
+  void instancesShareOneLimit() throws Exception {
+    int port;
+    try (java.net.ServerSocket probe = new java.net.ServerSocket(0)) {
+      port = probe.getLocalPort();
+    }
+    JsonObject config = new JsonObject()
+        .put("http", new JsonObject().put("host", "127.0.0.1").put("port", port))
+        .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("upstreams", new JsonArray().add("http://127.0.0.1:" + apiPort))
+        .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
+        .put("policies", new JsonArray().add(policy("global", "global", 4, "10s")));
+    StoreFactory factory = storeFactory();
+    vertx.deployVerticle(() -> factory == null ? new GatewayVerticle() : new GatewayVerticle(factory),
+        new DeploymentOptions().setInstances(2).setConfig(config)).await();
+    List<Future<HttpResponse<Buffer>>> answers = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      // a fresh connection each time, so both instances take some
+      answers.add(client.get(port, "127.0.0.1", "/api/hello").putHeader("Connection", "close").send());
+    }
+    Future.join(answers).await();
+    assertEquals(4, answers.stream().filter(f -> f.result().statusCode() == 200).count());
+  }
 }
