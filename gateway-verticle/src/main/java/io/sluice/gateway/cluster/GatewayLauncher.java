@@ -96,8 +96,8 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
     if (manager == null) {
       return GatewayVerticle::new;
     }
-    return () -> new GatewayVerticle((vertx, config) ->
-        new HazelcastCounterStore(vertx, manager.getHazelcastInstance(), config.limiter().mapName()));
+    return () -> new GatewayVerticle((vertx, config) -> new LeasingCounterStore(
+        new HazelcastCounterStore(vertx, manager.getHazelcastInstance(), config.limiter().mapName())));
   }
 
   @Override

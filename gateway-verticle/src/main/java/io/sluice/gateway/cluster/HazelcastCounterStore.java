@@ -3,6 +3,7 @@ package io.sluice.gateway.cluster;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
 import io.sluice.gateway.limit.CounterStore;
+import io.sluice.gateway.limit.LeaseGrant;
 import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.limit.WindowState;
@@ -42,6 +43,13 @@ public final class HazelcastCounterStore implements CounterStore {
   @Override
   public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
     return onContext(map.submitToKey(key, new ReleaseProcessor(spec, nowMillis, bucket))).mapEmpty();
+  }
+
+  /** Returns {@code returned} unused permits recorded in {@code returnBucket} and asks for a new batch. */
+  public Future<LeaseGrant> lease(String key, WindowSpec spec, long nowMillis, long startMillis, long endMillis,
+                                  int wanted, long returnBucket, int returned) {
+    return onContext(map.submitToKey(key,
+        new LeaseProcessor(spec, nowMillis, startMillis, endMillis, wanted, returnBucket, returned)));
   }
 
   @Override

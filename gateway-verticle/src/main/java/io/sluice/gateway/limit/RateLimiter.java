@@ -251,7 +251,7 @@ public final class RateLimiter {
       WindowSpec window = charge.policy.window();
       statuses.add(new Decision.PolicyStatus(charge.policy, reservation.remaining(), reservation.resetMillis()));
       holdings.add(new Decision.Holding(charge.key, window, reservation.bucket()));
-      staleAt = Math.min(staleAt, window.startOf(reservation.bucket() + 1) + LATE_TOLERANCE_MILLIS);
+      staleAt = Math.min(staleAt, reservation.untilMillis() + LATE_TOLERANCE_MILLIS);
     }
     return Decision.admit(forwardAt, statuses, holdings, staleAt);
   }
@@ -267,10 +267,9 @@ public final class RateLimiter {
       this.key = key;
     }
 
-    /** Whether the slot held lies in the bucket that contains {@code forwardAtMillis}. */
+    /** Whether the slot held lets the request leave at {@code forwardAtMillis}. */
     boolean holds(long forwardAtMillis) {
-      return reservation != null && reservation.granted()
-          && reservation.bucket() == policy.window().bucketOf(forwardAtMillis);
+      return reservation != null && reservation.covers(forwardAtMillis);
     }
   }
 }

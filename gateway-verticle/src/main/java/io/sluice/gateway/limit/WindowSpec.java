@@ -15,6 +15,9 @@ import java.io.Serializable;
 public record WindowSpec(int requests, long windowMillis) implements Serializable {
 
   static final int BUCKETS_PER_WINDOW = 200;
+  /** From this many requests per window, gateways lease permits in batches (see {@link #leaseMillis()}). */
+  public static final int LEASE_MIN_REQUESTS = 100;
+  static final long MAX_LEASE_MILLIS = 20;
   static final long TIMING_SLACK_MILLIS = 20;
 
   public WindowSpec {
@@ -33,7 +36,16 @@ public record WindowSpec(int requests, long windowMillis) implements Serializabl
   /** How many consecutive buckets together may hold at most {@link #requests()} admissions. */
   public int spanBuckets() {
     long bucket = bucketMillis();
-    return (int) (ceilDiv(windowMillis, bucket) + 1 + ceilDiv(TIMING_SLACK_MILLIS, bucket));
+    return (int) (ceilDiv(windowMillis, bucket) + 1 + ceilDiv(TIMING_SLACK_MILLIS + leaseMillis(), bucket));
+  }
+
+  /**
+   * How long a batch of leased permits stays usable (0: no leasing for small limits). Leased permits are recorded
+   * in the bucket where their lease ends, and may be used during the lease before it; the span above is longer by
+   * this much, so every real window that holds a use also holds the record.
+   */
+  public long leaseMillis() {
+    return requests < LEASE_MIN_REQUESTS ? 0 : Math.max(1, Math.min(MAX_LEASE_MILLIS, windowMillis / 50));
   }
 
   public long bucketOf(long epochMillis) {

@@ -38,7 +38,44 @@ public final class WindowState implements Serializable {
     int remaining = Math.max(0, spec.requests() - countFrom(slot - span + 1));
     long oldest = buckets[indexAtOrAfter(slot - span + 1)];
     return new Reservation(true, slot, Math.max(nowMillis, spec.startOf(slot)), remaining,
-        spec.startOf(oldest + span));
+        spec.startOf(oldest + span), spec.startOf(slot + 1));
+  }
+
+  /**
+   * Grants up to {@code wanted} permits usable from {@code startMillis} until {@code endMillis}, recorded in the
+   * bucket of {@code endMillis} (see {@link WindowSpec#leaseMillis()}); first gives back {@code returned} unused
+   * permits of an earlier lease recorded in {@code returnBucket}. Denied when not even one fits.
+   */
+  public LeaseGrant lease(WindowSpec spec, long nowMillis, long startMillis, long endMillis, int wanted,
+                          long returnBucket, int returned) {
+    for (int i = 0; i < returned; i++) {
+      release(returnBucket);
+    }
+    highWater = Math.max(highWater, spec.bucketOf(nowMillis));
+    prune(highWater - spec.spanBuckets() + 1);
+    long bucket = Math.max(highWater, spec.bucketOf(endMillis));
+    int span = spec.spanBuckets();
+    int fullest = 0;
+    for (long run = bucket; run < bucket + span; run++) {
+      fullest = Math.max(fullest, countBetween(run - span + 1, run));
+    }
+    int granted = Math.min(wanted, spec.requests() - fullest);
+    if (granted <= 0) {
+      long free = earliestFreeSlot(spec, Math.max(highWater, spec.bucketOf(startMillis)));
+      long retryAt = Math.max(nowMillis, spec.startOf(free));
+      return new LeaseGrant(0, bucket, startMillis, endMillis, 0, retryAt, retryAt);
+    }
+    add(bucket, granted);
+    int remaining = Math.max(0, spec.requests() - countFrom(bucket - span + 1));
+    return new LeaseGrant(granted, bucket, startMillis, endMillis, remaining, spec.startOf(bucket + span), 0);
+  }
+
+  private int countBetween(long fromBucket, long toBucket) {
+    int total = 0;
+    for (int i = indexAtOrAfter(fromBucket); i < size && buckets[i] <= toBucket; i++) {
+      total += counts[i];
+    }
+    return total;
   }
 
   /** Gives back one admission previously reserved in {@code bucket} (a request denied by another policy). */

@@ -13,6 +13,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
@@ -77,5 +79,56 @@ class HazelcastCounterStoreTest extends CounterStoreContract {
     assertTrue(store.isReady());
     assertTrue(store.remoteCalls() > 0);
     assertEquals(0, new HazelcastCounterStore(vertx, first, MAP).remoteCalls());
+  }
+
+  @Test
+  @DisplayName("leased batches from two gateways never exceed a high limit under overload")
+  void leasesKeepHighLimitsExact() {
+    WindowSpec spec = new WindowSpec(300, 1_000);
+    List<Long> used = driveTwoLeasingGateways(spec, 3_000, 2);
+    assertTrue(maxInOneSecond(used) <= 300, "at most 300 in any 1 s: " + maxInOneSecond(used));
+    assertTrue(used.size() >= 3 * 300 * 0.9, "most of the limit used: " + used.size());
+  }
+
+  @Test
+  @DisplayName("below a high limit, two gateways need about one round trip per lease, not one per request")
+  void leasesCutRoundTrips() {
+    WindowSpec spec = new WindowSpec(20_000, 1_000);
+    long before = store.remoteCalls() + peer.remoteCalls();
+    List<Long> used = driveTwoLeasingGateways(spec, 2_000, 4);
+    long trips = store.remoteCalls() + peer.remoteCalls() - before;
+    assertEquals(2 * 2_000 * 4, used.size(), "all 8000/s fit under 20000/s");
+    assertTrue(trips * 20 <= used.size(), trips + " round trips for " + used.size() + " permits");
+  }
+
+  /** Each simulated millisecond, each of two leasing gateways asks for {@code perMillis} permits. */
+  private static List<Long> driveTwoLeasingGateways(WindowSpec spec, int millis, int perMillis) {
+    String key = "lease|" + UUID.randomUUID();
+    LeasingCounterStore[] gateways = {new LeasingCounterStore(store), new LeasingCounterStore(peer)};
+    List<Long> used = new ArrayList<>();
+    long t = System.currentTimeMillis();
+    for (int i = 0; i < millis; i++) {
+      long now = t + i;
+      for (LeasingCounterStore gateway : gateways) {
+        for (int k = 0; k < perMillis; k++) {
+          if (gateway.reserve(key, spec, now, now, now).await().granted()) {
+            used.add(now);
+          }
+        }
+      }
+    }
+    used.sort(Long::compare);
+    return used;
+  }
+
+  private static int maxInOneSecond(List<Long> sorted) {
+    int max = 0;
+    for (int from = 0, to = 0; to < sorted.size(); to++) {
+      while (sorted.get(from) <= sorted.get(to) - 1_000) {
+        from++;
+      }
+      max = Math.max(max, to - from + 1);
+    }
+    return max;
   }
 }
