@@ -59,7 +59,7 @@ public final class HazelcastCounterStore implements CounterStore {
   }
 
   @Override
-  public long expectedLatencyMillis() {
+  public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
     return latency.generousMillis();
   }
 

@@ -55,8 +55,12 @@ public final class LeasingCounterStore implements CounterStore {
   }
 
   @Override
-  public long expectedLatencyMillis() {
-    return store.expectedLatencyMillis();
+  public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
+    Lease lease = leases.get(key);
+    if (spec.leaseMillis() > 0 && lease != null && lease.canServe(nowMillis)) {
+      return 0;
+    }
+    return store.expectedLatencyMillis(key, spec, nowMillis);
   }
 
   @Override
@@ -76,6 +80,10 @@ public final class LeasingCounterStore implements CounterStore {
     private Future<LeaseGrant> renewal;
     private long refusedUntil = Long.MIN_VALUE;
     private long retryAtMillis;
+
+    synchronized boolean canServe(long atMillis) {
+      return atMillis >= startMillis && atMillis < endMillis && remaining > 0;
+    }
 
     synchronized boolean giveBack(long releasedBucket) {
       if (releasedBucket != bucket) {

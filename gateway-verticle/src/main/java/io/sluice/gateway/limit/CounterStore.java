@@ -19,8 +19,11 @@ public interface CounterStore {
     return true;
   }
 
-  /** How long a call is expected to take, generously (a high percentile); 0 for local stores. */
-  default long expectedLatencyMillis() {
+  /**
+   * How long a reservation for this key is expected to take, generously (a high percentile); 0 when it will be
+   * answered locally (a local store, or a batch of permits already in hand).
+   */
+  default long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
     return 0;
   }
 

@@ -89,7 +89,11 @@ public final class RateLimiter {
       return Future.succeededFuture(Decision.admit(now, List.of()));
     }
     // Decide for the instant the answer will be back, not for now: the request leaves then.
-    long target = now + store.expectedLatencyMillis();
+    long lead = 0;
+    for (Charge charge : charges) {
+      lead = Math.max(lead, store.expectedLatencyMillis(charge.key, charge.policy.window(), now));
+    }
+    long target = now + lead;
     Decision known = knownFull(charges, now, target);
     if (known != null) {
       localDenials.increment();
