@@ -759,8 +759,8 @@ def main():
     a("- **Sluice setup**: the jars as built (copied to `bench/out/jars` first), `conf/gateway.json` with the "
       "policies above from `SLUICE_POLICIES`, default JVM options; Sluice-1 uses the in-memory store, Sluice-2/3 "
       "one Hazelcast cluster on 127.0.0.1 (the third gateway joins it for the last accuracy runs). The throughput "
-      "runs meet two policies with limits of 100,000,000 per 1 s (one Hazelcast entry processor each per request "
-      "when clustered).")
+      "runs meet two policies with limits of 100,000,000 per 1 s; how often the clustered gateways then call "
+      "Hazelcast is the `store RT / fwd` column.")
     a("- HAProxy's `http_req_rate(1s)` counts denied and tarpitted requests too and is a per-period estimate, not "
       "a sliding window: under overload the counted rate stays above the threshold, so it forwards much less than "
       "the limit; between periods it can forward more than the limit in some 1 s windows. Two HAProxy instances "
