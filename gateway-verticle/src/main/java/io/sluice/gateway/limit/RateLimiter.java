@@ -61,6 +61,11 @@ public final class RateLimiter {
     this.clock = clock;
   }
 
+  /** Another limiter over the same store and clock, with other policies. */
+  public RateLimiter withPolicies(List<Policy> otherPolicies) {
+    return new RateLimiter(otherPolicies, store, clock);
+  }
+
   public List<Policy> policies() {
     return policies;
   }

@@ -4,6 +4,7 @@ import io.sluice.gateway.limit.Decision;
 import io.sluice.gateway.limit.KeySource;
 import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -13,6 +14,7 @@ import io.vertx.httpproxy.ProxyRequest;
 import io.vertx.httpproxy.ProxyResponse;
 
 import java.time.Clock;
+import java.util.List;
 
 /**
  * The rate-limit seam: asks the {@link RateLimiter} about each request, then forwards it (at once, or later for a
@@ -22,6 +24,7 @@ import java.time.Clock;
 final class RateLimitInterceptor implements ProxyInterceptor {
 
   private static final String DECISION = "sluice.decision";
+  private static final String LIMITER = "sluice.limiter";
   static final String WARMUP_HEADER = "X-Sluice-Warmup";
   private static final int MAX_CONFIRMATIONS = 3;
 
@@ -31,13 +34,21 @@ final class RateLimitInterceptor implements ProxyInterceptor {
   private final Clock clock;
   /**
    * Requests carrying this secret (random per process, sent only by the gateway to itself over loopback while it
-   * warms up, and stripped before forwarding) skip the limiter.
+   * warms up, and stripped before forwarding) are limited by private warm-up policies instead of the real ones:
+   * they take the same code paths without touching anyone's quota.
    */
   private final String warmupSecret;
+  private final RateLimiter warmupLimiter;
 
   RateLimitInterceptor(Vertx vertx, RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
     this.vertx = vertx;
     this.warmupSecret = warmupSecret;
+    String name = "sluice.warmup-" + warmupSecret.substring(0, 8);
+    this.warmupLimiter = limiter.withPolicies(List.of(
+        new Policy(name + "-low", new KeySource.ClientIp(), new WindowSpec(99, 1_000), Policy.OnExceed.REJECT, 0,
+            Policy.OnMissingKey.SKIP),
+        new Policy(name + "-high", new KeySource.Global(), new WindowSpec(1_000_000, 1_000), Policy.OnExceed.REJECT,
+            0, Policy.OnMissingKey.SKIP)));
     this.limiter = limiter;
     this.stats = stats;
     this.clock = clock;
@@ -51,13 +62,16 @@ final class RateLimitInterceptor implements ProxyInterceptor {
   public Future<ProxyResponse> handleProxyRequest(ProxyContext context) {
     ProxyRequest request = context.request();
     String warmup = request.headers().get(WARMUP_HEADER);
+    RateLimiter chosen = limiter;
     if (warmup != null) {
       request.headers().remove(WARMUP_HEADER);
       if (warmup.equals(warmupSecret)) {
-        return context.sendRequest();
+        chosen = warmupLimiter;
       }
     }
-    return limiter.decide(new HttpRequestInfo(request.proxiedRequest()))
+    context.set(LIMITER, chosen);
+    boolean counted = chosen == limiter;
+    return chosen.decide(new HttpRequestInfo(request.proxiedRequest()))
         .recover(failure -> Future.failedFuture(new LimiterUnavailableException(failure)))
         .compose(decision -> {
           switch (decision.outcome()) {
@@ -65,7 +79,9 @@ final class RateLimitInterceptor implements ProxyInterceptor {
               context.set(DECISION, decision);
               return waitUntil(decision.forwardAtMillis()).compose(v -> context.sendRequest());
             case DENY:
-              stats.rejected.increment();
+              if (counted) {
+                stats.rejected.increment();
+              }
               return Future.succeededFuture(tooManyRequests(request, decision, clock.millis()));
             default:
               stats.missingKey.increment();
@@ -98,11 +114,14 @@ final class RateLimitInterceptor implements ProxyInterceptor {
     if (decision == null) {
       return Future.succeededFuture();
     }
-    return limiter.confirm(decision, new HttpRequestInfo(context.request().proxiedRequest()))
+    RateLimiter decider = context.get(LIMITER, RateLimiter.class);
+    return decider.confirm(decision, new HttpRequestInfo(context.request().proxiedRequest()))
         .recover(failure -> Future.failedFuture(new LimiterUnavailableException(failure)))
         .compose(confirmed -> {
           if (confirmed == decision) {
-            stats.forwarded.increment();
+            if (decider == limiter) {
+              stats.forwarded.increment();
+            }
             return Future.succeededFuture();
           }
           context.set(DECISION, confirmed);
@@ -110,7 +129,7 @@ final class RateLimitInterceptor implements ProxyInterceptor {
             return Future.failedFuture(new RateLimitedException(confirmed));
           }
           if (attempt == MAX_CONFIRMATIONS) {
-            return limiter.release(confirmed).transform(v -> Future.failedFuture(new RateLimitedException(confirmed)));
+            return decider.release(confirmed).transform(v -> Future.failedFuture(new RateLimitedException(confirmed)));
           }
           return waitUntil(confirmed.forwardAtMillis()).compose(v -> confirm(context, attempt + 1));
         });
