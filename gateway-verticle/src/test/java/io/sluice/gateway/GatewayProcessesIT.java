@@ -61,6 +61,8 @@ class GatewayProcessesIT {
   private static final Path LOGS = GATEWAY_JAR.getParent().resolve("it-logs").resolve(RUN);
 
   private static final Duration START_LIMIT = Duration.ofSeconds(90);
+
+  private static final Duration POLL = Duration.ofMillis(250);
   private static final Duration EXIT_AFTER_SIGTERM_LIMIT = Duration.ofSeconds(10);
   private static final Duration BAD_CONFIG_EXIT_LIMIT = Duration.ofSeconds(30);
   private static final int LIMIT = 5;
@@ -248,7 +250,18 @@ class GatewayProcessesIT {
           fail("gave up after " + START_LIMIT.toSeconds() + " s waiting for " + what
               + tails(api, one.process, two.process));
         }
-        Thread.sleep(250);
+        awaitAnyExit(watched, POLL);
+      }
+    }
+
+    /** Waits up to {@code bound} for one of the processes to exit: the next check comes early if one dies. */
+    private void awaitAnyExit(JavaProcess[] watched, Duration bound) throws InterruptedException {
+      CompletableFuture<?>[] exits =
+          Arrays.stream(watched).map(p -> p.process.onExit()).toArray(CompletableFuture[]::new);
+      try {
+        CompletableFuture.anyOf(exits).get(bound.toMillis(), TimeUnit.MILLISECONDS);
+      } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException stillRunning) {
+        // none exited within the bound: poll the condition again
       }
     }
 

@@ -100,7 +100,7 @@ public final class LeasingCounterStore implements CounterStore {
         if (atMillis < refusedUntil && atMillis < retryAtMillis) {
           return Future.succeededFuture(Reservation.denied(retryAtMillis));
         }
-        if (atMillis >= startMillis && atMillis < endMillis && remaining > 0) {
+        if (canServe(atMillis)) {
           remaining--;
           served++;
           return Future.succeededFuture(new Reservation(true, bucket, atMillis, remainingInWindow, resetMillis,

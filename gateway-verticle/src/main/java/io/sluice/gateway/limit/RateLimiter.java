@@ -66,10 +66,6 @@ public final class RateLimiter {
     return new RateLimiter(otherPolicies, store, clock);
   }
 
-  public List<Policy> policies() {
-    return policies;
-  }
-
   public Future<Decision> decide(RequestInfo request) {
     long now = clock.millis();
     List<Charge> charges = new ArrayList<>(policies.size());

@@ -18,7 +18,7 @@ final class ForwardingInterceptor implements ProxyInterceptor {
     HttpServerRequest incoming = context.request().proxiedRequest();
     MultiMap headers = context.request().headers();
     dropConnectionListed(headers);
-    String client = incoming.remoteAddress() == null ? "unknown" : incoming.remoteAddress().hostAddress();
+    String client = new HttpRequestInfo(incoming).clientIp();
     String prior = headers.get("X-Forwarded-For");
     headers.set("X-Forwarded-For", prior == null || prior.isBlank() ? client : prior + ", " + client);
     headers.set("X-Forwarded-Proto", incoming.isSSL() ? "https" : "http");
