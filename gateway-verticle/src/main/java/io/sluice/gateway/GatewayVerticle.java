@@ -10,12 +10,14 @@ import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.ProxyServer;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.shareddata.LocalMap;
 import io.vertx.core.shareddata.Shareable;
 
 import java.time.Clock;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The gateway: reads and validates its configuration, then starts the proxy port (rate limiting + reverse proxy)
@@ -55,15 +57,15 @@ public class GatewayVerticle extends VerticleBase {
     return ConfigLoader.load(vertx, config()).compose(config -> {
       gatewayConfig = config;
       Shared shared = shared(config);
-      proxy = new ProxyServer(vertx, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
+      proxy = new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
       management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats());
       return warmUp(shared.store())
-          .compose(warm -> Future.all(proxy.start(), management.start()))
+          .compose(warm -> Future.all(startProxy(shared, config), management.start()))
           .compose(listening -> proxy.warmUp(config.warmup()));
     }).onSuccess(ready -> {
       management.markReady();
       System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store%n",
-          proxy.actualPort(), management.actualPort(), gatewayConfig.policies().size(),
+          proxyPort(), management.actualPort(), gatewayConfig.policies().size(),
           storeFactory == null ? "in-memory" : "clustered");
     });
   }
@@ -78,8 +80,22 @@ public class GatewayVerticle extends VerticleBase {
     return proxyStopped.eventually(() -> management == null ? Future.succeededFuture() : management.stop());
   }
 
+  /**
+   * The first instance of the deployment binds the configured port (0 = any free one); the others bind the same
+   * port beside it (SO_REUSEPORT, native transport), so every instance's event loop serves connections. Without the
+   * native transport the port cannot be shared and the first instance serves it alone.
+   */
+  private Future<Integer> startProxy(Shared shared, GatewayConfig config) {
+    if (shared.firstToBind().compareAndSet(false, true)) {
+      return proxy.start(config.http().port()).andThen(shared.port()::handle);
+    }
+    return shared.port().future().compose(port -> vertx.isNativeTransportEnabled()
+        ? proxy.start(port)
+        : Future.succeededFuture(port));
+  }
+
   public int proxyPort() {
-    return proxy.actualPort();
+    return proxy.actualPort() >= 0 ? proxy.actualPort() : gatewayConfig.http().port();
   }
 
   public int managementPort() {
@@ -114,14 +130,15 @@ public class GatewayVerticle extends VerticleBase {
     }
     CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
     RateLimiter limiter = new RateLimiter(config.policies(), store, clock);
-    Shared created = new Shared(store, limiter, new GatewayStats(store, limiter), UUID.randomUUID().toString());
+    Shared created = new Shared(store, limiter, new GatewayStats(store, limiter), UUID.randomUUID().toString(),
+        new AtomicBoolean(), Promise.promise());
     existing = map.putIfAbsent(context.deploymentID(), created);
     return existing != null ? existing : created;
   }
 
   /** Parts shared by every instance in one Vert.x: one limiter means one set of limits. */
-  record Shared(CounterStore store, RateLimiter limiter, GatewayStats stats, String warmupSecret)
-      implements Shareable {
+  record Shared(CounterStore store, RateLimiter limiter, GatewayStats stats, String warmupSecret,
+                AtomicBoolean firstToBind, Promise<Integer> port) implements Shareable {
   }
 
   private CounterStore inMemoryStore(GatewayConfig config) {

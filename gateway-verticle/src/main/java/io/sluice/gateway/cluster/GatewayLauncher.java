@@ -64,7 +64,8 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
 
   @Override
   public VertxBuilder createVertxBuilder(VertxOptions options) {
-    VertxBuilder builder = Vertx.builder().with(options);
+    // epoll when the platform has it (Linux x86-64): fewer syscalls per request, and a shareable proxy port
+    VertxBuilder builder = Vertx.builder().with(options.setPreferNativeTransport(true));
     if (clustered) {
       clusterManager = new HazelcastClusterManager(ClusterSetup.load(System.getenv(), System.getProperties()));
       builder.withClusterManager(clusterManager);

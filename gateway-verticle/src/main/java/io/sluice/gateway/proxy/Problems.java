@@ -1,17 +1,17 @@
 package io.sluice.gateway.proxy;
 
-import io.vertx.core.buffer.Buffer;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
 import io.vertx.core.json.JsonObject;
-import io.vertx.httpproxy.Body;
-import io.vertx.httpproxy.MediaType;
-import io.vertx.httpproxy.ProxyRequest;
-import io.vertx.httpproxy.ProxyResponse;
 
 /** Answers the gateway gives itself, as RFC 9457 problem documents. */
 final class Problems {
 
   static final String CONTENT_TYPE = "application/problem+json";
-  private static final MediaType PROBLEM_JSON = MediaType.parse(CONTENT_TYPE);
 
   private Problems() {
   }
@@ -24,13 +24,15 @@ final class Problems {
         .put("detail", detail);
   }
 
-  /** Drops the client's request body and builds a response the upstream never sees. */
-  static ProxyResponse answer(ProxyRequest request, JsonObject problem) {
-    Buffer body = problem.toBuffer();
-    return request.release().response()
-        .setStatusCode(problem.getInteger("status"))
-        .putHeader("content-type", CONTENT_TYPE)
-        .putHeader("cache-control", "no-store")
-        .setBody(Body.body(body, PROBLEM_JSON));
+  /** A complete response carrying {@code problem}, its status taken from the document. */
+  static FullHttpResponse answer(JsonObject problem) {
+    byte[] body = problem.toBuffer().getBytes();
+    FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+        HttpResponseStatus.valueOf(problem.getInteger("status")), Unpooled.wrappedBuffer(body));
+    response.headers()
+        .set(HttpHeaderNames.CONTENT_TYPE, CONTENT_TYPE)
+        .set(HttpHeaderNames.CACHE_CONTROL, "no-store")
+        .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length);
+    return response;
   }
 }

@@ -6,6 +6,7 @@ import io.sluice.gateway.StoreFactory;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
@@ -42,7 +43,7 @@ public abstract class GatewayHttpContract {
 
   @BeforeEach
   void startUpstream() {
-    vertx = Vertx.vertx();
+    vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     client = WebClient.create(vertx);
     ApiVerticle api = new ApiVerticle();
     deployments.add(vertx.deployVerticle(api, new DeploymentOptions()

@@ -1,0 +1,192 @@
+package io.sluice.gateway.proxy;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.util.ReferenceCountUtil;
+
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.ArrayDeque;
+
+/**
+ * One client connection on the proxy port. Requests on it are handled one at a time, in order: each becomes an
+ * {@link Exchange}; messages of a request the client pipelined behind it wait here until it is answered.
+ */
+final class ClientConnection extends ChannelInboundHandlerAdapter {
+
+  /** Messages of later pipelined requests held before reading from the client pauses. */
+  private static final int MAX_QUEUED = 64;
+
+  private final ProxyServer server;
+  private final ArrayDeque<HttpObject> queued = new ArrayDeque<>();
+  private Channel channel;
+  private String clientIp = "unknown";
+  /** The exchange being answered, or null between requests. */
+  private Exchange current;
+  /** The exchange whose request body is still arriving (the current one, or one already answered early). */
+  private Exchange reading;
+  private boolean closing;
+
+  ClientConnection(ProxyServer server) {
+    this.server = server;
+  }
+
+  @Override
+  public void channelActive(ChannelHandlerContext ctx) {
+    channel = ctx.channel();
+    SocketAddress remote = channel.remoteAddress();
+    if (remote instanceof InetSocketAddress inet && inet.getAddress() != null) {
+      clientIp = inet.getAddress().getHostAddress();
+    }
+    server.opened(this);
+    ctx.fireChannelActive();
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    if (!(msg instanceof HttpObject object) || closing) {
+      ReferenceCountUtil.release(msg);
+      return;
+    }
+    server.onContext(object, this::accept);
+  }
+
+  private void accept(HttpObject msg) {
+    if (current != null && reading == null) {
+      queued.add(msg);
+      if (queued.size() == MAX_QUEUED) {
+        channel.config().setAutoRead(false);
+      }
+      return;
+    }
+    dispatch(msg);
+  }
+
+  private void dispatch(HttpObject msg) {
+    if (msg instanceof HttpRequest request) {
+      Exchange exchange = new Exchange(server, this, request);
+      current = exchange;
+      reading = exchange;
+      exchange.start();
+    } else if (msg instanceof HttpContent content) {
+      Exchange body = reading;
+      if (body == null) {
+        content.release();
+        return;
+      }
+      if (Exchange.isLast(content)) {
+        reading = null;
+      }
+      body.requestContent(content);
+      if (reading == null && current == null) {
+        drainQueued();
+      }
+    } else {
+      ReferenceCountUtil.release(msg);
+    }
+  }
+
+  /** The exchange has sent its whole response; the next request may start. */
+  void exchangeDone(Exchange exchange, boolean close) {
+    if (current != exchange) {
+      return;
+    }
+    current = null;
+    server.exchangeFinished();
+    if (close || server.stopping()) {
+      closing = true;
+      channel.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+      return;
+    }
+    if (reading == null) {
+      drainQueued();
+    }
+  }
+
+  private void drainQueued() {
+    while (current == null && !queued.isEmpty()) {
+      dispatch(queued.poll());
+    }
+    if (queued.isEmpty() && !channel.config().isAutoRead() && !closing) {
+      channel.config().setAutoRead(true);
+    }
+  }
+
+  boolean idle() {
+    return current == null && reading == null;
+  }
+
+  String clientIp() {
+    return clientIp;
+  }
+
+  Channel channel() {
+    return channel;
+  }
+
+  void write(HttpObject msg) {
+    channel.write(msg, channel.voidPromise());
+  }
+
+  void writeAndFlush(HttpObject msg) {
+    channel.writeAndFlush(msg, channel.voidPromise());
+  }
+
+  void flush() {
+    channel.flush();
+  }
+
+  void pauseReading() {
+    channel.config().setAutoRead(false);
+  }
+
+  void resumeReading() {
+    if (!closing && queued.size() < MAX_QUEUED) {
+      channel.config().setAutoRead(true);
+    }
+  }
+
+  void close() {
+    closing = true;
+    channel.close();
+  }
+
+  @Override
+  public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+    if (channel.isWritable() && current != null) {
+      current.clientWritable();
+    }
+    ctx.fireChannelWritabilityChanged();
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext ctx) {
+    closing = true;
+    server.onContext(this, connection -> {
+      queued.forEach(ReferenceCountUtil::release);
+      queued.clear();
+      Exchange gone = current;
+      current = null;
+      if (gone != null) {
+        server.exchangeFinished();
+        gone.clientGone();
+      }
+      if (reading != null && reading != gone) {
+        reading.clientGone();
+      }
+      reading = null;
+      server.closed(this);
+    });
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    // a reset by the client, mostly; the exchange learns of it through channelInactive
+    ctx.close();
+  }
+}

@@ -1,0 +1,145 @@
+package io.sluice.gateway.proxy;
+
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpResponse;
+import io.sluice.gateway.limit.Decision;
+import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.Policy;
+import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.limit.RequestInfo;
+import io.sluice.gateway.limit.WindowSpec;
+import io.vertx.core.Future;
+import io.vertx.core.json.JsonObject;
+
+import java.time.Clock;
+import java.util.List;
+
+/**
+ * The rate-limit seam between HTTP and the {@link RateLimiter}: picks the limiter for a request, asks it, and turns
+ * its refusals into answers (429 with Retry-After and RateLimit headers, 401 for a missing key, 503 when the
+ * counters cannot be reached). It knows nothing about sockets; {@link Exchange} calls it.
+ */
+final class LimitGate {
+
+  static final String WARMUP_HEADER = "X-Sluice-Warmup";
+
+  private final RateLimiter limiter;
+  private final GatewayStats stats;
+  private final Clock clock;
+  /**
+   * Requests carrying this secret (random per process, sent only by the gateway to itself over loopback while it
+   * warms up, and stripped before forwarding) are limited by private warm-up policies instead of the real ones:
+   * they take the same code paths without touching anyone's quota.
+   */
+  private final String warmupSecret;
+  private final RateLimiter warmupLimiter;
+
+  LimitGate(RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
+    this.limiter = limiter;
+    this.stats = stats;
+    this.clock = clock;
+    this.warmupSecret = warmupSecret;
+    String name = "sluice.warmup-" + warmupSecret.substring(0, 8);
+    this.warmupLimiter = limiter.withPolicies(List.of(
+        new Policy(name + "-low", new KeySource.ClientIp(), new WindowSpec(99, 1_000), Policy.OnExceed.REJECT, 0,
+            Policy.OnMissingKey.SKIP),
+        new Policy(name + "-high", new KeySource.Global(), new WindowSpec(1_000_000, 1_000), Policy.OnExceed.REJECT,
+            0, Policy.OnMissingKey.SKIP)));
+  }
+
+  String warmupSecret() {
+    return warmupSecret;
+  }
+
+  /** The limiter for this request: the warm-up one for the gateway's own warm-up requests. Strips the marker. */
+  RateLimiter limiterFor(HttpHeaders headers) {
+    String warmup = headers.get(WARMUP_HEADER);
+    if (warmup == null) {
+      return limiter;
+    }
+    headers.remove(WARMUP_HEADER);
+    return warmup.equals(warmupSecret) ? warmupLimiter : limiter;
+  }
+
+  /** Whether decisions of {@code decider} count in the gateway's statistics (warm-up ones do not). */
+  boolean counts(RateLimiter decider) {
+    return decider == limiter;
+  }
+
+  Future<Decision> decide(RateLimiter decider, RequestInfo request) {
+    return decider.decide(request).recover(failure -> Future.failedFuture(new LimiterUnavailable(failure)));
+  }
+
+  /**
+   * Called as the request is about to leave: the same decision if it still holds, or a new one (maybe a delay, maybe
+   * a denial) decided for the real instant of leaving.
+   */
+  Future<Decision> confirm(RateLimiter decider, Decision decision, RequestInfo request) {
+    return decider.confirm(decision, request).recover(failure -> Future.failedFuture(new LimiterUnavailable(failure)));
+  }
+
+  /** Adds RateLimit-Policy and RateLimit to the response of a forwarded request. */
+  void decorate(HttpResponse response, Decision decision) {
+    if (decision != null && decision.tightest() != null) {
+      response.headers().set(RateLimitHeaders.POLICY, RateLimitHeaders.policy(decision.policy()));
+      response.headers().set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), clock.millis()));
+    }
+  }
+
+  /** The answer to a request the limiter did not admit (also when an admitted one could not leave in time). */
+  FullHttpResponse refusal(Decision decision, boolean counted) {
+    if (decision.outcome() == Decision.Outcome.MISSING_KEY) {
+      stats.missingKey.increment();
+      return missingKey(decision.policy());
+    }
+    if (counted) {
+      stats.rejected.increment();
+    }
+    return tooManyRequests(decision.admitted() ? Decision.denyLate(decision) : decision, clock.millis());
+  }
+
+  FullHttpResponse unavailable(Throwable failure) {
+    stats.limiterFailures.increment();
+    Throwable cause = failure instanceof LimiterUnavailable ? failure.getCause() : failure;
+    return Problems.answer(Problems.problem(503, "limiter-unavailable", "Service Unavailable",
+        "the rate limiter could not reach its counters: " + cause));
+  }
+
+  private FullHttpResponse tooManyRequests(Decision decision, long now) {
+    Policy policy = decision.policy();
+    long retryAfter = Math.max(1, RateLimitHeaders.secondsUntil(decision.retryAtMillis(), now));
+    JsonObject problem = Problems.problem(429, "rate-limited", "Too Many Requests",
+            "policy '" + policy.name() + "' allows " + policy.window().requests() + " requests per "
+                + policy.window().windowMillis() + " ms; retry after " + retryAfter + " s")
+        .put("policy", policy.name())
+        .put("retryAfter", retryAfter);
+    FullHttpResponse response = Problems.answer(problem);
+    response.headers()
+        .set(HttpHeaderNames.RETRY_AFTER, Long.toString(retryAfter))
+        .set(RateLimitHeaders.POLICY, RateLimitHeaders.policy(policy))
+        .set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), now));
+    return response;
+  }
+
+  private FullHttpResponse missingKey(Policy policy) {
+    String needs = policy.keySource() instanceof KeySource.Header header
+        ? "header " + header.name()
+        : "an Authorization: Bearer token";
+    FullHttpResponse response = Problems.answer(Problems.problem(401, "missing-key", "Unauthorized",
+            "policy '" + policy.name() + "' needs " + needs)
+        .put("policy", policy.name()));
+    if (policy.keySource() instanceof KeySource.Bearer) {
+      response.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer");
+    }
+    return response;
+  }
+
+  /** The limiter's store failed: the gateway fails closed. */
+  static final class LimiterUnavailable extends RuntimeException {
+    LimiterUnavailable(Throwable cause) {
+      super(cause.getMessage(), cause, false, false);
+    }
+  }
+}
