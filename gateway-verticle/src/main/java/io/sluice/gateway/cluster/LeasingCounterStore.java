@@ -14,8 +14,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * window, this gateway takes permits in batches from the key's owner and hands them out itself while the batch's
  * short lease lasts ({@link WindowSpec#leaseMillis()}). The owner records a batch where its lease ends and the
  * window span is longer by the lease, so exactness holds; unused permits go back with the next batch request.
- * Batches grow with demand (twice what the previous one served), up to 1/20 of the limit. Everything else goes to
- * the store as it is.
+ * Batches grow with demand (twice what the previous one served), up to 1/20 of the limit, and the next batch is
+ * fetched while the current one still serves. Everything else goes to the store as it is.
  */
 public final class LeasingCounterStore implements CounterStore {
 
@@ -68,7 +68,10 @@ public final class LeasingCounterStore implements CounterStore {
     return store.remoteCalls();
   }
 
-  /** This gateway's current batch for one key; at most one batch request in flight. */
+  /**
+   * This gateway's batches for one key: the current one, and the one after it, fetched ahead when the current is
+   * half used up in time, so requests rarely wait for the owner. At most one batch request is in flight.
+   */
   private final class Lease {
     private long bucket = Long.MIN_VALUE;
     private long startMillis;
@@ -77,12 +80,45 @@ public final class LeasingCounterStore implements CounterStore {
     private int served;
     private int remainingInWindow;
     private long resetMillis;
+    /** The batch that follows the current one (it starts where the current one ends), or null. */
+    private LeaseGrant next;
+    /** Unused permits of a finished batch, given back with the next batch request. */
+    private long returnBucket = Long.MIN_VALUE;
+    private int toReturn;
     private Future<LeaseGrant> renewal;
     private long refusedUntil = Long.MIN_VALUE;
     private long retryAtMillis;
 
     synchronized boolean canServe(long atMillis) {
+      promoteIfDue(atMillis);
+      return servesNow(atMillis);
+    }
+
+    private boolean servesNow(long atMillis) {
       return atMillis >= startMillis && atMillis < endMillis && remaining > 0;
+    }
+
+    /** Once the current batch has ended, the fetched-ahead one takes its place; the unused rest is to give back. */
+    private void promoteIfDue(long atMillis) {
+      if (next == null || atMillis < endMillis || atMillis < next.startMillis()) {
+        return;
+      }
+      LeaseGrant following = next;
+      next = null;
+      keepUnused();
+      install(following);
+    }
+
+    private void keepUnused() {
+      if (remaining > 0 && bucket != Long.MIN_VALUE) {
+        if (toReturn > 0 && returnBucket != bucket) {
+          // two unreturned batches: the older rest stays counted until it expires (never over the limit)
+          toReturn = 0;
+        }
+        returnBucket = bucket;
+        toReturn += remaining;
+      }
+      remaining = 0;
     }
 
     synchronized boolean giveBack(long releasedBucket) {
@@ -100,26 +136,24 @@ public final class LeasingCounterStore implements CounterStore {
         if (atMillis < refusedUntil && atMillis < retryAtMillis) {
           return Future.succeededFuture(Reservation.denied(retryAtMillis));
         }
-        if (canServe(atMillis)) {
+        promoteIfDue(atMillis);
+        if (servesNow(atMillis)) {
           remaining--;
           served++;
+          if (renewal == null && next == null && atMillis >= startMillis + (endMillis - startMillis) / 2) {
+            // fetch the next batch ahead, sized on what this one served so far (about half its time)
+            request(key, spec, nowMillis, endMillis, endMillis + spec.leaseMillis(), false);
+          }
           return Future.succeededFuture(new Reservation(true, bucket, atMillis, remainingInWindow, resetMillis,
               endMillis));
         }
         if (renewal == null) {
-          int wanted = Math.max(MIN_BATCH, Math.min(2 * served, spec.requests() / 20));
-          int unused = atMillis >= endMillis || atMillis < startMillis ? remaining : 0;
-          long returnBucket = bucket;
-          remaining -= unused;
-          served = 0;
-          Future<LeaseGrant> started = store.lease(key, spec, nowMillis, atMillis, atMillis + spec.leaseMillis(),
-              wanted, returnBucket, unused);
-          renewal = started;
-          started.onComplete(done -> install(started, done.succeeded() ? done.result() : null));
-          pending = started;
-        } else {
-          pending = renewal;
+          if (atMillis >= endMillis || atMillis < startMillis) {
+            keepUnused();
+          }
+          request(key, spec, nowMillis, atMillis, atMillis + spec.leaseMillis(), true);
         }
+        pending = renewal;
       }
       return pending.compose(grant -> {
         if (grant.permits() == 0) {
@@ -129,7 +163,17 @@ public final class LeasingCounterStore implements CounterStore {
       });
     }
 
-    private synchronized void install(Future<LeaseGrant> finished, LeaseGrant grant) {
+    /** Asks the owner for a batch valid in [from, to), giving back the unused rest of an earlier one. */
+    private void request(String key, WindowSpec spec, long nowMillis, long from, long to, boolean needed) {
+      int wanted = Math.max(MIN_BATCH, Math.min(2 * served, spec.requests() / 20));
+      Future<LeaseGrant> started = store.lease(key, spec, nowMillis, from, to, wanted, returnBucket, toReturn);
+      toReturn = 0;
+      served = 0;
+      renewal = started;
+      started.onComplete(done -> arrived(started, done.succeeded() ? done.result() : null, needed));
+    }
+
+    private synchronized void arrived(Future<LeaseGrant> finished, LeaseGrant grant, boolean needed) {
       if (renewal == finished) {
         renewal = null;
       }
@@ -137,10 +181,21 @@ public final class LeasingCounterStore implements CounterStore {
         return;
       }
       if (grant.permits() == 0) {
-        retryAtMillis = grant.retryAtMillis();
-        refusedUntil = grant.startMillis() + DENIAL_TRUST_MILLIS;
+        if (needed) {
+          retryAtMillis = grant.retryAtMillis();
+          refusedUntil = grant.startMillis() + DENIAL_TRUST_MILLIS;
+        }
         return;
       }
+      if (needed) {
+        keepUnused();
+        install(grant);
+      } else {
+        next = grant;
+      }
+    }
+
+    private void install(LeaseGrant grant) {
       bucket = grant.bucket();
       startMillis = grant.startMillis();
       endMillis = grant.endMillis();
