@@ -33,7 +33,8 @@ public final class LeasingCounterStore implements CounterStore {
   @Override
   public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                      long latestMillis) {
-    if (spec.leaseMillis() == 0 || latestMillis != notBeforeMillis) {
+    if (spec.leaseMillis() == 0 || latestMillis - notBeforeMillis > spec.rejectGraceMillis()) {
+      // small limits, and delaying policies (which may reserve a later slot), ask the owner every time
       return store.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
     }
     Lease lease = leases.computeIfAbsent(key, k -> new Lease());
@@ -151,9 +152,10 @@ public final class LeasingCounterStore implements CounterStore {
           if (atMillis >= endMillis || atMillis < startMillis) {
             keepUnused();
           }
-          request(key, spec, nowMillis, atMillis, atMillis + spec.leaseMillis(), true);
+          pending = request(key, spec, nowMillis, atMillis, atMillis + spec.leaseMillis(), true);
+        } else {
+          pending = renewal;
         }
-        pending = renewal;
       }
       return pending.compose(grant -> {
         if (grant.permits() == 0) {
@@ -164,13 +166,15 @@ public final class LeasingCounterStore implements CounterStore {
     }
 
     /** Asks the owner for a batch valid in [from, to), giving back the unused rest of an earlier one. */
-    private void request(String key, WindowSpec spec, long nowMillis, long from, long to, boolean needed) {
+    private Future<LeaseGrant> request(String key, WindowSpec spec, long nowMillis, long from, long to,
+                                       boolean needed) {
       int wanted = Math.max(MIN_BATCH, Math.min(2 * served, spec.requests() / 20));
       Future<LeaseGrant> started = store.lease(key, spec, nowMillis, from, to, wanted, returnBucket, toReturn);
       toReturn = 0;
       served = 0;
       renewal = started;
       started.onComplete(done -> arrived(started, done.succeeded() ? done.result() : null, needed));
+      return started;
     }
 
     private synchronized void arrived(Future<LeaseGrant> finished, LeaseGrant grant, boolean needed) {

@@ -44,8 +44,6 @@ public final class RateLimiter {
   });
   private static final int MAX_REMEMBERED_FULL_KEYS = 100_000;
   static final long KNOWN_FULL_MILLIS = 50;
-  /** How far past the end of its bucket a request may still leave; the rest of the window's slack is for after. */
-  static final long LATE_TOLERANCE_MILLIS = 3;
 
   private final List<Policy> policies;
   private final CounterStore store;
@@ -121,6 +119,8 @@ public final class RateLimiter {
     long now = clock.millis();
     List<Future<Void>> releases = new ArrayList<>();
     for (Decision.Holding holding : decision.holdings()) {
+      // a slot freed here makes what this gateway learnt from earlier denials of the key stale
+      knownFull.remove(holding.key());
       releases.add(store.release(holding.key(), holding.window(), now, holding.bucket()));
     }
     return releases.isEmpty() ? Future.succeededFuture() : Future.join(releases).mapEmpty();
@@ -164,8 +164,11 @@ public final class RateLimiter {
   private record KnownFull(long freeAt, long trustUntil) {
   }
 
+  /** The latest instant a policy lets the request leave: its delay limit, or the short grace of a rejecting one. */
   private static long latest(Policy policy, long now, long target) {
-    return policy.delays() ? Math.max(target, now + policy.maxDelayMillis()) : target;
+    return policy.delays()
+        ? Math.max(target, now + policy.maxDelayMillis())
+        : target + policy.window().rejectGraceMillis();
   }
 
   /** The key under which a policy's counter for one identity is stored: never the raw token. */
@@ -240,6 +243,7 @@ public final class RateLimiter {
     for (Charge charge : charges) {
       Reservation reservation = charge.reservation;
       if (reservation != null && reservation.granted()) {
+        knownFull.remove(charge.key);
         releases.add(store.release(charge.key, charge.policy.window(), now, reservation.bucket()));
       }
       charge.reservation = null;
@@ -256,7 +260,7 @@ public final class RateLimiter {
       WindowSpec window = charge.policy.window();
       statuses.add(new Decision.PolicyStatus(charge.policy, reservation.remaining(), reservation.resetMillis()));
       holdings.add(new Decision.Holding(charge.key, window, reservation.bucket()));
-      staleAt = Math.min(staleAt, reservation.untilMillis() + LATE_TOLERANCE_MILLIS);
+      staleAt = Math.min(staleAt, reservation.untilMillis() + window.lateToleranceMillis());
     }
     return Decision.admit(forwardAt, statuses, holdings, staleAt);
   }

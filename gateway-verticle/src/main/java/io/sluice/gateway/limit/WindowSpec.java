@@ -5,20 +5,24 @@ import java.io.Serializable;
 /**
  * The shape of one sliding window: at most {@code requests} admissions in any {@code windowMillis}.
  *
- * <p>Admissions are recorded in buckets of {@link #bucketMillis()} (1/200 of the window). A window of real time
- * touches at most {@code window/bucket + 1} buckets; {@link #spanBuckets()} adds a few more buckets of slack
- * (about {@value #TIMING_SLACK_MILLIS} ms) so that the jitter between deciding and forwarding a request can never push
- * one more request into a window. The limiter keeps every run of {@code spanBuckets} consecutive buckets at or
- * below {@code requests}, which bounds every real-time window; the price is under-admission of at most
- * {@code span/window - 1} (about 2.5% for a 1 s window).
+ * <p>Admissions are recorded in buckets of {@link #bucketMillis()}: 1/1000 of the window for small limits (at most a
+ * few entries per window, so fine buckets cost nothing), 1/200 for large ones (leased in batches). A window of real
+ * time touches at most {@code window/bucket + 1} buckets; {@link #spanBuckets()} adds {@link #slackMillis()} more,
+ * so that a request leaving a little after its bucket ({@link #lateToleranceMillis()}) and crossing to the
+ * upstream can never push one more request into a window. The limiter keeps every run of {@code spanBuckets}
+ * consecutive buckets at or below {@code requests}, which bounds every real-time window; the price is
+ * under-admission of at most {@code span/window - 1} (0.8% for a small limit over 1 s, 4.5% for a leased one).
+ *
+ * <p>That slack would make a rejecting policy refuse a request that arrives just as the window frees up (for evenly
+ * paced traffic at 1.2x the limit, one request in twelve). So a rejecting policy holds a request up to
+ * {@link #rejectGraceMillis()} when a slot frees up that soon, and refuses it only otherwise.
  */
 public record WindowSpec(int requests, long windowMillis) implements Serializable {
 
-  static final int BUCKETS_PER_WINDOW = 200;
   /** From this many requests per window, gateways lease permits in batches (see {@link #leaseMillis()}). */
   public static final int LEASE_MIN_REQUESTS = 100;
   static final long MAX_LEASE_MILLIS = 20;
-  static final long TIMING_SLACK_MILLIS = 20;
+  static final long MAX_REJECT_GRACE_MILLIS = 25;
 
   public WindowSpec {
     if (requests < 1) {
@@ -29,14 +33,31 @@ public record WindowSpec(int requests, long windowMillis) implements Serializabl
     }
   }
 
+  private boolean leased() {
+    return requests >= LEASE_MIN_REQUESTS;
+  }
+
   public long bucketMillis() {
-    return Math.max(1, windowMillis / BUCKETS_PER_WINDOW);
+    return Math.max(1, windowMillis / (leased() ? 200 : 1000));
+  }
+
+  /**
+   * How long after its bucket ends a request may still leave (a late timer, a slow store answer); later than that
+   * it is decided again.
+   */
+  public long lateToleranceMillis() {
+    return 3;
+  }
+
+  /** Time allowed between a request leaving and the upstream seeing it, plus the late tolerance. */
+  public long slackMillis() {
+    return lateToleranceMillis() + (leased() ? 17 : 4);
   }
 
   /** How many consecutive buckets together may hold at most {@link #requests()} admissions. */
   public int spanBuckets() {
     long bucket = bucketMillis();
-    return (int) (ceilDiv(windowMillis, bucket) + 1 + ceilDiv(TIMING_SLACK_MILLIS + leaseMillis(), bucket));
+    return (int) (ceilDiv(windowMillis, bucket) + 1 + ceilDiv(slackMillis() + leaseMillis(), bucket));
   }
 
   /**
@@ -45,7 +66,12 @@ public record WindowSpec(int requests, long windowMillis) implements Serializabl
    * this much, so every real window that holds a use also holds the record.
    */
   public long leaseMillis() {
-    return requests < LEASE_MIN_REQUESTS ? 0 : Math.max(1, Math.min(MAX_LEASE_MILLIS, windowMillis / 50));
+    return leased() ? Math.max(1, Math.min(MAX_LEASE_MILLIS, windowMillis / 50)) : 0;
+  }
+
+  /** The longest a rejecting policy holds a request that will fit by then (see the class comment). */
+  public long rejectGraceMillis() {
+    return Math.min(MAX_REJECT_GRACE_MILLIS, windowMillis / 40);
   }
 
   public long bucketOf(long epochMillis) {

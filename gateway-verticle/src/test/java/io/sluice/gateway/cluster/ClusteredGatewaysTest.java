@@ -96,7 +96,9 @@ class ClusteredGatewaysTest {
       others.add(send(i, "token-" + i));
     }
     Future.join(others).await();
-    assertEquals(5, count(others, 200), "the global limit of 8 had 5 left, shared by both gateways");
+    assertEquals(5, count(others, 200), () -> "the global limit of 8 had 5 left, shared by both gateways; stats "
+        + gateways.stream().map(g -> client.get(g.managementPort(), "127.0.0.1", "/stats").send().await()
+            .bodyAsString()).toList());
 
     int forwarded = 0;
     for (GatewayVerticle gateway : gateways) {

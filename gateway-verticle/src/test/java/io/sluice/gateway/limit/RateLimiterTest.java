@@ -63,7 +63,7 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("c")).await().admitted(), "global still has room: denials were refunded");
     Decision full = limiter.decide(request("d")).await();
     assertEquals("global", full.policy().name());
-    assertEquals(T0 + 1_025, full.retryAtMillis());
+    assertEquals(T0 + 1_008, full.retryAtMillis());
   }
 
   @Test
@@ -75,7 +75,7 @@ class RateLimiterTest {
     clock.advance(100);
     Decision delayed = limiter.decide(request("a")).await();
     assertTrue(delayed.admitted());
-    assertEquals(T0 + 1_025, delayed.forwardAtMillis());
+    assertEquals(T0 + 1_008, delayed.forwardAtMillis());
     assertEquals(2, store.size(), "one global key and one token key");
   }
 
@@ -86,7 +86,7 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision d = limiter.decide(request("a")).await();
     assertEquals(Decision.Outcome.DENY, d.outcome());
-    assertEquals(T0 + 1_025, d.retryAtMillis());
+    assertEquals(T0 + 1_008, d.retryAtMillis());
   }
 
   @Test
@@ -95,7 +95,7 @@ class RateLimiterTest {
     RateLimiter limiter = limiter(global(3), perToken(1, Policy.OnExceed.DELAY, 3_000, Policy.OnMissingKey.REJECT));
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision second = limiter.decide(request("a")).await();
-    assertEquals(T0 + 1_025, second.forwardAtMillis());
+    assertEquals(T0 + 1_008, second.forwardAtMillis());
     // global: one slot now and one reserved at +1025. Two more fit now, but a third delayed one must find
     // room in the global window around its own forward time.
     assertTrue(limiter.decide(request("b")).await().admitted());
@@ -161,12 +161,12 @@ class RateLimiterTest {
     clock.advance(RateLimiter.KNOWN_FULL_MILLIS - 1);
     Decision local = limiter.decide(request("a")).await();
     assertFalse(local.admitted());
-    assertEquals(T0 + 1_025, local.retryAtMillis(), "Retry-After still tells the real time");
+    assertEquals(T0 + 1_008, local.retryAtMillis(), "Retry-After still tells the real time");
     assertEquals(1, limiter.localDenials());
     clock.advance(1);
     assertFalse(limiter.decide(request("a")).await().admitted());
     assertEquals(1, limiter.localDenials(), "asked the store again");
-    clock.set(T0 + 1_025);
+    clock.set(T0 + 1_008);
     assertTrue(limiter.decide(request("a")).await().admitted(), "free again when the window has moved on");
   }
 
@@ -176,7 +176,7 @@ class RateLimiterTest {
     RateLimiter limiter = limiter(global(1));
     Decision early = limiter.decide(request("a")).await();
     assertEquals(early, limiter.confirm(early, request("a")).await(), "on time: the decision stands");
-    clock.advance(5 + RateLimiter.LATE_TOLERANCE_MILLIS + 1);
+    clock.advance(1 + new WindowSpec(1, 1_000).lateToleranceMillis() + 1);
     Decision again = limiter.confirm(early, request("a")).await();
     assertNotEquals(early, again);
     assertTrue(again.admitted(), "its own slot was given back first");

@@ -18,12 +18,18 @@ class WindowStateTest {
   private final WindowSpec tenPerSecond = new WindowSpec(10, 1_000);
 
   @Test
-  @DisplayName("a window is tracked in 5 ms buckets and bounded over 205 of them (1 s + 25 ms of slack)")
+  @DisplayName("a small limit is tracked in 1 ms buckets over 1 s + 8 ms; a leased one in 5 ms buckets over 1 s + 45 ms")
   void shape() {
-    assertEquals(5, tenPerSecond.bucketMillis());
-    assertEquals(205, tenPerSecond.spanBuckets());
+    assertEquals(1, tenPerSecond.bucketMillis());
+    assertEquals(1_008, tenPerSecond.spanBuckets());
+    assertEquals(25, tenPerSecond.rejectGraceMillis());
+    WindowSpec leased = new WindowSpec(1_000, 1_000);
+    assertEquals(5, leased.bucketMillis());
+    assertEquals(20, leased.leaseMillis());
+    assertEquals(209, leased.spanBuckets());
     assertEquals(1, new WindowSpec(3, 100).bucketMillis());
-    assertEquals(121, new WindowSpec(3, 100).spanBuckets());
+    assertEquals(108, new WindowSpec(3, 100).spanBuckets());
+    assertEquals(2, new WindowSpec(3, 100).rejectGraceMillis());
   }
 
   @Test
@@ -37,9 +43,9 @@ class WindowStateTest {
     }
     Reservation denied = state.reserve(tenPerSecond, T0 + 500, T0 + 500, T0 + 500);
     assertFalse(denied.granted());
-    assertEquals(T0 + 205 * 5, denied.atMillis(), "free again once bucket of T0 is out of the 205-bucket span");
-    assertFalse(state.reserve(tenPerSecond, T0 + 1_024, T0 + 1_024, T0 + 1_024).granted());
-    assertTrue(state.reserve(tenPerSecond, T0 + 1_025, T0 + 1_025, T0 + 1_025).granted());
+    assertEquals(T0 + 1_008, denied.atMillis(), "free again once bucket of T0 is out of the 1008-bucket span");
+    assertFalse(state.reserve(tenPerSecond, T0 + 1_007, T0 + 1_007, T0 + 1_007).granted());
+    assertTrue(state.reserve(tenPerSecond, T0 + 1_008, T0 + 1_008, T0 + 1_008).granted());
   }
 
   @Test
@@ -51,12 +57,12 @@ class WindowStateTest {
     state.reserve(twoPerSecond, T0 + 100, T0 + 100, T0 + 100);
     Reservation delayed = state.reserve(twoPerSecond, T0 + 200, T0 + 200, T0 + 2_200);
     assertTrue(delayed.granted());
-    assertEquals(T0 + 1_025, delayed.atMillis());
+    assertEquals(T0 + 1_008, delayed.atMillis());
     Reservation next = state.reserve(twoPerSecond, T0 + 210, T0 + 210, T0 + 2_210);
-    assertEquals(T0 + 1_125, next.atMillis());
+    assertEquals(T0 + 1_108, next.atMillis());
     Reservation tooLate = state.reserve(twoPerSecond, T0 + 220, T0 + 220, T0 + 1_500);
     assertFalse(tooLate.granted());
-    assertEquals(T0 + 2_050, tooLate.atMillis(), "reported as the earliest slot, beyond maxDelay");
+    assertEquals(T0 + 2_016, tooLate.atMillis(), "reported as the earliest slot, beyond maxDelay");
   }
 
   @Test
@@ -76,7 +82,7 @@ class WindowStateTest {
   void expires() {
     WindowState state = new WindowState();
     state.reserve(tenPerSecond, T0, T0, T0);
-    assertEquals(T0 + 1_025, state.expiresAtMillis(tenPerSecond));
+    assertEquals(T0 + 1_008, state.expiresAtMillis(tenPerSecond));
     state.reserve(tenPerSecond, T0 + 5_000, T0 + 5_000, T0 + 5_000);
     assertEquals(1, state.countFrom(Long.MIN_VALUE));
   }
