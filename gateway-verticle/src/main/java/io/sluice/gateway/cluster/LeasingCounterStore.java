@@ -87,6 +87,8 @@ public final class LeasingCounterStore implements CounterStore {
     private long returnBucket = Long.MIN_VALUE;
     private int toReturn;
     private Future<LeaseGrant> renewal;
+    /** Requests that found no permit and wait for the batch request in flight. */
+    private int waiters;
     private long refusedUntil = Long.MIN_VALUE;
     private long retryAtMillis;
 
@@ -154,6 +156,7 @@ public final class LeasingCounterStore implements CounterStore {
           }
           pending = request(key, spec, nowMillis, atMillis, atMillis + spec.leaseMillis(), true);
         } else {
+          waiters++;
           pending = renewal;
         }
       }
@@ -168,7 +171,9 @@ public final class LeasingCounterStore implements CounterStore {
     /** Asks the owner for a batch valid in [from, to), giving back the unused rest of an earlier one. */
     private Future<LeaseGrant> request(String key, WindowSpec spec, long nowMillis, long from, long to,
                                        boolean needed) {
-      int wanted = Math.max(MIN_BATCH, Math.min(2 * served, spec.requests() / 20));
+      // enough for twice what the last batch served, or for everyone already waiting, whichever is more
+      int wanted = Math.max(MIN_BATCH, Math.min(Math.max(2 * served, waiters + 1), spec.requests() / 20));
+      waiters = 0;
       Future<LeaseGrant> started = store.lease(key, spec, nowMillis, from, to, wanted, returnBucket, toReturn);
       toReturn = 0;
       served = 0;

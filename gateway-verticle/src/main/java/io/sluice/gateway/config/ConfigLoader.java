@@ -48,6 +48,8 @@ public final class ConfigLoader {
       "SLUICE_UPSTREAMS", "upstreams",
       "SLUICE_UPSTREAM_TIMEOUT", "upstreamTimeout",
       "SLUICE_SHUTDOWN_GRACE", "shutdownGrace",
+      "SLUICE_UPSTREAM_CONNECTIONS", "upstreamPool.connections",
+      "SLUICE_UPSTREAM_PIPELINING", "upstreamPool.pipelining",
       "SLUICE_LIMITER_MAP_NAME", "limiter.mapName",
       "SLUICE_LIMITER_MAX_KEYS", "limiter.maxKeys",
       "SLUICE_WARMUP_PATH", "warmup.path",
@@ -55,7 +57,7 @@ public final class ConfigLoader {
       "SLUICE_POLICIES", "policies");
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
-      "warmup.requests");
+      "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining");
   private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
   private static final Pattern POLICY_NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
@@ -217,8 +219,8 @@ public final class ConfigLoader {
 
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
-      knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTimeout", "shutdownGrace", "limiter",
-          "warmup", "policies"));
+      knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTimeout", "upstreamPool",
+          "shutdownGrace", "limiter", "warmup", "policies"));
       GatewayConfig.Endpoint http = endpoint(root, "http");
       GatewayConfig.Endpoint management = endpoint(root, "management");
       if (http.port() != 0 && http.port() == management.port()) {
@@ -227,6 +229,11 @@ public final class ConfigLoader {
       List<URI> upstreams = upstreams(root);
       long upstreamTimeout = duration(root, "upstreamTimeout", "upstreamTimeout", true);
       long shutdownGrace = duration(root, "shutdownGrace", "shutdownGrace", false);
+      JsonObject poolJson = object(root, "upstreamPool");
+      knownKeys(poolJson, "upstreamPool.", Set.of("connections", "pipelining"));
+      GatewayConfig.UpstreamPool pool = new GatewayConfig.UpstreamPool(
+          integer(poolJson, "connections", "upstreamPool.connections", 1, 1024),
+          integer(poolJson, "pipelining", "upstreamPool.pipelining", 1, 64));
       JsonObject limiterJson = object(root, "limiter");
       knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys"));
       GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(
@@ -240,7 +247,7 @@ public final class ConfigLoader {
       }
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
-      return new GatewayConfig(http, management, upstreams, upstreamTimeout, shutdownGrace, limiter, warmup,
+      return new GatewayConfig(http, management, upstreams, upstreamTimeout, pool, shutdownGrace, limiter, warmup,
           policies(root));
     }
 

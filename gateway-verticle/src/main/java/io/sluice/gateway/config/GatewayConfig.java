@@ -7,10 +7,17 @@ import java.util.List;
 
 /** The gateway's configuration after validation. Built only by {@link ConfigLoader}. */
 public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams, long upstreamTimeoutMillis,
-                            long shutdownGraceMillis, Limiter limiter, Warmup warmup, List<Policy> policies) {
+                            UpstreamPool upstreamPool, long shutdownGraceMillis, Limiter limiter, Warmup warmup, List<Policy> policies) {
 
   /** Where a server listens. Port 0 picks a free port. */
   public record Endpoint(String host, int port) {
+  }
+
+  /**
+   * Keep-alive connections per upstream and event loop ({@code connections}); once that many are open, idempotent
+   * requests without a body may share one, at most {@code pipelining} in flight (1 turns pipelining off).
+   */
+  public record UpstreamPool(int connections, int pipelining) {
   }
 
   /** Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys. */

@@ -36,7 +36,13 @@ import java.util.concurrent.TimeUnit;
  */
 final class Exchange {
 
-  private static final int MAX_CONFIRMATIONS = 3;
+  /** Times a request that leaves too late for its slots is decided again before it gets 503. */
+  private static final int MAX_CONFIRMATIONS = 8;
+  /**
+   * A request decided again keeps its upstream connection if its new slot starts within this (the longest store
+   * round trip the limiter plans for), rather than queueing for a connection again and being late again.
+   */
+  private static final long KEEP_CONNECTION_MILLIS = 50;
   private static final int MAX_HELD_BODY_BYTES = 256 * 1024;
 
   private final ProxyServer server;
@@ -46,7 +52,6 @@ final class Exchange {
   private final boolean idempotent;
   private final ArrayDeque<HttpContent> heldBody = new ArrayDeque<>();
   private int heldBytes;
-  private boolean bodyComplete;
   private RequestInfo info;
   private RateLimiter decider;
   private boolean counted;
@@ -166,14 +171,27 @@ final class Exchange {
       }
       return;
     }
-    connection.unreserve();
+    // it left too late for its slots and was decided again
     decision = again;
     if (!again.admitted()) {
+      connection.unreserve();
       answer(server.gate().refusal(again, counted), false);
-    } else if (++confirmations >= MAX_CONFIRMATIONS) {
-      decider.release(again).onComplete(released -> answer(server.gate().refusal(again, counted), false));
-    } else {
+      return;
+    }
+    if (++confirmations >= MAX_CONFIRMATIONS) {
+      connection.unreserve();
+      decider.release(again).onComplete(released -> answer(server.gate().overloaded(), false));
+      return;
+    }
+    long wait = again.forwardAtMillis() - server.clock().millis();
+    if (wait > KEEP_CONNECTION_MILLIS) {
+      connection.unreserve();
       waitUntil(again.forwardAtMillis());
+    } else if (wait > 0) {
+      // keep the connection (and the place in line it cost), check the new slots once more when they start
+      server.vertx().setTimer(wait, id -> upstreamReady(connection));
+    } else {
+      upstreamReady(connection);
     }
   }
 
@@ -207,9 +225,6 @@ final class Exchange {
     }
     heldBody.add(content);
     heldBytes += content.content().readableBytes();
-    if (isLast(content)) {
-      bodyComplete = true;
-    }
     if (heldBytes > MAX_HELD_BODY_BYTES) {
       client.pauseReading();
     }

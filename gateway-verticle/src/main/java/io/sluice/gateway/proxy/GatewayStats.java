@@ -15,6 +15,7 @@ public final class GatewayStats {
   final LongAdder missingKey = new LongAdder();
   final LongAdder upstreamFailures = new LongAdder();
   final LongAdder limiterFailures = new LongAdder();
+  final LongAdder overloaded = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
 
@@ -31,6 +32,7 @@ public final class GatewayStats {
         .put("missingKey", missingKey.sum())
         .put("upstreamFailures", upstreamFailures.sum())
         .put("limiterFailures", limiterFailures.sum())
+        .put("overloaded", overloaded.sum())
         .put("rejectedLocally", limiter.localDenials())
         .put("decidedAgainWhenLate", limiter.redecisions())
         .put("storeRoundTrips", store.remoteCalls());

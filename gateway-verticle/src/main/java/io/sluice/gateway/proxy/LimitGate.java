@@ -100,6 +100,13 @@ final class LimitGate {
     return tooManyRequests(decision.admitted() ? Decision.denyLate(decision) : decision, clock.millis());
   }
 
+  /** An admitted request that could not leave in time for its slots, again and again: the gateway is overloaded. */
+  FullHttpResponse overloaded() {
+    stats.overloaded.increment();
+    return Problems.answer(Problems.problem(503, "overloaded", "Service Unavailable",
+        "the gateway could not forward the request in time for its rate-limit slots; retry"));
+  }
+
   FullHttpResponse unavailable(Throwable failure) {
     stats.limiterFailures.increment();
     Throwable cause = failure instanceof LimiterUnavailable ? failure.getCause() : failure;

@@ -45,10 +45,6 @@ public final class ProxyServer {
   private static final long WARMUP_LIMIT_MILLIS = 10_000;
   private static final int MAX_INITIAL_LINE = 8192;
   private static final int MAX_HEADER_SIZE = 16384;
-  /** Keep-alive connections per upstream and event loop before requests start to share them. */
-  static final int CONNECTIONS_PER_UPSTREAM = 8;
-  /** Idempotent requests in flight on one upstream connection at most (HTTP/1.1 pipelining). */
-  static final int PIPELINE_DEPTH = 8;
 
   private final Vertx vertx;
   private final ContextInternal context;
@@ -84,7 +80,7 @@ public final class ProxyServer {
     Transport transport = ((VertxInternal) vertx).transport();
     List<UpstreamLane> made = new ArrayList<>();
     config.upstreams().forEach(uri -> made.add(new UpstreamLane(uri, loop, transport, config.upstreamTimeoutMillis(),
-        CONNECTIONS_PER_UPSTREAM, PIPELINE_DEPTH)));
+        config.upstreamPool().connections(), config.upstreamPool().pipelining())));
     lanes = made;
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(loop, loop)

@@ -11,7 +11,12 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.Promise;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetSocket;
+import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import org.junit.jupiter.api.AfterEach;
@@ -62,6 +67,10 @@ public abstract class GatewayHttpContract {
   }
 
   private GatewayVerticle gateway(JsonArray policies, String upstreamTimeout, String upstream) {
+    return gateway(policies, upstreamTimeout, upstream, new JsonObject());
+  }
+
+  private GatewayVerticle gateway(JsonArray policies, String upstreamTimeout, String upstream, JsonObject extra) {
     JsonArray upstreamList = new JsonArray().add(upstream);
     JsonObject config = new JsonObject()
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
@@ -70,7 +79,8 @@ public abstract class GatewayHttpContract {
         .put("upstreamTimeout", upstreamTimeout)
         // a few warm-up requests go upstream unlimited before the gateway is ready: they must cost no quota
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 3))
-        .put("policies", policies);
+        .put("policies", policies)
+        .mergeIn(extra);
     GatewayVerticle gateway = storeFactory() == null ? new GatewayVerticle() : new GatewayVerticle(storeFactory());
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
     return gateway;
@@ -229,5 +239,51 @@ public abstract class GatewayHttpContract {
     }
     Future.join(answers).await();
     assertEquals(4, answers.stream().filter(f -> f.result().statusCode() == 200).count());
+  }
+
+  @Test
+  @DisplayName("concurrent requests over two pipelined upstream connections each get their own answer")
+  void pipelinedAnswersMatchRequests() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 10_000, "10s")), "5s",
+        "http://127.0.0.1:" + apiPort,
+        new JsonObject().put("upstreamPool", new JsonObject().put("connections", 2).put("pipelining", 8)));
+    WebClient wide = WebClient.create(vertx, new WebClientOptions(), new PoolOptions().setHttp1MaxSize(64));
+    List<Future<HttpResponse<Buffer>>> gets = new ArrayList<>();
+    List<Future<HttpResponse<Buffer>>> posts = new ArrayList<>();
+    for (int i = 0; i < 300; i++) {
+      gets.add(wide.get(gateway.proxyPort(), "127.0.0.1", "/api/headers").putHeader("X-Id", "id-" + i).send());
+      if (i % 10 == 0) {
+        posts.add(wide.post(gateway.proxyPort(), "127.0.0.1", "/api/echo").sendBuffer(Buffer.buffer("body-" + i)));
+      }
+    }
+    Future.join(gets).await();
+    Future.join(posts).await();
+    for (int i = 0; i < gets.size(); i++) {
+      HttpResponse<Buffer> answer = gets.get(i).result();
+      assertEquals(200, answer.statusCode());
+      assertEquals("id-" + i, answer.bodyAsJsonObject().getJsonArray("x-id").getString(0));
+    }
+    for (int i = 0; i < posts.size(); i++) {
+      assertEquals("body-" + (i * 10), posts.get(i).result().bodyAsString());
+    }
+    wide.close();
+  }
+
+  @Test
+  @DisplayName("a malformed request gets 400 with a problem body, and the connection closes")
+  void malformedRequest() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")));
+    NetClient raw = vertx.createNetClient();
+    NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
+    Buffer received = Buffer.buffer();
+    Promise<Buffer> closed = Promise.promise();
+    socket.handler(received::appendBuffer);
+    socket.closeHandler(v -> closed.complete(received));
+    socket.write("POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+    String answer = closed.future().await().toString();
+    assertTrue(answer.startsWith("HTTP/1.1 400"), answer);
+    assertTrue(answer.contains("application/problem+json"), answer);
+    assertTrue(answer.contains("\"status\":400"), answer);
+    raw.close();
   }
 }
