@@ -276,12 +276,13 @@ POLICIES='[
 POLICIES="$(tr -d '\n' <<< "$POLICIES")"
 echo "policies=$POLICIES" >> "$OUT/meta.env"
 
-start_gateway() {  # start_gateway NAME HTTP_PORT MGMT_PORT cluster|local
+start_gateway() {  # start_gateway NAME HTTP_PORT MGMT_PORT cluster|local [LAUNCHER FLAGS...]
   local name="$1" hp="$2" mp="$3" mode=()
   [[ "$4" == cluster ]] && mode=(-cluster)
+  shift 4
   start_bg "$name" env SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT="$hp" SLUICE_MANAGEMENT_HOST=127.0.0.1 \
     SLUICE_MANAGEMENT_PORT="$mp" SLUICE_UPSTREAMS="$(u "$P_API")" SLUICE_CLUSTER_NAME="$CLUSTER" \
-    SLUICE_POLICIES="$POLICIES" java -jar "$GW_JAR" "${mode[@]}" -conf conf/gateway.json
+    SLUICE_POLICIES="$POLICIES" java -jar "$GW_JAR" "${mode[@]}" -conf conf/gateway.json "$@"
 }
 
 start_haproxy() {  # start_haproxy NAME CFG PORT
@@ -315,7 +316,9 @@ say "== starting the API, HAProxy (high limits), sluice-1 and a 2-gateway cluste
 start_bg api java -jar "$API_JAR" -conf "{\"http\":{\"port\":$P_API},\"warmupRequests\":500}"
 wait_ready api "$(u "$P_API")/health" 30 || die "API did not start"
 start_haproxy haproxy-high bench/haproxy/high.cfg "$P_HAP_HIGH"
-start_gateway sluice-1 "$P_S1" "$M_S1" local
+# one event loop per core: the single gateway runs two (it has the 2-core machine to itself, with wrk and the API);
+# each of the two clustered gateways runs one
+start_gateway sluice-1 "$P_S1" "$M_S1" local -instances 2
 start_gateway gw-a "$P_GA" "$M_GA" cluster
 start_gateway gw-b "$P_GB" "$M_GB" cluster
 wait_port haproxy-high "$P_HAP_HIGH" || die "HAProxy (high) did not start"
@@ -454,6 +457,11 @@ warm_until_stable direct 12 WRK_TPUT_H
 warm_until_stable haproxy 9 WRK_TPUT_H
 warm_until_stable sluice-1 33 WRK_TPUT_H
 warm_until_stable sluice-2 66 WRK_TPUT_H
+# the second client setting takes other code paths (fewer connections in flight): one 3 s run each
+for sys in "${SYSTEMS[@]}"; do
+  read -r -a urls <<< "$(urls_of "$sys")"
+  wrk_run "$OUT/tput/warmup-$sys-t1c16" 1 16 3 WRK_TPUT_H "${urls[@]}"
+done
 T1=$SECONDS
 per_round=$(( ${#SYSTEMS[@]} * ${#CONFIGS[@]} * (WRK_S + 1) ))
 say "== phase 1: throughput, $REPS x ${#CONFIGS[@]} configurations x ${#SYSTEMS[@]} systems, ${WRK_S} s each (~$((REPS * per_round)) s)"
@@ -468,15 +476,16 @@ echo "phase1_s=$((SECONDS - T1))" >> "$OUT/meta.env"
 
 # ---------------------------------------------------------------- phase 2: reject path
 T2=$SECONDS
-say "== phase 2: reject path, global 10/1s, wrk -t2 -c64, 2 rounds"
+say "== phase 2: reject path, global 10/1s, wrk -t2 -c64, 3 rounds"
 start_haproxy haproxy-limited bench/haproxy/limited.cfg "$P_HAP_L1"
 wait_port haproxy-limited "$P_HAP_L1" || die "HAProxy (limited) did not start"
 # a short warm-up of the rejection path (other code than forwarding)
-for sys in sluice-1 sluice-2; do
+for sys in haproxy-limited sluice-1 sluice-2; do
   read -r -a urls <<< "$(urls_of "$sys")"
-  wrk_run "$OUT/reject/warmup-$sys" 2 64 3 WRK_REJ_H "${urls[@]}"
+  wrk_run "$OUT/reject/warmup-$sys-1" 2 64 3 WRK_REJ_H "${urls[@]}"
+  wrk_run "$OUT/reject/warmup-$sys-2" 2 64 3 WRK_REJ_H "${urls[@]}"
 done
-for ((rep = 1; rep <= 2; rep++)); do
+for ((rep = 1; rep <= 3; rep++)); do
   have_time $((3 * (WRK_S + 1) + 190)) || { say "skipping reject round $rep: not enough time left"; break; }
   for sys in haproxy-limited sluice-1 sluice-2; do measure reject "$sys" t2c64 "$rep" "$WRK_S"; done
 done

@@ -51,10 +51,16 @@ public final class RateLimiter {
   /** Store key → what a recent denial taught about it. */
   private final Map<String, KnownFull> knownFull = new ConcurrentHashMap<>();
   private final LongAdder localDenials = new LongAdder();
+  private static final int MAX_REMEMBERED_HASHES = 10_000;
+  /** Per policy: identity (token, header value, address) → its hashed store key. */
+  private final Map<Policy, Map<String, String>> hashedKeys = new java.util.IdentityHashMap<>();
   private final LongAdder redecisions = new LongAdder();
 
   public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
     this.policies = List.copyOf(policies);
+    for (Policy policy : this.policies) {
+      hashedKeys.put(policy, new ConcurrentHashMap<>());
+    }
     this.store = store;
     this.clock = clock;
   }
@@ -82,7 +88,7 @@ public final class RateLimiter {
             throw new IllegalStateException(policy.onMissingKey().name());
         }
       }
-      charges.add(new Charge(policy, storeKey(policy, identity)));
+      charges.add(new Charge(policy, cachedStoreKey(policy, identity)));
     }
     if (charges.isEmpty()) {
       return Future.succeededFuture(Decision.admit(now, List.of()));
@@ -169,6 +175,23 @@ public final class RateLimiter {
     return policy.delays()
         ? Math.max(target, now + policy.maxDelayMillis())
         : target + policy.window().rejectGraceMillis();
+  }
+
+  /** {@link #storeKey}, remembered for recently seen identities (hashing every request costs more than a lookup). */
+  private String cachedStoreKey(Policy policy, String identity) {
+    if (policy.keySource() instanceof KeySource.Global) {
+      return storeKey(policy, identity);
+    }
+    Map<String, String> keys = hashedKeys.get(policy);
+    String key = keys.get(identity);
+    if (key == null) {
+      if (keys.size() >= MAX_REMEMBERED_HASHES) {
+        keys.clear();
+      }
+      key = storeKey(policy, identity);
+      keys.put(identity, key);
+    }
+    return key;
   }
 
   /** The key under which a policy's counter for one identity is stored: never the raw token. */

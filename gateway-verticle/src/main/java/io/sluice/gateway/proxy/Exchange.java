@@ -89,7 +89,6 @@ final class Exchange {
     }
     decider = server.gate().limiterFor(request.headers());
     counted = server.gate().counts(decider);
-    ForwardingHeaders.toUpstream(request.headers(), client.clientIp());
     info = new NettyRequestInfo(request.headers(), client.clientIp());
     server.gate().decide(decider, info).onComplete(this::decided);
   }
@@ -202,6 +201,7 @@ final class Exchange {
     }
     timeout = client.channel().eventLoop().schedule(this::timedOut, server.upstreamTimeoutMillis(),
         TimeUnit.MILLISECONDS);
+    ForwardingHeaders.toUpstream(request.headers(), client.clientIp());
     connection.send(this, request);
     while (!heldBody.isEmpty()) {
       connection.writeBody(heldBody.poll());

@@ -15,6 +15,8 @@ import io.vertx.core.json.JsonObject;
 
 import java.time.Clock;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The rate-limit seam between HTTP and the {@link RateLimiter}: picks the limiter for a request, asks it, and turns
@@ -35,6 +37,8 @@ final class LimitGate {
    */
   private final String warmupSecret;
   private final RateLimiter warmupLimiter;
+  private static final int MAX_CACHED_REFUSALS = 4096;
+  private final Map<RefusalKey, Refusal> refusals = new ConcurrentHashMap<>();
 
   LimitGate(RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
     this.limiter = limiter;
@@ -117,17 +121,36 @@ final class LimitGate {
   private FullHttpResponse tooManyRequests(Decision decision, long now) {
     Policy policy = decision.policy();
     long retryAfter = Math.max(1, RateLimitHeaders.secondsUntil(decision.retryAtMillis(), now));
-    JsonObject problem = Problems.problem(429, "rate-limited", "Too Many Requests",
-            "policy '" + policy.name() + "' allows " + policy.window().requests() + " requests per "
-                + policy.window().windowMillis() + " ms; retry after " + retryAfter + " s")
-        .put("policy", policy.name())
-        .put("retryAfter", retryAfter);
-    FullHttpResponse response = Problems.answer(problem);
+    Refusal refusal = refusals.get(new RefusalKey(policy, retryAfter));
+    if (refusal == null) {
+      // under a flood the same few answers repeat: build each once (bounded, rebuilt if it grows)
+      if (refusals.size() > MAX_CACHED_REFUSALS) {
+        refusals.clear();
+      }
+      refusal = Refusal.of(policy, retryAfter);
+      refusals.put(new RefusalKey(policy, retryAfter), refusal);
+    }
+    FullHttpResponse response = Problems.answer(429, refusal.body);
     response.headers()
-        .set(HttpHeaderNames.RETRY_AFTER, Long.toString(retryAfter))
-        .set(RateLimitHeaders.POLICY, RateLimitHeaders.policy(policy))
+        .set(HttpHeaderNames.RETRY_AFTER, refusal.retryAfter)
+        .set(RateLimitHeaders.POLICY, refusal.policyHeader)
         .set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), now));
     return response;
+  }
+
+  private record RefusalKey(Policy policy, long retryAfterSeconds) {
+  }
+
+  /** The parts of a 429 that depend only on the policy and the Retry-After value. */
+  private record Refusal(byte[] body, String retryAfter, String policyHeader) {
+    static Refusal of(Policy policy, long retryAfter) {
+      JsonObject problem = Problems.problem(429, "rate-limited", "Too Many Requests",
+              "policy '" + policy.name() + "' allows " + policy.window().requests() + " requests per "
+                  + policy.window().windowMillis() + " ms; retry after " + retryAfter + " s")
+          .put("policy", policy.name())
+          .put("retryAfter", retryAfter);
+      return new Refusal(problem.toBuffer().getBytes(), Long.toString(retryAfter), RateLimitHeaders.policy(policy));
+    }
   }
 
   private FullHttpResponse missingKey(Policy policy) {

@@ -2,6 +2,7 @@ package io.sluice.gateway.proxy;
 
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -12,6 +13,8 @@ import io.vertx.core.json.JsonObject;
 final class Problems {
 
   static final String CONTENT_TYPE = "application/problem+json";
+  /** Headers of answers the gateway builds itself: set from constants, so not validated again. */
+  static final DefaultHttpHeadersFactory OWN_HEADERS = DefaultHttpHeadersFactory.headersFactory().withValidation(false);
 
   private Problems() {
   }
@@ -26,9 +29,13 @@ final class Problems {
 
   /** A complete response carrying {@code problem}, its status taken from the document. */
   static FullHttpResponse answer(JsonObject problem) {
-    byte[] body = problem.toBuffer().getBytes();
-    FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
-        HttpResponseStatus.valueOf(problem.getInteger("status")), Unpooled.wrappedBuffer(body));
+    return answer(problem.getInteger("status"), problem.toBuffer().getBytes());
+  }
+
+  /** A complete response with an already encoded problem document (shared, never modified). */
+  static FullHttpResponse answer(int status, byte[] body) {
+    FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
+        Unpooled.wrappedBuffer(body), OWN_HEADERS, OWN_HEADERS);
     response.headers()
         .set(HttpHeaderNames.CONTENT_TYPE, CONTENT_TYPE)
         .set(HttpHeaderNames.CACHE_CONTROL, "no-store")

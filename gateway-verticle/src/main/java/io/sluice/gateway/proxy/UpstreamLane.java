@@ -6,7 +6,9 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.vertx.core.spi.transport.Transport;
 
 import java.net.URI;
@@ -23,6 +25,11 @@ import java.util.List;
  * requests leave in one write, and the upstream answers them in one.
  */
 final class UpstreamLane {
+
+  /** Responses come from the configured upstreams: their headers are passed on as they are, not validated again. */
+  private static final HttpDecoderConfig UPSTREAM_DECODER = new HttpDecoderConfig()
+      .setMaxHeaderSize(16384)
+      .setHeadersFactory(DefaultHttpHeadersFactory.headersFactory().withValidation(false));
 
   private final URI uri;
   private final String host;
@@ -116,7 +123,7 @@ final class UpstreamLane {
         .handler(new ChannelInitializer<>() {
           @Override
           protected void initChannel(Channel channel) {
-            channel.pipeline().addLast(new HttpClientCodec(), connection);
+            channel.pipeline().addLast(new HttpClientCodec(UPSTREAM_DECODER, false, false), connection);
           }
         })
         .connect(host, port);
