@@ -179,9 +179,6 @@ public final class RateLimiter {
 
   /** {@link #storeKey}, remembered for recently seen identities (hashing every request costs more than a lookup). */
   private String cachedStoreKey(Policy policy, String identity) {
-    if (policy.keySource() instanceof KeySource.Global) {
-      return storeKey(policy, identity);
-    }
     Map<String, String> keys = hashedKeys.get(policy);
     String key = keys.get(identity);
     if (key == null) {

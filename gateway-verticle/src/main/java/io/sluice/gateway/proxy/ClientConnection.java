@@ -53,7 +53,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
       ReferenceCountUtil.release(msg);
       return;
     }
-    server.onContext(object, this::accept);
+    accept(object);
   }
 
   private void accept(HttpObject msg) {
@@ -72,7 +72,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
       Exchange exchange = new Exchange(server, this, request);
       current = exchange;
       reading = exchange;
-      exchange.start();
+      // the limiter's futures, timers and store callbacks belong to the verticle's context
+      server.onContext(exchange, Exchange::start);
     } else if (msg instanceof HttpContent content) {
       Exchange body = reading;
       if (body == null) {

@@ -4,6 +4,7 @@ import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.util.AsciiString;
 import io.sluice.gateway.limit.Decision;
 import io.sluice.gateway.limit.KeySource;
 import io.sluice.gateway.limit.Policy;
@@ -26,6 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class LimitGate {
 
   static final String WARMUP_HEADER = "X-Sluice-Warmup";
+  private static final AsciiString WARMUP_HEADER_NAME = AsciiString.cached(WARMUP_HEADER);
 
   private final RateLimiter limiter;
   private final GatewayStats stats;
@@ -59,11 +61,11 @@ final class LimitGate {
 
   /** The limiter for this request: the warm-up one for the gateway's own warm-up requests. Strips the marker. */
   RateLimiter limiterFor(HttpHeaders headers) {
-    String warmup = headers.get(WARMUP_HEADER);
+    String warmup = headers.get(WARMUP_HEADER_NAME);
     if (warmup == null) {
       return limiter;
     }
-    headers.remove(WARMUP_HEADER);
+    headers.remove(WARMUP_HEADER_NAME);
     return warmup.equals(warmupSecret) ? warmupLimiter : limiter;
   }
 
@@ -72,8 +74,9 @@ final class LimitGate {
     return decider == limiter;
   }
 
+  /** The limiter's decision; a failed future means its store could not be reached (see {@link #unavailable}). */
   Future<Decision> decide(RateLimiter decider, RequestInfo request) {
-    return decider.decide(request).recover(failure -> Future.failedFuture(new LimiterUnavailable(failure)));
+    return decider.decide(request);
   }
 
   /**
@@ -81,7 +84,7 @@ final class LimitGate {
    * a denial) decided for the real instant of leaving.
    */
   Future<Decision> confirm(RateLimiter decider, Decision decision, RequestInfo request) {
-    return decider.confirm(decision, request).recover(failure -> Future.failedFuture(new LimiterUnavailable(failure)));
+    return decider.confirm(decision, request);
   }
 
   /** Adds RateLimit-Policy and RateLimit to the response of a forwarded request. */
@@ -111,9 +114,9 @@ final class LimitGate {
         "the gateway could not forward the request in time for its rate-limit slots; retry"));
   }
 
-  FullHttpResponse unavailable(Throwable failure) {
+  /** The answer when the limiter's store failed: the gateway fails closed. */
+  FullHttpResponse unavailable(Throwable cause) {
     stats.limiterFailures.increment();
-    Throwable cause = failure instanceof LimiterUnavailable ? failure.getCause() : failure;
     return Problems.answer(Problems.problem(503, "limiter-unavailable", "Service Unavailable",
         "the rate limiter could not reach its counters: " + cause));
   }
@@ -134,7 +137,7 @@ final class LimitGate {
     response.headers()
         .set(HttpHeaderNames.RETRY_AFTER, refusal.retryAfter)
         .set(RateLimitHeaders.POLICY, refusal.policyHeader)
-        .set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), now));
+        .set(RateLimitHeaders.LIMIT, refusal.limitHeader(decision.tightest(), now));
     return response;
   }
 
@@ -142,14 +145,24 @@ final class LimitGate {
   }
 
   /** The parts of a 429 that depend only on the policy and the Retry-After value. */
-  private record Refusal(byte[] body, String retryAfter, String policyHeader) {
+  private record Refusal(byte[] body, long seconds, String retryAfter, String policyHeader, String limitHeader) {
+
+    /** The RateLimit value: the prepared one when nothing is left until Retry-After (the usual case). */
+    String limitHeader(Decision.PolicyStatus status, long now) {
+      return status.remaining() == 0 && RateLimitHeaders.secondsUntil(status.resetMillis(), now) == seconds
+          ? limitHeader
+          : RateLimitHeaders.limit(status, now);
+    }
+
     static Refusal of(Policy policy, long retryAfter) {
       JsonObject problem = Problems.problem(429, "rate-limited", "Too Many Requests",
               "policy '" + policy.name() + "' allows " + policy.window().requests() + " requests per "
                   + policy.window().windowMillis() + " ms; retry after " + retryAfter + " s")
           .put("policy", policy.name())
           .put("retryAfter", retryAfter);
-      return new Refusal(problem.toBuffer().getBytes(), Long.toString(retryAfter), RateLimitHeaders.policy(policy));
+      return new Refusal(problem.toBuffer().getBytes(), retryAfter, Long.toString(retryAfter),
+          RateLimitHeaders.policy(policy),
+          "\"" + policy.name() + "\";r=0;t=" + retryAfter);
     }
   }
 
@@ -164,12 +177,5 @@ final class LimitGate {
       response.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer");
     }
     return response;
-  }
-
-  /** The limiter's store failed: the gateway fails closed. */
-  static final class LimiterUnavailable extends RuntimeException {
-    LimiterUnavailable(Throwable cause) {
-      super(cause.getMessage(), cause, false, false);
-    }
   }
 }
