@@ -14,8 +14,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * window, this gateway takes permits in batches from the key's owner and hands them out itself while the batch's
  * short lease lasts ({@link WindowSpec#leaseMillis()}). The owner records a batch where its lease ends and the
  * window span is longer by the lease, so exactness holds; unused permits go back with the next batch request.
- * Batches grow with demand (twice what the previous one served), up to 1/20 of the limit, and the next batch is
- * fetched while the current one still serves. Everything else goes to the store as it is.
+ * Batches grow with demand (three times what the previous one had served when the next was asked for), up to 1/20
+ * of the limit, and the next batch is fetched while the current one still serves. Everything else goes to the store as it is.
  */
 public final class LeasingCounterStore implements CounterStore {
 
@@ -171,8 +171,9 @@ public final class LeasingCounterStore implements CounterStore {
     /** Asks the owner for a batch valid in [from, to), giving back the unused rest of an earlier one. */
     private Future<LeaseGrant> request(String key, WindowSpec spec, long nowMillis, long from, long to,
                                        boolean needed) {
-      // enough for twice what the last batch served, or for everyone already waiting, whichever is more
-      int wanted = Math.max(MIN_BATCH, Math.min(Math.max(2 * served, waiters + 1), spec.requests() / 20));
+      // three times what the last batch served so far (a prefetch asks halfway through), or enough for everyone
+      // already waiting, whichever is more; unused permits go back with the next request
+      int wanted = Math.max(MIN_BATCH, Math.min(Math.max(3 * served, waiters + 1), spec.requests() / 20));
       waiters = 0;
       Future<LeaseGrant> started = store.lease(key, spec, nowMillis, from, to, wanted, returnBucket, toReturn);
       toReturn = 0;
