@@ -25,7 +25,8 @@ import java.util.concurrent.atomic.LongAdder;
  * (at most {@value #KNOWN_FULL_MILLIS} ms) the gateway then denies that key locally, without a store round trip:
  * denied requests charge nothing, so this cannot let one more request through, and under a flood most decisions
  * never leave the gateway. The while is short because a denial may have been caused by slots that other requests
- * held only briefly and then gave back.
+ * held only briefly and then gave back. When it is over, one request asks the store again, and the others are still
+ * denied here until its answer is in (so a flood costs about one round trip per key per while, not one per request).
  *
  * <p>Slots are taken for the instant of the decision, but the request leaves after the store has answered and an
  * upstream connection is ready. If that is later than the slots allow (a slow round trip, a cold connection, a late
@@ -71,6 +72,14 @@ public final class RateLimiter {
   }
 
   public Future<Decision> decide(RequestInfo request) {
+    return decide(request, true);
+  }
+
+  /**
+   * @param trustDenials whether earlier denials remembered here may answer without asking the store; not for a
+   *                     request deciding again after giving back its own slot, which those denials may have counted
+   */
+  private Future<Decision> decide(RequestInfo request, boolean trustDenials) {
     long now = clock.millis();
     List<Charge> charges = new ArrayList<>(policies.size());
     for (Policy policy : policies) {
@@ -99,7 +108,7 @@ public final class RateLimiter {
       lead = Math.max(lead, store.expectedLatencyMillis(charge.key, charge.policy.window(), now));
     }
     long target = now + lead;
-    Decision known = knownFull(charges, now, target);
+    Decision known = trustDenials ? knownFull(charges, now, target) : null;
     if (known != null) {
       localDenials.increment();
       return Future.succeededFuture(known);
@@ -117,7 +126,7 @@ public final class RateLimiter {
       return Future.succeededFuture(decision);
     }
     redecisions.increment();
-    return release(decision).transform(released -> decide(request));
+    return release(decision).transform(released -> decide(request, false));
   }
 
   /** Gives back the slots of an admitted request that will not be forwarded after all. */
@@ -147,7 +156,14 @@ public final class RateLimiter {
       KnownFull known = knownFull.get(charge.key);
       if (known != null) {
         if (known.trustUntil <= now || known.freeAt <= now) {
-          knownFull.remove(charge.key, known);
+          // stale: one request asks the store again; while it does, the others keep being denied here
+          if (known.refreshUntil > now) {
+            return Decision.deny(charge.policy, Math.max(known.freeAt, now));
+          }
+          KnownFull refreshing = new KnownFull(known.freeAt, known.trustUntil, now + KNOWN_FULL_MILLIS);
+          if (!knownFull.replace(charge.key, known, refreshing)) {
+            return Decision.deny(charge.policy, Math.max(known.freeAt, now));
+          }
         } else if (known.freeAt > latest(charge.policy, now, target)) {
           return Decision.deny(charge.policy, known.freeAt);
         }
@@ -163,11 +179,11 @@ public final class RateLimiter {
         return;
       }
     }
-    knownFull.put(key, new KnownFull(freeAt, now + KNOWN_FULL_MILLIS));
+    knownFull.put(key, new KnownFull(freeAt, now + KNOWN_FULL_MILLIS, 0));
   }
 
   /** A key's earliest free slot as of a denial, trusted until {@code trustUntil}. */
-  private record KnownFull(long freeAt, long trustUntil) {
+  private record KnownFull(long freeAt, long trustUntil, long refreshUntil) {
   }
 
   /** The latest instant a policy lets the request leave: its delay limit, or the short grace of a rejecting one. */
@@ -246,6 +262,12 @@ public final class RateLimiter {
         }
       }
       if (misplaced.isEmpty()) {
+        if (!knownFull.isEmpty()) {
+          // admitted: whatever this gateway believed about these keys being full is over
+          for (Charge charge : charges) {
+            knownFull.remove(charge.key);
+          }
+        }
         return Future.succeededFuture(admission(charges, forwardAt));
       }
       if (round == MAX_ROUNDS) {
