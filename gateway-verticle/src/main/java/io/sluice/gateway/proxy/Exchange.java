@@ -71,8 +71,14 @@ final class Exchange {
     this.keepAlive = HttpUtil.isKeepAlive(request);
     HttpMethod method = request.method();
     this.idempotent = (method == HttpMethod.GET || method == HttpMethod.HEAD || method == HttpMethod.OPTIONS)
-        && !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
+        && hasNoBody(request);
     server.exchangeStarted();
+  }
+
+  /** No body by its headers (read as text: a malformed request must still reach {@link #start} to get its 400). */
+  private static boolean hasNoBody(HttpRequest request) {
+    String length = request.headers().get(HttpHeaderNames.CONTENT_LENGTH);
+    return !HttpUtil.isTransferEncodingChunked(request) && (length == null || length.equals("0"));
   }
 
   static boolean isLast(HttpContent content) {
@@ -82,6 +88,16 @@ final class Exchange {
   // ---- 1. decide
 
   void start() {
+    try {
+      decide();
+    } catch (RuntimeException e) {
+      // a bug here must still give the client an answer, not a hung connection
+      answer(Problems.answer(Problems.problem(500, "internal-error", "Internal Server Error",
+          "the gateway failed on this request: " + e)), true);
+    }
+  }
+
+  private void decide() {
     DecoderResult result = request.decoderResult();
     if (result.isFailure()) {
       answer(badRequest(result.cause()), true);
