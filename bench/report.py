@@ -764,7 +764,7 @@ def main():
       "request. \"2 instances\" = two HAProxy processes on two ports, each with its own tables.")
     a("- **Sluice setup**: the jars as built (copied to `bench/out/jars` first), `conf/gateway.json` with the "
       "policies above from `SLUICE_POLICIES`, default JVM options and `upstreamPool`; Sluice-1 uses the in-memory "
-      "store and `-instances 2` (one event loop per core), Sluice-2/3 "
+      "store, Sluice-2/3 "
       "one Hazelcast cluster on 127.0.0.1 (the third gateway joins it for the last accuracy runs). The throughput "
       "runs meet two policies with limits of 100,000,000 per 1 s; how often the clustered gateways then call "
       "Hazelcast is the `store RT / fwd` column.")
