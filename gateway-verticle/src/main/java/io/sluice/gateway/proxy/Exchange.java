@@ -63,6 +63,7 @@ final class Exchange {
   private boolean responseStarted;
   private boolean done;
   private boolean clientGone;
+  private boolean upstreamPaused;
 
   Exchange(ProxyServer server, ClientConnection client, HttpRequest request) {
     this.server = server;
@@ -280,8 +281,10 @@ final class Exchange {
       return;
     }
     client.write(content);
-    if (!client.channel().isWritable()) {
+    if (client.channel().isActive() && !client.channel().isWritable()) {
+      // the client reads slower than the upstream answers: hold the upstream (and what is pipelined behind)
       upstream.pauseReading();
+      upstreamPaused = true;
     }
   }
 
@@ -293,7 +296,13 @@ final class Exchange {
   }
 
   void clientWritable() {
-    if (upstream != null) {
+    resumeUpstream();
+  }
+
+  /** An upstream connection paused for this client must never stay paused: others' answers queue behind it. */
+  private void resumeUpstream() {
+    if (upstreamPaused) {
+      upstreamPaused = false;
       upstream.resumeReading();
     }
   }
@@ -328,6 +337,7 @@ final class Exchange {
   /** The client went away: nothing more is written to it; held slots of an unsent request are given back. */
   void clientGone() {
     clientGone = true;
+    resumeUpstream();
     releaseHeldBody();
     cancelTimeout();
   }
@@ -353,6 +363,7 @@ final class Exchange {
 
   private void finish(boolean close) {
     done = true;
+    resumeUpstream();
     cancelTimeout();
     releaseHeldBody();
     client.exchangeDone(this, close);
