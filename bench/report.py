@@ -240,39 +240,36 @@ def table(header, rows):
 
 # ------------------------------------------------------------------------------------------------ analysis
 
-def throughput(runs):
-    """{config: {system: {'runs': [combined wrk], 'stats': [delta]}}}"""
+def wrk_phase(runs, phase, slot_of):
+    """Combined wrk results and /stats deltas of one phase, grouped by slot_of(run) -> nested dict path."""
     res = {}
     for r in runs:
-        if r["phase"] != "tput":
+        if r["phase"] != phase:
             continue
         c = combine_wrk([parse_wrk(p) for p in r["outputs"]])
         if c is None:
             continue
-        slot = res.setdefault(r["config"], {}).setdefault(r["system"], {"runs": [], "stats": []})
+        keys = slot_of(r)
+        node = res
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        slot = node.setdefault(keys[-1], {"runs": [], "stats": []})
         c["foreign"], c["steal"] = r["foreign"], r["steal"]
         slot["runs"].append(c)
         d = stats_delta(r["before"], r["after"])
         if d is not None:
             slot["stats"].append(d)
     return res
+
+
+def throughput(runs):
+    """{config: {system: {'runs': [combined wrk], 'stats': [delta]}}}"""
+    return wrk_phase(runs, "tput", lambda r: (r["config"], r["system"]))
 
 
 def reject(runs):
-    res = {}
-    for r in runs:
-        if r["phase"] != "reject":
-            continue
-        c = combine_wrk([parse_wrk(p) for p in r["outputs"]])
-        if c is None:
-            continue
-        slot = res.setdefault(r["system"], {"runs": [], "stats": []})
-        c["foreign"], c["steal"] = r["foreign"], r["steal"]
-        slot["runs"].append(c)
-        d = stats_delta(r["before"], r["after"])
-        if d is not None:
-            slot["stats"].append(d)
-    return res
+    """{system: {'runs': [combined wrk], 'stats': [delta]}}"""
+    return wrk_phase(runs, "reject", lambda r: (r["system"],))
 
 
 def accuracy(runs, acc_seconds):

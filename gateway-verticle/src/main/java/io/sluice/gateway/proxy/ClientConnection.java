@@ -1,5 +1,6 @@
 package io.sluice.gateway.proxy;
 
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -101,7 +102,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     server.exchangeFinished();
     if (close || server.stopping()) {
       closing = true;
-      channel.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+      channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
       return;
     }
     if (reading == null) {
@@ -113,8 +114,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     while (current == null && !queued.isEmpty()) {
       dispatch(queued.poll());
     }
-    if (queued.isEmpty() && !channel.config().isAutoRead() && !closing) {
-      channel.config().setAutoRead(true);
+    if (queued.isEmpty()) {
+      resumeReading();
     }
   }
 

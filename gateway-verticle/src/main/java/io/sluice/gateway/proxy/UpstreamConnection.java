@@ -115,8 +115,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     if (inFlight.remove(late)) {
       late.upstreamFailed(new TimeoutException("upstream timeout"), true);
     }
-    retiring = true;
-    channel.close();
+    closeChannel();
   }
 
   void closeChannel() {
@@ -132,8 +131,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     if (exchange == null) {
       // an answer nobody asked for: the connection cannot be trusted any more
       ReferenceCountUtil.release(msg);
-      retiring = true;
-      channel.close();
+      closeChannel();
       return;
     }
     if (msg instanceof HttpResponse response) {
@@ -188,20 +186,21 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
-    closed = true;
-    IOException cause = new IOException("upstream closed the connection");
-    while (!inFlight.isEmpty()) {
-      inFlight.poll().upstreamFailed(cause, false);
-    }
+    failInFlight(new IOException("upstream closed the connection"));
     lane.connectionClosed(this);
   }
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    failInFlight(cause);
+    ctx.close();
+  }
+
+  /** Every request in flight fails: their answers can no longer arrive. */
+  private void failInFlight(Throwable cause) {
     closed = true;
     while (!inFlight.isEmpty()) {
       inFlight.poll().upstreamFailed(cause, false);
     }
-    ctx.close();
   }
 }

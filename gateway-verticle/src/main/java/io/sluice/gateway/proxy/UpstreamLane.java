@@ -31,7 +31,6 @@ final class UpstreamLane {
       .setMaxHeaderSize(16384)
       .setHeadersFactory(DefaultHttpHeadersFactory.headersFactory().withValidation(false));
 
-  private final URI uri;
   private final String host;
   private final int port;
   private final EventLoop loop;
@@ -47,7 +46,6 @@ final class UpstreamLane {
 
   UpstreamLane(URI uri, EventLoop loop, Transport transport, long connectTimeoutMillis, int maxConnections,
                int pipelineDepth) {
-    this.uri = uri;
     this.host = uri.getHost();
     this.port = uri.getPort() > 0 ? uri.getPort() : 80;
     this.loop = loop;
@@ -203,9 +201,5 @@ final class UpstreamLane {
     for (UpstreamConnection connection : new ArrayList<>(connections)) {
       connection.closeChannel();
     }
-  }
-
-  URI uri() {
-    return uri;
   }
 }
