@@ -49,6 +49,8 @@ final class Exchange {
   private final ClientConnection client;
   private final HttpRequest request;
   private final boolean keepAlive;
+  /** Whether the client connection closes once this response is sent (an HTTP/1.0 body may end only that way). */
+  private boolean closeAfterResponse;
   private final boolean idempotent;
   private final ArrayDeque<HttpContent> heldBody = new ArrayDeque<>();
   private int heldBytes;
@@ -70,6 +72,7 @@ final class Exchange {
     this.client = client;
     this.request = request;
     this.keepAlive = HttpUtil.isKeepAlive(request);
+    this.closeAfterResponse = !keepAlive;
     HttpMethod method = request.method();
     this.idempotent = (method == HttpMethod.GET || method == HttpMethod.HEAD || method == HttpMethod.OPTIONS)
         && hasNoBody(request);
@@ -277,7 +280,7 @@ final class Exchange {
     }
     if (isLast(content)) {
       client.writeAndFlush(content);
-      finish(!keepAlive);
+      finish(closeAfterResponse);
       return;
     }
     client.write(content);
@@ -379,6 +382,7 @@ final class Exchange {
         // HTTP/1.0 has no chunked encoding: this body ends when the connection does
         HttpUtil.setTransferEncodingChunked(response, false);
         response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        closeAfterResponse = true;
       }
     }
   }

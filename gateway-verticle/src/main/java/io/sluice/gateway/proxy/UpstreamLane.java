@@ -9,8 +9,13 @@ import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
 import io.vertx.core.spi.transport.Transport;
 
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLParameters;
 import java.net.URI;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -43,11 +48,14 @@ final class UpstreamLane {
   private final Runnable flushAll = this::flushAll;
   private boolean flushScheduled;
   private boolean closed;
+  /** For an https upstream: TLS with the JDK's trusted certificates and host name verification; else null. */
+  private final SslContext tls;
 
   UpstreamLane(URI uri, EventLoop loop, Transport transport, long connectTimeoutMillis, int maxConnections,
                int pipelineDepth) {
     this.host = uri.getHost();
-    this.port = uri.getPort() > 0 ? uri.getPort() : 80;
+    this.tls = "https".equalsIgnoreCase(uri.getScheme()) ? clientTls() : null;
+    this.port = uri.getPort() > 0 ? uri.getPort() : tls != null ? 443 : 80;
     this.loop = loop;
     this.maxConnections = maxConnections;
     this.pipelineDepth = pipelineDepth;
@@ -57,6 +65,14 @@ final class UpstreamLane {
         .option(ChannelOption.TCP_NODELAY, true)
         .option(ChannelOption.SO_KEEPALIVE, true)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
+  }
+
+  private static SslContext clientTls() {
+    try {
+      return SslContextBuilder.forClient().build();
+    } catch (SSLException e) {
+      throw new IllegalStateException("cannot set up TLS for https upstreams: " + e.getMessage(), e);
+    }
   }
 
   String label() {
@@ -121,6 +137,13 @@ final class UpstreamLane {
         .handler(new ChannelInitializer<>() {
           @Override
           protected void initChannel(Channel channel) {
+            if (tls != null) {
+              SslHandler handler = tls.newHandler(channel.alloc(), host, port);
+              SSLParameters parameters = handler.engine().getSSLParameters();
+              parameters.setEndpointIdentificationAlgorithm("HTTPS");
+              handler.engine().setSSLParameters(parameters);
+              channel.pipeline().addLast(handler);
+            }
             channel.pipeline().addLast(new HttpClientCodec(UPSTREAM_DECODER, false, false), connection);
           }
         })

@@ -16,6 +16,9 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.SelfSignedCertificate;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
@@ -291,5 +294,21 @@ public abstract class GatewayHttpContract {
     assertTrue(answer.startsWith("HTTP/1.1 " + status) || answer.startsWith("HTTP/1.0 " + status), answer);
     assertTrue(answer.contains("application/problem+json"), answer);
     assertTrue(answer.contains("\"status\":" + status), answer);
+  }
+
+  @Test
+  @DisplayName("an https upstream is spoken to over TLS, and a certificate nobody trusts gives 502")
+  void httpsUpstreamIsVerified() {
+    SelfSignedCertificate certificate = SelfSignedCertificate.create("localhost");
+    HttpServer tls = vertx.createHttpServer(new HttpServerOptions().setSsl(true)
+            .setKeyCertOptions(certificate.keyCertOptions()))
+        .requestHandler(request -> request.response().end("over tls"))
+        .listen(0, "127.0.0.1").await();
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
+        "https://localhost:" + tls.actualPort());
+    HttpResponse<Buffer> answer = get(gateway, "/api/hello", null);
+    assertEquals(502, answer.statusCode());
+    String detail = answer.bodyAsJsonObject().getString("detail").toLowerCase(java.util.Locale.ROOT);
+    assertTrue(detail.contains("pkix") || detail.contains("certificate"), detail);
   }
 }
