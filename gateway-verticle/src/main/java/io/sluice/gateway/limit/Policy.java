@@ -7,6 +7,12 @@ package io.sluice.gateway.limit;
 public record Policy(String name, KeySource keySource, WindowSpec window, OnExceed onExceed, long maxDelayMillis,
                      OnMissingKey onMissingKey) {
 
+  public Policy {
+    if (onExceed == OnExceed.DELAY) {
+      window = window.queuedVariant();
+    }
+  }
+
   public enum OnExceed { REJECT, DELAY }
 
   public enum OnMissingKey { REJECT, SKIP, IP }

@@ -10,6 +10,8 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @DisplayName("Policy evaluation")
@@ -75,7 +77,7 @@ class RateLimiterTest {
     clock.advance(100);
     Decision delayed = limiter.decide(request("a")).await();
     assertTrue(delayed.admitted());
-    assertEquals(T0 + 1_008, delayed.forwardAtMillis());
+    assertEquals(T0 + 1_025, delayed.forwardAtMillis());
     assertEquals(2, store.size(), "one global key and one token key");
   }
 
@@ -86,7 +88,7 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision d = limiter.decide(request("a")).await();
     assertEquals(Decision.Outcome.DENY, d.outcome());
-    assertEquals(T0 + 1_008, d.retryAtMillis());
+    assertEquals(T0 + 1_025, d.retryAtMillis());
   }
 
   @Test
@@ -95,7 +97,7 @@ class RateLimiterTest {
     RateLimiter limiter = limiter(global(3), perToken(1, Policy.OnExceed.DELAY, 3_000, Policy.OnMissingKey.REJECT));
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision second = limiter.decide(request("a")).await();
-    assertEquals(T0 + 1_008, second.forwardAtMillis());
+    assertEquals(T0 + 1_025, second.forwardAtMillis());
     // global: one slot now and one reserved at +1025. Two more fit now, but a third delayed one must find
     // room in the global window around its own forward time.
     assertTrue(limiter.decide(request("b")).await().admitted());
@@ -182,5 +184,19 @@ class RateLimiterTest {
     assertTrue(again.admitted(), "its own slot was given back first");
     assertEquals(1, limiter.redecisions());
     assertFalse(limiter.decide(request("b")).await().admitted(), "still one request in the window");
+  }
+
+  @Test
+  @DisplayName("a delayed request whose timer fires up to 20 ms late keeps its slot; later than that it is decided again")
+  void delayedRequestsTolerateLateTimers() {
+    RateLimiter limiter = limiter(perToken(1, Policy.OnExceed.DELAY, 2_000, Policy.OnMissingKey.REJECT));
+    assertTrue(limiter.decide(request("a")).await().admitted());
+    Decision delayed = limiter.decide(request("a")).await();
+    assertTrue(delayed.forwardAtMillis() > T0 + 1_000, "waits for the window");
+    clock.set(delayed.forwardAtMillis() + 20);
+    assertSame(delayed, limiter.confirm(delayed, request("a")).await(), "20 ms late: the slot still holds");
+    clock.advance(2);
+    assertNotSame(delayed, limiter.confirm(delayed, request("a")).await(), "22 ms late: decided again");
+    assertEquals(1, limiter.redecisions());
   }
 }

@@ -33,6 +33,18 @@ class WindowStateTest {
   }
 
   @Test
+  @DisplayName("a delaying policy's small limit tolerates 20 ms of lateness (span 1 s + 25 ms); a leased one keeps 3 ms")
+  void queuedShape() {
+    WindowSpec queued = tenPerSecond.queuedVariant();
+    assertEquals(20, queued.lateToleranceMillis());
+    assertEquals(1_025, queued.spanBuckets());
+    assertEquals(3, new WindowSpec(1_000, 1_000).queuedVariant().lateToleranceMillis());
+    assertEquals(3, new WindowSpec(3, 100).queuedVariant().lateToleranceMillis(), "never under 3 ms");
+    assertEquals(queued, new Policy("p", new KeySource.Global(), tenPerSecond, Policy.OnExceed.DELAY, 1_000,
+        Policy.OnMissingKey.SKIP).window(), "a delaying policy gets the queued window");
+  }
+
+  @Test
   @DisplayName("admits up to the limit at once, then rejects until the first admission has left the window")
   void rejectsWhenFull() {
     WindowState state = new WindowState();
