@@ -110,8 +110,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     }
   }
 
+  /**
+   * Starts the next queued request, and hands it the rest of its own messages (its body, at least the empty last
+   * part a body-less request ends with); what follows is the next request, which waits for this one's answer.
+   */
   private void drainQueued() {
-    while (current == null && !queued.isEmpty()) {
+    while (!queued.isEmpty() && (current == null || (reading != null && !(queued.peek() instanceof HttpRequest)))) {
       dispatch(queued.poll());
     }
     if (queued.isEmpty()) {
@@ -136,6 +140,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
   }
 
   void writeAndFlush(HttpObject msg) {
+    channel.writeAndFlush(msg, channel.voidPromise());
+  }
+
+  void writeAndFlush(PreparedResponse msg) {
     channel.writeAndFlush(msg, channel.voidPromise());
   }
 

@@ -126,7 +126,7 @@ final class Exchange {
       return;
     }
     if (!decided.admitted()) {
-      answer(server.gate().refusal(decided, counted), false);
+      refuse(decided);
       return;
     }
     decision = decided;
@@ -194,7 +194,7 @@ final class Exchange {
     decision = again;
     if (!again.admitted()) {
       connection.unreserve();
-      answer(server.gate().refusal(again, counted), false);
+      refuse(again);
       return;
     }
     if (++confirmations >= MAX_CONFIRMATIONS) {
@@ -347,6 +347,22 @@ final class Exchange {
 
   boolean idempotent() {
     return idempotent;
+  }
+
+  /** The limiter said no: 429 (or 401), as prepared bytes when the usual 429 fits this request. */
+  private void refuse(Decision refused) {
+    if (done || clientGone) {
+      return;
+    }
+    if (keepAlive && request.protocolVersion() == HttpVersion.HTTP_1_1) {
+      PreparedResponse prepared = server.gate().preparedRefusal(refused, counted);
+      if (prepared != null) {
+        client.writeAndFlush(prepared);
+        finish(false);
+        return;
+      }
+    }
+    answer(server.gate().refusal(refused, counted), false);
   }
 
   /** Answers from the gateway itself; the upstream never sees the request (or its answer is lost). */

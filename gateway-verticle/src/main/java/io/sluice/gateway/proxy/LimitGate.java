@@ -121,37 +121,84 @@ final class LimitGate {
         "the rate limiter could not reach its counters: " + cause));
   }
 
+  /**
+   * The usual 429 (nothing left until Retry-After) as bytes prepared once per policy and Retry-After value, or null
+   * when this refusal is another kind: under a flood almost every answer is one of a few, and encoding each anew
+   * was a third of the work of refusing. The caller sends it only on a keep-alive HTTP/1.1 connection.
+   */
+  PreparedResponse preparedRefusal(Decision decision, boolean counted) {
+    if (decision.outcome() != Decision.Outcome.DENY) {
+      return null;
+    }
+    long now = clock.millis();
+    Refusal refusal = refusalFor(decision, now);
+    if (!refusal.isUsual(decision.tightest(), now)) {
+      return null;
+    }
+    if (counted) {
+      stats.rejected.increment();
+    }
+    return refusal.prepared;
+  }
+
   private FullHttpResponse tooManyRequests(Decision decision, long now) {
+    Refusal refusal = refusalFor(decision, now);
+    FullHttpResponse response = refusal.response();
+    if (!refusal.isUsual(decision.tightest(), now)) {
+      response.headers().set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), now));
+    }
+    return response;
+  }
+
+  private Refusal refusalFor(Decision decision, long now) {
     Policy policy = decision.policy();
     long retryAfter = Math.max(1, RateLimitHeaders.secondsUntil(decision.retryAtMillis(), now));
-    Refusal refusal = refusals.get(new RefusalKey(policy, retryAfter));
+    RefusalKey key = new RefusalKey(policy, retryAfter);
+    Refusal refusal = refusals.get(key);
     if (refusal == null) {
       // under a flood the same few answers repeat: build each once (bounded, rebuilt if it grows)
       if (refusals.size() > MAX_CACHED_REFUSALS) {
         refusals.clear();
       }
       refusal = Refusal.of(policy, retryAfter);
-      refusals.put(new RefusalKey(policy, retryAfter), refusal);
+      refusals.put(key, refusal);
     }
-    FullHttpResponse response = Problems.answer(429, refusal.body);
-    response.headers()
-        .set(HttpHeaderNames.RETRY_AFTER, refusal.retryAfter)
-        .set(RateLimitHeaders.POLICY, refusal.policyHeader)
-        .set(RateLimitHeaders.LIMIT, refusal.limitHeader(decision.tightest(), now));
-    return response;
+    return refusal;
   }
 
+  /** A policy (by identity: hashing the whole record on every refusal showed in profiles) and a Retry-After. */
   private record RefusalKey(Policy policy, long retryAfterSeconds) {
+
+    @Override
+    public boolean equals(Object other) {
+      return other instanceof RefusalKey key && key.policy == policy && key.retryAfterSeconds == retryAfterSeconds;
+    }
+
+    @Override
+    public int hashCode() {
+      return System.identityHashCode(policy) * 31 + Long.hashCode(retryAfterSeconds);
+    }
   }
 
-  /** The parts of a 429 that depend only on the policy and the Retry-After value. */
-  private record Refusal(byte[] body, long seconds, String retryAfter, String policyHeader, String limitHeader) {
+  /**
+   * The 429 for one policy and Retry-After value: its parts, and the whole answer prepared as bytes for the usual
+   * case, when the RateLimit field says nothing is left until Retry-After.
+   */
+  private record Refusal(byte[] body, long seconds, String retryAfter, String policyHeader, String limitHeader,
+                         PreparedResponse prepared) {
 
-    /** The RateLimit value: the prepared one when nothing is left until Retry-After (the usual case). */
-    String limitHeader(Decision.PolicyStatus status, long now) {
-      return status.remaining() == 0 && RateLimitHeaders.secondsUntil(status.resetMillis(), now) == seconds
-          ? limitHeader
-          : RateLimitHeaders.limit(status, now);
+    boolean isUsual(Decision.PolicyStatus status, long now) {
+      return status.remaining() == 0 && RateLimitHeaders.secondsUntil(status.resetMillis(), now) == seconds;
+    }
+
+    /** A new response with the usual headers. */
+    FullHttpResponse response() {
+      FullHttpResponse response = Problems.answer(429, body);
+      response.headers()
+          .set(HttpHeaderNames.RETRY_AFTER, retryAfter)
+          .set(RateLimitHeaders.POLICY, policyHeader)
+          .set(RateLimitHeaders.LIMIT, limitHeader);
+      return response;
     }
 
     static Refusal of(Policy policy, long retryAfter) {
@@ -160,9 +207,10 @@ final class LimitGate {
                   + policy.window().windowMillis() + " ms; retry after " + retryAfter + " s")
           .put("policy", policy.name())
           .put("retryAfter", retryAfter);
-      return new Refusal(problem.toBuffer().getBytes(), retryAfter, Long.toString(retryAfter),
-          RateLimitHeaders.policy(policy),
-          "\"" + policy.name() + "\";r=0;t=" + retryAfter);
+      Refusal parts = new Refusal(problem.toBuffer().getBytes(), retryAfter, Long.toString(retryAfter),
+          RateLimitHeaders.policy(policy), "\"" + policy.name() + "\";r=0;t=" + retryAfter, null);
+      return new Refusal(parts.body, parts.seconds, parts.retryAfter, parts.policyHeader, parts.limitHeader,
+          PreparedResponse.of(parts.response()));
     }
   }
 

@@ -5,7 +5,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
@@ -89,7 +89,8 @@ public final class ProxyServer {
           @Override
           protected void initChannel(Channel channel) {
             channel.pipeline().addLast(
-                new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192),
+                new ServerCodec(new HttpDecoderConfig().setMaxInitialLineLength(MAX_INITIAL_LINE)
+                    .setMaxHeaderSize(MAX_HEADER_SIZE).setMaxChunkSize(8192)),
                 new HttpServerExpectContinueHandler(),
                 new ClientConnection(ProxyServer.this));
           }

@@ -283,6 +283,45 @@ public abstract class GatewayHttpContract {
     raw.close();
   }
 
+  @Test
+  @DisplayName("requests pipelined by the client, forwarded and refused, are answered in order; HEAD answers carry no body")
+  void refusalsKeepPipelinedAnswersInOrder() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("per-token", "header:X-Api-Key", 1, "10s")));
+    NetClient raw = vertx.createNetClient();
+    NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
+    Buffer received = Buffer.buffer();
+    Promise<Buffer> closed = Promise.promise();
+    socket.handler(received::appendBuffer);
+    socket.closeHandler(v -> closed.complete(received));
+    String[] methods = {"GET", "HEAD", "GET", "HEAD", "GET"};
+    String[] keys = {"a", "a", "a", "b", "b"};
+    StringBuilder requests = new StringBuilder();
+    for (int i = 0; i < methods.length; i++) {
+      requests.append(methods[i]).append(" /api/hello HTTP/1.1\r\nHost: x\r\nX-Api-Key: ").append(keys[i])
+          .append(i == methods.length - 1 ? "\r\nConnection: close" : "").append("\r\n\r\n");
+    }
+    socket.write(requests.toString());
+    String stream = closed.future().await().toString();
+    int[] expected = {200, 429, 429, 405, 429}; // the API has no HEAD route: 405 from upstream, no body
+    int at = 0;
+    for (int i = 0; i < methods.length; i++) {
+      int headEnd = stream.indexOf("\r\n\r\n", at);
+      assertTrue(headEnd > 0, "answer " + i + " missing in: " + stream);
+      String head = stream.substring(at, headEnd);
+      assertTrue(head.startsWith("HTTP/1.1 " + expected[i] + " "), "answer " + i + ": " + head);
+      java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
+      assertTrue(methods[i].equals("HEAD") || length.find(), head);
+      int bodyLength = methods[i].equals("HEAD") ? 0 : Integer.parseInt(length.group(1));
+      at = headEnd + 4 + bodyLength;
+      if (expected[i] == 429 && bodyLength > 0) {
+        JsonObject problem = new JsonObject(stream.substring(headEnd + 4, at));
+        assertEquals("per-token", problem.getString("policy"));
+      }
+    }
+    assertEquals(stream.length(), at, "nothing after the last answer: " + stream.substring(at));
+    raw.close();
+  }
+
   private static void assertBadRequest(NetClient raw, GatewayVerticle gateway, String request, int status) {
     NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
     Buffer received = Buffer.buffer();
