@@ -322,6 +322,33 @@ public abstract class GatewayHttpContract {
     raw.close();
   }
 
+  @Test
+  @DisplayName("an HTTP/1.0 client gets a chunked upstream body unchunked, ended by closing the connection")
+  void http10ClientGetsChunkedBodyUntilClose() {
+    HttpServer chunked = vertx.createHttpServer()
+        .requestHandler(request -> {
+          var response = request.response().setChunked(true);
+          response.write("part one, ");
+          response.end("part two");
+        })
+        .listen(0, "127.0.0.1").await();
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
+        "http://127.0.0.1:" + chunked.actualPort());
+    NetClient raw = vertx.createNetClient();
+    NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
+    Buffer received = Buffer.buffer();
+    Promise<Buffer> closed = Promise.promise();
+    socket.handler(received::appendBuffer);
+    socket.closeHandler(v -> closed.complete(received));
+    socket.write("GET /stream HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
+    String answer = closed.future().await().toString();
+    assertTrue(answer.startsWith("HTTP/1.0 200 "), answer);
+    assertTrue(!answer.toLowerCase().contains("transfer-encoding"), answer);
+    assertTrue(answer.toLowerCase().contains("connection: close"), answer);
+    assertTrue(answer.endsWith("\r\n\r\npart one, part two"), answer);
+    raw.close();
+  }
+
   private static void assertBadRequest(NetClient raw, GatewayVerticle gateway, String request, int status) {
     NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
     Buffer received = Buffer.buffer();
