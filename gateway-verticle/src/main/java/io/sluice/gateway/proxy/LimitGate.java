@@ -193,6 +193,11 @@ final class LimitGate {
 
     /** A new response with the usual headers. */
     FullHttpResponse response() {
+      return response(body, retryAfter, policyHeader, limitHeader);
+    }
+
+    private static FullHttpResponse response(byte[] body, String retryAfter, String policyHeader,
+                                             String limitHeader) {
       FullHttpResponse response = Problems.answer(429, body);
       response.headers()
           .set(HttpHeaderNames.RETRY_AFTER, retryAfter)
@@ -207,10 +212,12 @@ final class LimitGate {
                   + policy.window().windowMillis() + " ms; retry after " + retryAfter + " s")
           .put("policy", policy.name())
           .put("retryAfter", retryAfter);
-      Refusal parts = new Refusal(problem.toBuffer().getBytes(), retryAfter, Long.toString(retryAfter),
-          RateLimitHeaders.policy(policy), "\"" + policy.name() + "\";r=0;t=" + retryAfter, null);
-      return new Refusal(parts.body, parts.seconds, parts.retryAfter, parts.policyHeader, parts.limitHeader,
-          PreparedResponse.of(parts.response()));
+      byte[] body = problem.toBuffer().getBytes();
+      String seconds = Long.toString(retryAfter);
+      String policyHeader = RateLimitHeaders.policy(policy);
+      String limitHeader = "\"" + policy.name() + "\";r=0;t=" + retryAfter;
+      return new Refusal(body, retryAfter, seconds, policyHeader, limitHeader,
+          PreparedResponse.of(response(body, seconds, policyHeader, limitHeader)));
     }
   }
 

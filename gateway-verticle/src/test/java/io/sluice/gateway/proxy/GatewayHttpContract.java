@@ -276,23 +276,15 @@ public abstract class GatewayHttpContract {
   @DisplayName("malformed requests get 400 (or 414) with a problem body, and the connection closes")
   void malformedRequests() {
     GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")));
-    NetClient raw = vertx.createNetClient();
-    assertBadRequest(raw, gateway, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400);
-    assertBadRequest(raw, gateway, "GET /api/hello HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n", 400);
-    assertBadRequest(raw, gateway, "GET /" + "a".repeat(9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414);
-    raw.close();
+    assertBadRequest(gateway, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400);
+    assertBadRequest(gateway, "GET /api/hello HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n", 400);
+    assertBadRequest(gateway, "GET /" + "a".repeat(9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414);
   }
 
   @Test
   @DisplayName("requests pipelined by the client, forwarded and refused, are answered in order; HEAD answers carry no body")
   void refusalsKeepPipelinedAnswersInOrder() {
     GatewayVerticle gateway = gateway(new JsonArray().add(policy("per-token", "header:X-Api-Key", 1, "10s")));
-    NetClient raw = vertx.createNetClient();
-    NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
-    Buffer received = Buffer.buffer();
-    Promise<Buffer> closed = Promise.promise();
-    socket.handler(received::appendBuffer);
-    socket.closeHandler(v -> closed.complete(received));
     String[] methods = {"GET", "HEAD", "GET", "HEAD", "GET"};
     String[] keys = {"a", "a", "a", "b", "b"};
     StringBuilder requests = new StringBuilder();
@@ -300,8 +292,7 @@ public abstract class GatewayHttpContract {
       requests.append(methods[i]).append(" /api/hello HTTP/1.1\r\nHost: x\r\nX-Api-Key: ").append(keys[i])
           .append(i == methods.length - 1 ? "\r\nConnection: close" : "").append("\r\n\r\n");
     }
-    socket.write(requests.toString());
-    String stream = closed.future().await().toString();
+    String stream = sendUntilClosed(gateway, requests.toString());
     int[] expected = {200, 429, 429, 405, 429}; // the API has no HEAD route: 405 from upstream, no body
     int at = 0;
     for (int i = 0; i < methods.length; i++) {
@@ -319,7 +310,6 @@ public abstract class GatewayHttpContract {
       }
     }
     assertEquals(stream.length(), at, "nothing after the last answer: " + stream.substring(at));
-    raw.close();
   }
 
   @Test
@@ -334,29 +324,31 @@ public abstract class GatewayHttpContract {
         .listen(0, "127.0.0.1").await();
     GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
         "http://127.0.0.1:" + chunked.actualPort());
-    NetClient raw = vertx.createNetClient();
-    NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
-    Buffer received = Buffer.buffer();
-    Promise<Buffer> closed = Promise.promise();
-    socket.handler(received::appendBuffer);
-    socket.closeHandler(v -> closed.complete(received));
-    socket.write("GET /stream HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
-    String answer = closed.future().await().toString();
+    String answer = sendUntilClosed(gateway, "GET /stream HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
     assertTrue(answer.startsWith("HTTP/1.0 200 "), answer);
     assertTrue(!answer.toLowerCase().contains("transfer-encoding"), answer);
     assertTrue(answer.toLowerCase().contains("connection: close"), answer);
     assertTrue(answer.endsWith("\r\n\r\npart one, part two"), answer);
-    raw.close();
   }
 
-  private static void assertBadRequest(NetClient raw, GatewayVerticle gateway, String request, int status) {
-    NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
-    Buffer received = Buffer.buffer();
-    Promise<Buffer> closed = Promise.promise();
-    socket.handler(received::appendBuffer);
-    socket.closeHandler(v -> closed.complete(received));
-    socket.write(request);
-    String answer = closed.future().await().toString();
+  /** Writes raw bytes to the proxy port and returns everything read until the gateway closes the connection. */
+  private String sendUntilClosed(GatewayVerticle gateway, String bytes) {
+    NetClient raw = vertx.createNetClient();
+    try {
+      NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
+      Buffer received = Buffer.buffer();
+      Promise<Buffer> closed = Promise.promise();
+      socket.handler(received::appendBuffer);
+      socket.closeHandler(v -> closed.complete(received));
+      socket.write(bytes);
+      return closed.future().await().toString();
+    } finally {
+      raw.close();
+    }
+  }
+
+  private void assertBadRequest(GatewayVerticle gateway, String request, int status) {
+    String answer = sendUntilClosed(gateway, request);
     assertTrue(answer.startsWith("HTTP/1.1 " + status) || answer.startsWith("HTTP/1.0 " + status), answer);
     assertTrue(answer.contains("application/problem+json"), answer);
     assertTrue(answer.contains("\"status\":" + status), answer);
