@@ -6,6 +6,7 @@ usage: python3 bench/report.py OUT_DIR RESULTS.md accuracy.svg
 OUT_DIR holds meta.env (key=value lines), runs.tsv (one line per measurement: phase, system, config, rep,
 output files, /stats snapshots before and after, the command) and the files those lines name.
 """
+import collections
 import csv
 import html
 import json
@@ -63,8 +64,25 @@ def read_runs(out):
             foreign, steal = num(8), num(9)
             runs.append(dict(phase=phase, system=system, config=config, rep=int(rep),
                              outputs=[o for o in outputs.split(",") if o], before=before, after=after,
-                             command=command, foreign=foreign, steal=steal))
+                             command=command, foreign=foreign, steal=steal,
+                             usage=parse_usage(parts[10] if len(parts) > 10 else "")))
     return runs
+
+
+USAGE_HEADER = "CPUs used: system · API · wrk · idle; system's run-queue wait ms/s (median)"
+USAGE_TEXT = ("`CPUs used` (from `/proc`, over each run): CPUs' worth of time used by the system under test "
+              "(the proxy processes, or the API for direct), by the API, by the wrk processes, and left idle; then "
+              "how long per second the system's threads were runnable but waiting for a CPU "
+              "(`/proc/PID/task/*/schedstat`).")
+
+
+def parse_usage(text):
+    """'system=0.85 api=0.28 load=0.83 idle=0.02 wait=52' (see usage_split in run.sh) -> dict of floats, or None."""
+    pairs = dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+    try:
+        return {k: float(v) for k, v in pairs.items()} or None
+    except ValueError:
+        return None
 
 
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
@@ -77,7 +95,7 @@ def to_ms(text):
 
 def parse_wrk(path):
     """Requests/sec, request count, duration, p50/p99 (ms), non-2xx, socket errors of one wrk output."""
-    r = dict(rps=None, requests=0, seconds=None, p50=None, p99=None, non2xx=0, errors=0)
+    r = dict(rps=None, requests=0, seconds=None, p50=None, p99=None, non2xx=0, errors=0, histogram=None)
     try:
         text = open(path).read()
     except OSError:
@@ -93,6 +111,9 @@ def parse_wrk(path):
         m = re.search(r"^\s+" + pct + r"(?:\.000)?%\s+(\S+)", text, re.M)
         if m:
             r[key] = to_ms(m.group(1))
+    m = re.search(r"^latency-histogram:(.*)$", text, re.M)
+    if m:
+        r["histogram"] = [tuple(int(x) for x in pair.split(":")) for pair in m.group(1).split()]
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     if m:
         r["non2xx"] = int(m.group(1))
@@ -102,16 +123,39 @@ def parse_wrk(path):
     return r
 
 
+def percentile(histogram, pct):
+    """wrk's percentile of a latency histogram [(micros, count)] sorted by micros: the first value whose cumulative
+    count reaches pct% of the total. In ms."""
+    total = sum(c for _, c in histogram)
+    want, seen = pct / 100.0 * total, 0
+    for micros, count in histogram:
+        seen += count
+        if seen >= want:
+            return micros / 1000.0
+    return None
+
+
 def combine_wrk(parts):
-    """Parallel wrk processes against several gateways: sum the rates, take the worse latency."""
+    """Parallel wrk processes against several gateways: sum the rates. Latency percentiles come from the merged
+    histograms (every request of the system counts once); p99_worst keeps the worse of the processes' own p99."""
     ok = [p for p in parts if p["rps"] is not None]
     if not ok:
         return None
-    return dict(rps=sum(p["rps"] for p in ok), requests=sum(p["requests"] for p in ok),
-                seconds=max(p["seconds"] or 0 for p in ok),
-                p50=max(p["p50"] for p in ok if p["p50"] is not None),
-                p99=max(p["p99"] for p in ok if p["p99"] is not None),
-                non2xx=sum(p["non2xx"] for p in ok), errors=sum(p["errors"] for p in ok), n=len(ok))
+    c = dict(rps=sum(p["rps"] for p in ok), requests=sum(p["requests"] for p in ok),
+             seconds=max(p["seconds"] or 0 for p in ok),
+             p50=max(p["p50"] for p in ok if p["p50"] is not None),
+             p99=max(p["p99"] for p in ok if p["p99"] is not None),
+             non2xx=sum(p["non2xx"] for p in ok), errors=sum(p["errors"] for p in ok), n=len(ok))
+    c["p99_worst"] = c["p99"]
+    if len(ok) > 1 and all(p["histogram"] for p in ok):
+        merged = collections.Counter()
+        for p in ok:
+            for micros, count in p["histogram"]:
+                merged[micros] += count
+        hist = sorted(merged.items())
+        c["p50"], c["p99"] = percentile(hist, 50), percentile(hist, 99)
+        c["merged"] = True
+    return c
 
 
 def stats_delta(before, after):
@@ -226,6 +270,18 @@ def fcpu(runs):
     return f"{fpct(max_or_none([r.get('foreign') for r in runs]))} / {fpct(max_or_none([r.get('steal') for r in runs]))}"
 
 
+def fusage(runs):
+    """Median CPUs used during the runs by the system itself, the API, the wrk processes, and left idle; then the
+    system's threads' run-queue wait (ms per s: runnable, waiting for a CPU)."""
+    us = [r.get("usage") for r in runs if r.get("usage")]
+    if not us:
+        return "n/a"
+    m = {k: med([u[k] for u in us if k in u]) for k in ("system", "api", "load", "idle", "wait")}
+    if any(v is None for v in m.values()):
+        return "n/a"
+    return f"{m['system']:.2f} · {m['api']:.2f} · {m['load']:.2f} · {m['idle']:.2f}; {m['wait']:.0f}"
+
+
 def max_or_none(values):
     values = [v for v in values if v is not None]
     return max(values) if values else None
@@ -254,7 +310,7 @@ def wrk_phase(runs, phase, slot_of):
         for k in keys[:-1]:
             node = node.setdefault(k, {})
         slot = node.setdefault(keys[-1], {"runs": [], "stats": []})
-        c["foreign"], c["steal"] = r["foreign"], r["steal"]
+        c["foreign"], c["steal"], c["usage"] = r["foreign"], r["steal"], r["usage"]
         slot["runs"].append(c)
         d = stats_delta(r["before"], r["after"])
         if d is not None:
@@ -543,9 +599,12 @@ def main():
       "runs (`-t2 -c64`) until three in a row agreed within 5% (or a cap: 12 s direct, 9 s HAProxy, 33 s Sluice-1, "
       "66 s Sluice-2; curves below). "
       "Sluice-2: one wrk per gateway in parallel, each with half the threads and connections; requests/s summed, "
-      "latency = the worse of the two. Medians over the runs; the range is min–max of requests/s. "
+      "latency percentiles from the two wrk latency histograms merged (`bench/wrk-histogram.lua` prints each "
+      "histogram; every request counts once, as in one wrk), the worse of the two wrk's own p99 in the table of every "
+      "run. Medians over the runs; the range is min–max of requests/s. "
       "`store RT / fwd` = Hazelcast round trips per forwarded request (from `/stats` deltas; the in-memory store "
-      "makes none). wrk is closed-loop, so its latency figures include queueing at the client.")
+      "makes none). wrk is closed-loop, so its latency figures include queueing at the client. "
+      f"{USAGE_TEXT}")
     a("")
     for cfg in ("t2c64", "t1c16"):
         sysd = tp.get(cfg)
@@ -574,10 +633,10 @@ def main():
             rows.append([SYS_LABEL[s], len(rr), fnum(v), f"{fnum(min(rps))}–{fnum(max(rps))}",
                          fms(med([r["p50"] for r in rr])), fms(med([r["p99"] for r in rr])),
                          fratio(ratio(v, d)), fratio(ratio(v, h)), bad, other or "–",
-                         fcpu(rr)])
+                         fusage(rr), fcpu(rr)])
         a(table(["system", "runs", "req/s (median)", "range", "p50", "p99", "× direct", "× HAProxy",
                  "non-2xx + socket errors (all runs)", "store RT / fwd (Sluice counters, all runs)",
-                 "others' CPU / steal (max)"], rows))
+                 USAGE_HEADER, "others' CPU / steal (max)"], rows))
         a("")
     curves = [[SYS_LABEL[k], meta.get(f"warmup_{k}", "").replace(" ", " → ")]
               for k in ("direct", "haproxy", "sluice-1", "sluice-2") if meta.get(f"warmup_{k}")]
@@ -595,9 +654,10 @@ def main():
         c = combine_wrk([parse_wrk(p) for p in r["outputs"]])
         if c:
             rows.append([r["rep"], r["config"], SYS_LABEL.get(r["system"], r["system"]), fnum(c["rps"]),
-                         fms(c["p50"]), fms(c["p99"]), c["non2xx"], c["errors"], fcpu([r])])
+                         fms(c["p50"]), fms(c["p99"]) + (f" (worse wrk: {fms(c['p99_worst'])})" if c.get("merged") else ""),
+                         c["non2xx"], c["errors"], fusage([r]), fcpu([r])])
     a(table(["round", "config", "system", "req/s", "p50", "p99", "non-2xx", "socket errors",
-             "others' CPU / steal"], rows))
+             USAGE_HEADER, "others' CPU / steal"], rows))
     a("")
     a("</details>")
     a("")
@@ -611,7 +671,7 @@ def main():
       "system's median requests/s in the throughput runs (`-t2 -c64`, section 1); the target is 2×. "
       "`store RT / rejected` = Hazelcast round trips "
       "per rejected request over the run; `locally` = share of rejections decided from the gateway's 50 ms "
-      "local denial cache without a round trip.")
+      f"local denial cache without a round trip. {USAGE_TEXT}")
     a("")
     rows = []
     hr = med([r["rps"] for r in rj.get("haproxy-limited", {}).get("runs", [])])
@@ -632,10 +692,10 @@ def main():
                      fms(med([r["p99"] for r in rr])), fnum(med(ok), 1),
                      sum(r["errors"] for r in rr),
                      (f"{srt / rej:.3f}" if rej and s == "sluice-2" else "n/a (in-memory)" if s == "sluice-1" else "–"),
-                     (f"{loc / rej * 100:.1f}%" if rej else "–"), fcpu(rr)])
+                     (f"{loc / rej * 100:.1f}%" if rej else "–"), fusage(rr), fcpu(rr)])
     a(table(["system", "runs", "answers/s (median)", "× HAProxy", "× own proxied", "p50", "p99", "2xx/s",
              "socket errors",
-             "store RT / rejected", "rejected locally", "others' CPU / steal (max)"], rows))
+             "store RT / rejected", "rejected locally", USAGE_HEADER, "others' CPU / steal (max)"], rows))
     a("")
 
     # ------------------------------------------------------------------ accuracy

@@ -335,7 +335,8 @@ stats_snapshot() {  # stats_snapshot FILE MGMT_PORT...: one JSON object per line
 }
 
 # runs.tsv columns: phase system config rep outputs(comma) stats_before stats_after command foreign_cpu_pct steal_pct
-record_run() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$OUT/runs.tsv"; }
+#                   cpu_split (usage_split)
+record_run() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$OUT/runs.tsv"; }
 
 # cpu_mark: "busy total mine steal" in clock ticks: the machine's busy and total time (/proc/stat, all CPUs) and the
 # CPU time of this script's processes (itself + every child it has reaped, e.g. wrk, + the running systems).
@@ -377,14 +378,15 @@ wrk_run() {
   cc=$(( c / n ))
   for url in "$@"; do
     i=$((i + 1))
-    timeout -k 2 $((d + 15)) wrk -t"$tt" -c"$cc" -d"${d}s" --latency "${hdrs[@]}" "$url/api/hello" > "$prefix.$i.txt" 2>&1 &
+    timeout -k 2 $((d + 15)) wrk -t"$tt" -c"$cc" -d"${d}s" --latency -s bench/wrk-histogram.lua "${hdrs[@]}" \
+      "$url/api/hello" > "$prefix.$i.txt" 2>&1 &
     pids+=($!); files+=("$prefix.$i.txt")
   done
   TRANSIENT+=("${pids[@]}"); write_pidfile
   for i in "${pids[@]}"; do wait "$i" || true; done
   TRANSIENT=(); write_pidfile
   WRK_FILES=("${files[@]}")
-  WRK_CMD="wrk -t$tt -c$cc -d${d}s --latency"
+  WRK_CMD="wrk -t$tt -c$cc -d${d}s --latency -s bench/wrk-histogram.lua"
   for i in "${hdrs[@]}"; do [[ "$i" == -H ]] && WRK_CMD+=" -H" || WRK_CMD+=" '$i'"; done
   if (( n == 1 )); then WRK_CMD+=" $1/api/hello"
   else WRK_CMD+=" URL/api/hello   # one wrk per gateway, in parallel, URL = $*"; fi
@@ -409,6 +411,45 @@ urls_of() {
   esac
 }
 
+pids_of() {  # the processes that make up SYSTEM (what serves its port)
+  case "$1" in
+    direct) echo "${PID_OF[api]}" ;;
+    haproxy) echo "${PID_OF[haproxy-high]}" ;;
+    haproxy-limited) echo "${PID_OF[haproxy-limited]}" ;;
+    sluice-1) echo "${PID_OF[sluice-1]}" ;;
+    sluice-2) echo "${PID_OF[gw-a]} ${PID_OF[gw-b]}" ;;
+  esac
+}
+
+# usage_mark PID...: "all_ticks idle_ticks system_ticks api_ticks load_ticks system_runq_wait_ns" where all/idle are
+# the machine's (/proc/stat, summed over CPUs), system = CPU time of the given processes, api = the API's, load = this
+# script's reaped children (the wrk processes), and the wait is the time the given processes' threads spent runnable
+# but waiting for a CPU (/proc/PID/task/*/schedstat, second field)
+usage_mark() {
+  local pids=("$@") line f p sys=0 api=0 load wait all idle
+  read -r line < /proc/stat
+  set -- $line
+  all=$(( $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 )); idle=$(( $5 + $6 ))
+  f="$(< /proc/$$/stat)"; f="${f##*) }"; set -- $f
+  load=$(( ${14} + ${15} ))
+  f="$(cat "/proc/${PID_OF[api]}/stat" 2>/dev/null)" && { f="${f##*) }"; set -- $f; api=$(( ${12} + ${13} )); }
+  for p in "${pids[@]}"; do
+    f="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
+    f="${f##*) }"; set -- $f
+    sys=$(( sys + ${12} + ${13} ))
+  done
+  wait="$(for p in "${pids[@]}"; do cat "/proc/$p/task/"*/schedstat 2>/dev/null; done | awk '{s += $2} END {printf "%.0f", s}')"
+  echo "$all $idle $sys $api $load ${wait:-0}"
+}
+# usage_split MARK_BEFORE MARK_AFTER: "system=0.85 api=0.28 load=0.83 idle=0.02 wait=52" (CPUs used on average;
+# wait = the system's run-queue wait in ms per second)
+usage_split() {
+  awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); w = (y[1] - x[1]) / n;
+    if (w <= 0) { print "na"; exit }
+    printf "system=%.2f api=%.2f load=%.2f idle=%.2f wait=%.0f", (y[3] - x[3]) / w, (y[4] - x[4]) / w,
+      (y[5] - x[5]) / w, n * (y[2] - x[2]) / (y[1] - x[1]), (y[6] - x[6]) / 1e6 / (w / 100) }'
+}
+
 # one wrk measurement of SYSTEM; PHASE decides the headers and the output directory
 measure() {  # measure PHASE SYSTEM CONFIG(t2c64|t1c16) REP SECONDS
   local phase="$1" sys="$2" cfg="$3" rep="$4" d="$5" t c hv mp=() sb="" sa="" id urls
@@ -418,13 +459,15 @@ measure() {  # measure PHASE SYSTEM CONFIG(t2c64|t1c16) REP SECONDS
   read -r -a mp <<< "$(mgmt_ports_of "$sys")"
   read -r -a urls <<< "$(urls_of "$sys")"
   if (( ${#mp[@]} )); then sb="$OUT/stats/$id.before"; stats_snapshot "$sb" "${mp[@]}"; fi
-  local c0 c1 fp
-  c0="$(cpu_mark)"
+  local c0 c1 fp u0 u1 pids=()
+  read -r -a pids <<< "$(pids_of "$sys")"
+  c0="$(cpu_mark)"; u0="$(usage_mark "${pids[@]}")"
   wrk_run "$OUT/$phase/$id" "$t" "$c" "$d" "$hv" "${urls[@]}"
-  c1="$(cpu_mark)"
+  u1="$(usage_mark "${pids[@]}")"; c1="$(cpu_mark)"
   fp="$(foreign_pct "$c0" "$c1")"
   if (( ${#mp[@]} )); then sa="$OUT/stats/$id.after"; stats_snapshot "$sa" "${mp[@]}"; fi
-  record_run "$phase" "$sys" "$cfg" "$rep" "$(IFS=,; echo "${WRK_FILES[*]}")" "$sb" "$sa" "$WRK_CMD" "$fp" "$(steal_pct "$c0" "$c1")"
+  record_run "$phase" "$sys" "$cfg" "$rep" "$(IFS=,; echo "${WRK_FILES[*]}")" "$sb" "$sa" "$WRK_CMD" "$fp" \
+    "$(steal_pct "$c0" "$c1")" "$(usage_split "$u0" "$u1")"
   say "  $id: $(grep -h 'Requests/sec' "${WRK_FILES[@]}" | awk '{s += $2} END {printf "%.0f req/s", s}') $(grep -h 'Non-2xx' "${WRK_FILES[@]}" | awk '{s += $NF} END {if (s) printf "(non-2xx %d)", s}') [others used ${fp}% CPU, steal $(steal_pct "$c0" "$c1")%]"
 }
 
