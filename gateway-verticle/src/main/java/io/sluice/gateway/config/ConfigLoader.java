@@ -48,6 +48,7 @@ public final class ConfigLoader {
       "SLUICE_UPSTREAMS", "upstreams",
       "SLUICE_UPSTREAM_TIMEOUT", "upstreamTimeout",
       "SLUICE_SHUTDOWN_GRACE", "shutdownGrace",
+      "SLUICE_CLIENT_IDLE_TIMEOUT", "clientIdleTimeout",
       "SLUICE_UPSTREAM_CONNECTIONS", "upstreamPool.connections",
       "SLUICE_UPSTREAM_PIPELINING", "upstreamPool.pipelining",
       "SLUICE_LIMITER_MAP_NAME", "limiter.mapName",
@@ -220,7 +221,7 @@ public final class ConfigLoader {
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTimeout", "upstreamPool",
-          "shutdownGrace", "limiter", "warmup", "policies"));
+          "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies"));
       GatewayConfig.Endpoint http = endpoint(root, "http");
       GatewayConfig.Endpoint management = endpoint(root, "management");
       if (http.port() != 0 && http.port() == management.port()) {
@@ -229,6 +230,7 @@ public final class ConfigLoader {
       List<URI> upstreams = upstreams(root);
       long upstreamTimeout = duration(root, "upstreamTimeout", "upstreamTimeout", true);
       long shutdownGrace = duration(root, "shutdownGrace", "shutdownGrace", false);
+      long clientIdleTimeout = duration(root, "clientIdleTimeout", "clientIdleTimeout", true);
       JsonObject poolJson = object(root, "upstreamPool");
       knownKeys(poolJson, "upstreamPool.", Set.of("connections", "pipelining"));
       GatewayConfig.UpstreamPool pool = new GatewayConfig.UpstreamPool(
@@ -247,7 +249,8 @@ public final class ConfigLoader {
       }
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
-      return new GatewayConfig(http, management, upstreams, upstreamTimeout, pool, shutdownGrace, limiter, warmup,
+      return new GatewayConfig(http, management, upstreams, upstreamTimeout, pool, shutdownGrace, clientIdleTimeout,
+          limiter, warmup,
           policies(root));
     }
 

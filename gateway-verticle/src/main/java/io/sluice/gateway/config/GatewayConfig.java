@@ -7,7 +7,8 @@ import java.util.List;
 
 /** The gateway's configuration after validation. Built only by {@link ConfigLoader}. */
 public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams, long upstreamTimeoutMillis,
-                            UpstreamPool upstreamPool, long shutdownGraceMillis, Limiter limiter, Warmup warmup, List<Policy> policies) {
+                            UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
+                            Limiter limiter, Warmup warmup, List<Policy> policies) {
 
   /** Where a server listens. Port 0 picks a free port. */
   public record Endpoint(String host, int port) {

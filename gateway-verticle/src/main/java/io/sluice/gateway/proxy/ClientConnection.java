@@ -32,6 +32,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
   /** The exchange whose request body is still arriving (the current one, or one already answered early). */
   private Exchange reading;
   private boolean closing;
+  /** The server's sweep number when this connection last had nothing to answer; -1 while a request is in progress. */
+  private long idleSince;
 
   ClientConnection(ProxyServer server) {
     this.server = server;
@@ -44,6 +46,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     if (remote instanceof InetSocketAddress inet && inet.getAddress() != null) {
       clientIp = inet.getAddress().getHostAddress();
     }
+    idleSince = server.sweep();
     server.opened(this);
     ctx.fireChannelActive();
   }
@@ -73,6 +76,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
       Exchange exchange = new Exchange(server, this, request);
       current = exchange;
       reading = exchange;
+      idleSince = -1;
       // the limiter's futures, timers and store callbacks belong to the verticle's context
       server.onContext(exchange, Exchange::start);
     } else if (msg instanceof HttpContent content) {
@@ -87,6 +91,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
       body.requestContent(content);
       if (reading == null && current == null) {
         drainQueued();
+        markIfIdle();
       }
     } else {
       ReferenceCountUtil.release(msg);
@@ -108,6 +113,18 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     if (reading == null) {
       drainQueued();
     }
+    markIfIdle();
+  }
+
+  private void markIfIdle() {
+    if (current == null && reading == null) {
+      idleSince = server.sweep();
+    }
+  }
+
+  /** See {@link #idleSince}. */
+  long idleSince() {
+    return idleSince;
   }
 
   /**

@@ -16,6 +16,7 @@ public final class GatewayStats {
   final LongAdder upstreamFailures = new LongAdder();
   final LongAdder limiterFailures = new LongAdder();
   final LongAdder overloaded = new LongAdder();
+  final LongAdder idleClosed = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
 
@@ -33,6 +34,7 @@ public final class GatewayStats {
         .put("upstreamFailures", upstreamFailures.sum())
         .put("limiterFailures", limiterFailures.sum())
         .put("overloaded", overloaded.sum())
+        .put("idleConnectionsClosed", idleClosed.sum())
         .put("rejectedLocally", limiter.localDenials())
         .put("decidedAgainWhenLate", limiter.redecisions())
         .put("storeRoundTrips", store.remoteCalls());

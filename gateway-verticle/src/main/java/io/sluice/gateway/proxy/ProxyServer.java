@@ -60,6 +60,11 @@ public final class ProxyServer {
   private int activeExchanges;
   private boolean stopping;
   private Promise<Void> drained;
+  /** Idle client connections: counted in sweeps of {@link #sweepMillis}, closed after {@link #idleSweeps} of them. */
+  private final long sweepMillis;
+  private final long idleSweeps;
+  private long sweeps;
+  private long sweepTimer = -1;
 
   public ProxyServer(Vertx vertx, Context context, GatewayConfig config, RateLimiter limiter, GatewayStats stats,
                      Clock clock, String warmupSecret) {
@@ -69,6 +74,10 @@ public final class ProxyServer {
     this.stats = stats;
     this.clock = clock;
     this.gate = new LimitGate(limiter, stats, clock, warmupSecret);
+    long idle = config.clientIdleTimeoutMillis();
+    this.sweepMillis = Math.max(10, Math.min(1_000, idle / 4));
+    // a connection idle since sweep n is closed at sweep n + idleSweeps + 1: after idle to idle + sweepMillis
+    this.idleSweeps = (idle + sweepMillis - 1) / sweepMillis;
   }
 
   /**
@@ -103,6 +112,7 @@ public final class ProxyServer {
       if (done.isSuccess()) {
         serverChannel = ((io.netty.channel.ChannelFuture) done).channel();
         actualPort = ((InetSocketAddress) serverChannel.localAddress()).getPort();
+        sweepTimer = vertx.setPeriodic(sweepMillis, id -> closeIdleConnections());
         bound.complete(actualPort);
       } else {
         bound.fail(done.cause());
@@ -142,6 +152,7 @@ public final class ProxyServer {
     Promise<Void> stopped = context.promise();
     context.runOnContext(v -> {
       stopping = true;
+      vertx.cancelTimer(sweepTimer);
       if (serverChannel != null) {
         serverChannel.close();
       }
@@ -219,6 +230,25 @@ public final class ProxyServer {
 
   void closed(ClientConnection connection) {
     connections.remove(connection);
+  }
+
+  /** The current sweep's number: a connection that goes idle remembers it. */
+  long sweep() {
+    return sweeps;
+  }
+
+  /**
+   * Closes client connections that have had no request in progress, and no complete request head, for the client
+   * idle timeout: idle keep-alive connections, and clients that send a request head too slowly.
+   */
+  private void closeIdleConnections() {
+    long now = ++sweeps;
+    for (ClientConnection connection : new ArrayList<>(connections)) {
+      if (connection.idleSince() >= 0 && now - connection.idleSince() > idleSweeps) {
+        stats.idleClosed.increment();
+        connection.close();
+      }
+    }
   }
 
   void exchangeStarted() {

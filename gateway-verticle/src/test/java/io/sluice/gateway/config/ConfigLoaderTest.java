@@ -97,6 +97,7 @@ class ConfigLoaderTest {
           () -> assertEquals(List.of(URI.create("http://127.0.0.1:8000")), config.upstreams()),
           () -> assertEquals(5_000, config.upstreamTimeoutMillis()),
           () -> assertEquals(5_000, config.shutdownGraceMillis()),
+          () -> assertEquals(60_000, config.clientIdleTimeoutMillis()),
           () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
@@ -117,6 +118,7 @@ class ConfigLoaderTest {
               config.upstreams()),
           () -> assertEquals(750, config.upstreamTimeoutMillis()),
           () -> assertEquals(0, config.shutdownGraceMillis(), "a zero grace period is allowed"),
+          () -> assertEquals(15_000, config.clientIdleTimeoutMillis()),
           () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(100, 60_000), Policy.OnExceed.REJECT, 0,
@@ -178,6 +180,7 @@ class ConfigLoaderTest {
         bad-key-source.json             | policies[0].key          | global, bearer, ip or header:NAME
         bad-limiter.json                | limiter.maxKeys          | integer from 1
         bad-shutdown-grace.json         | shutdownGrace            | duration
+        zero-client-idle-timeout.json   | clientIdleTimeout        | positive duration
         """)
     void badFixtureIsRejected(String fixture, String key, String expectation) {
       ConfigException e = assertThrows(ConfigException.class, () -> parseFixture(fixture));
@@ -219,6 +222,8 @@ class ConfigLoaderTest {
               c -> String.valueOf(c.upstreamTimeoutMillis())),
           layer("shutdownGrace", "\"0ms\"", "0", "4s", "4000", "1h", "3600000",
               c -> String.valueOf(c.shutdownGraceMillis())),
+          layer("clientIdleTimeout", "\"5s\"", "5000", "6s", "6000", "2m", "120000",
+              c -> String.valueOf(c.clientIdleTimeoutMillis())),
           layer("limiter.mapName", "\"conf\"", "conf", "env", "env", "prop", "prop", c -> c.limiter().mapName()),
           layer("limiter.maxKeys", "10", "10", "20", "20", "30", "30", c -> String.valueOf(c.limiter().maxKeys())),
           layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),

@@ -293,7 +293,7 @@ public abstract class GatewayHttpContract {
           .append(i == methods.length - 1 ? "\r\nConnection: close" : "").append("\r\n\r\n");
     }
     String stream = sendUntilClosed(gateway, requests.toString());
-    int[] expected = {200, 429, 429, 405, 429}; // the API has no HEAD route: 405 from upstream, no body
+    int[] expected = {200, 429, 429, 200, 429};
     int at = 0;
     for (int i = 0; i < methods.length; i++) {
       int headEnd = stream.indexOf("\r\n\r\n", at);
@@ -329,6 +329,60 @@ public abstract class GatewayHttpContract {
     assertTrue(!answer.toLowerCase().contains("transfer-encoding"), answer);
     assertTrue(answer.toLowerCase().contains("connection: close"), answer);
     assertTrue(answer.endsWith("\r\n\r\npart one, part two"), answer);
+  }
+
+  @Test
+  @DisplayName("a client connection with nothing to answer is closed after clientIdleTimeout: kept alive after an "
+      + "answer, or sending a request head too slowly")
+  void idleClientConnectionsAreClosed() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
+        "http://127.0.0.1:" + apiPort, new JsonObject().put("clientIdleTimeout", "300ms"));
+
+    long start = System.nanoTime();
+    String answer = sendUntilClosed(gateway, "GET /api/hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    long keptAliveMillis = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(answer.startsWith("HTTP/1.1 200 "), answer);
+    assertTrue(keptAliveMillis >= 300 && keptAliveMillis < 5_000, "closed after " + keptAliveMillis + " ms");
+
+    // a header line every 100 ms, never the blank line that ends the head: bytes arrive, but no request starts
+    NetClient raw = vertx.createNetClient();
+    try {
+      NetSocket socket = raw.connect(gateway.proxyPort(), "127.0.0.1").await();
+      Buffer received = Buffer.buffer();
+      Promise<Long> closed = Promise.promise();
+      long slowStart = System.nanoTime();
+      socket.handler(received::appendBuffer);
+      socket.closeHandler(v -> closed.tryComplete((System.nanoTime() - slowStart) / 1_000_000));
+      socket.write("GET /api/hello HTTP/1.1\r\nHost: x\r\n");
+      int[] lines = {0};
+      long trickle = vertx.setPeriodic(100, id -> {
+        if (++lines[0] > 50) {
+          vertx.cancelTimer(id);
+        } else {
+          socket.write("X-Slow-" + lines[0] + ": 1\r\n");
+        }
+      });
+      long slowMillis = closed.future().await();
+      vertx.cancelTimer(trickle);
+      assertTrue(slowMillis >= 300 && slowMillis < 5_000, "closed after " + slowMillis + " ms");
+      assertEquals("", received.toString(), "no answer to a request that never arrived");
+    } finally {
+      raw.close();
+    }
+    JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+    assertEquals(2L, stats.getLong("idleConnectionsClosed"), stats::encode);
+  }
+
+  @Test
+  @DisplayName("a request that takes longer than clientIdleTimeout is answered: the timeout counts only idle time")
+  void slowRequestOutlivesIdleTimeout() {
+    HttpServer slow = vertx.createHttpServer()
+        .requestHandler(request -> vertx.setTimer(700, id -> request.response().end("late but whole")))
+        .listen(0, "127.0.0.1").await();
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
+        "http://127.0.0.1:" + slow.actualPort(), new JsonObject().put("clientIdleTimeout", "200ms"));
+    String answer = sendUntilClosed(gateway, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    assertTrue(answer.startsWith("HTTP/1.1 200 ") && answer.endsWith("late but whole"), answer);
   }
 
   /** Writes raw bytes to the proxy port and returns everything read until the gateway closes the connection. */
