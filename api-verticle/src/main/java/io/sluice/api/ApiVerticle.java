@@ -105,11 +105,14 @@ public class ApiVerticle extends VerticleBase {
 
   Router router() {
     Router router = Router.router(vertx);
-    router.get("/api/hello").handler(ctx -> sendJson(ctx, 200, new JsonObject().put("message", "hello")));
+    // HEAD is answered like GET; Vert.x leaves the body out and keeps its length
+    router.route("/api/hello").method(HttpMethod.GET).method(HttpMethod.HEAD)
+      .handler(ctx -> sendJson(ctx, 200, new JsonObject().put("message", "hello")));
     router.post("/api/echo").handler(this::echo);
-    router.get("/api/slow").handler(this::slow);
-    router.get("/api/headers").handler(this::headers);
-    router.get("/health").handler(ctx -> sendJson(ctx, 200, new JsonObject().put("status", "UP")));
+    router.route("/api/slow").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::slow);
+    router.route("/api/headers").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::headers);
+    router.route("/health").method(HttpMethod.GET).method(HttpMethod.HEAD)
+      .handler(ctx -> sendJson(ctx, 200, new JsonObject().put("status", "UP")));
 
     router.route().failureHandler(this::failure);
     router.errorHandler(404, ctx -> sendJson(ctx, 404, error("not found").put("path", ctx.request().path())));

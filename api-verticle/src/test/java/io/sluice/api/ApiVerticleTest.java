@@ -244,6 +244,16 @@ class ApiVerticleTest {
   }
 
   @Test
+  @DisplayName("answers HEAD like GET: same status and content type, no body")
+  void headIsAnsweredLikeGet(VertxTestContext testContext) {
+    expect(testContext, request(HttpMethod.HEAD, "/api/hello").send(), response -> {
+      assertEquals(200, response.statusCode());
+      assertJson(response);
+      assertEquals(null, response.body());
+    });
+  }
+
+  @Test
   @DisplayName("answers a wrong method with 405 and a JSON error")
   void methodNotAllowed(VertxTestContext testContext) {
     expect(testContext, request(HttpMethod.DELETE, "/api/hello").send(), response -> {
