@@ -579,6 +579,14 @@ def main():
     a("")
     fr = [r["foreign"] for r in runs if r["foreign"] is not None and r["phase"] in ("tput", "reject")]
     st = [r["steal"] for r in runs if r["steal"] is not None and r["phase"] in ("tput", "reject")]
+    disturbed = [r for r in runs if r["phase"].endswith("-disturbed")]
+    a(f"Runs during which the hypervisor's steal time exceeded {meta.get('steal_limit', '?')}% of the CPUs were run "
+      f"once more, whichever system they measured, and left out of the medians (at most 8 per benchmark, while time "
+      f"allowed): {len(disturbed)} this time"
+      + (": " + ", ".join(f"{r['phase'].split('-')[0]} {SYS_LABEL.get(r['system'], r['system'])} {r['config']} "
+                          f"round {r['rep']} (steal {r['steal'] or 0:.0f}%)" for r in disturbed) if disturbed else "")
+      + ". They are listed with the other runs.")
+    a("")
     if fr:
         worst = max(fr)
         msg = (f"Other processes on the machine (not started by this benchmark) used up to {max(worst, 0):.0f}% of its "
@@ -649,11 +657,13 @@ def main():
     a("")
     rows = []
     for r in runs:
-        if r["phase"] != "tput":
+        if r["phase"] not in ("tput", "tput-disturbed"):
             continue
         c = combine_wrk([parse_wrk(p) for p in r["outputs"]])
         if c:
-            rows.append([r["rep"], r["config"], SYS_LABEL.get(r["system"], r["system"]), fnum(c["rps"]),
+            rows.append([f"{r['rep']}" + (" (disturbed: steal, run again; not in the medians)"
+                                          if r["phase"].endswith("-disturbed") else ""),
+                         r["config"], SYS_LABEL.get(r["system"], r["system"]), fnum(c["rps"]),
                          fms(c["p50"]), fms(c["p99"]) + (f" (worse wrk: {fms(c['p99_worst'])})" if c.get("merged") else ""),
                          c["non2xx"], c["errors"], fusage([r]), fcpu([r])])
     a(table(["round", "config", "system", "req/s", "p50", "p99", "non-2xx", "socket errors",
