@@ -41,8 +41,8 @@ BUDGET="${BENCH_BUDGET:-560}"
 # A run during which the hypervisor gave more than STEAL_LIMIT % of the CPUs to other machines (steal) measured them
 # as much as the system: it is recorded as "PHASE-disturbed" (listed in the results, left out of the medians) and
 # run once more, whichever system it was, while REPEAT_RESERVE seconds stay for the rest and at most MAX_REPEATS times.
-STEAL_LIMIT=10
-MAX_REPEATS=8
+STEAL_LIMIT=5
+MAX_REPEATS=10
 REPEATS=0
 REPEAT_RESERVE=0
 REPS="${BENCH_REPS:-3}"
