@@ -13,8 +13,17 @@ import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -47,6 +56,7 @@ public final class ConfigLoader {
       "SLUICE_MANAGEMENT_PORT", "management.port",
       "SLUICE_UPSTREAMS", "upstreams",
       "SLUICE_UPSTREAM_TIMEOUT", "upstreamTimeout",
+      "SLUICE_UPSTREAM_TRUST", "upstreamTrust",
       "SLUICE_SHUTDOWN_GRACE", "shutdownGrace",
       "SLUICE_CLIENT_IDLE_TIMEOUT", "clientIdleTimeout",
       "SLUICE_UPSTREAM_CONNECTIONS", "upstreamPool.connections",
@@ -220,7 +230,7 @@ public final class ConfigLoader {
 
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
-      knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTimeout", "upstreamPool",
+      knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
           "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies"));
       GatewayConfig.Endpoint http = endpoint(root, "http");
       GatewayConfig.Endpoint management = endpoint(root, "management");
@@ -228,6 +238,7 @@ public final class ConfigLoader {
         throw fail("management.port", "must differ from http.port", management.port());
       }
       List<URI> upstreams = upstreams(root);
+      List<X509Certificate> upstreamTrust = upstreamTrust(root);
       long upstreamTimeout = duration(root, "upstreamTimeout", "upstreamTimeout", true);
       long shutdownGrace = duration(root, "shutdownGrace", "shutdownGrace", false);
       long clientIdleTimeout = duration(root, "clientIdleTimeout", "clientIdleTimeout", true);
@@ -249,9 +260,38 @@ public final class ConfigLoader {
       }
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
-      return new GatewayConfig(http, management, upstreams, upstreamTimeout, pool, shutdownGrace, clientIdleTimeout,
+      return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
+          clientIdleTimeout,
           limiter, warmup,
           policies(root));
+    }
+
+    /**
+     * The CA certificates of {@code upstreamTrust}, a PEM file read once at startup (a few kB); absent or blank =
+     * none, the JDK's trusted certificates apply.
+     */
+    private List<X509Certificate> upstreamTrust(JsonObject root) {
+      Object value = root.getValue("upstreamTrust");
+      if (value == null || (value instanceof String blank && blank.isBlank())) {
+        return List.of();
+      }
+      String expected = "must be the path of a readable PEM file of CA certificates";
+      if (!(value instanceof String path)) {
+        throw fail("upstreamTrust", expected, value);
+      }
+      try (InputStream in = Files.newInputStream(Path.of(path))) {
+        List<X509Certificate> certificates = new ArrayList<>();
+        for (Certificate certificate : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+          certificates.add((X509Certificate) certificate);
+        }
+        if (certificates.isEmpty()) {
+          throw fail("upstreamTrust", expected + " (it holds none)", value);
+        }
+        return List.copyOf(certificates);
+      } catch (IOException | InvalidPathException | CertificateException e) {
+        throw fail("upstreamTrust", expected + " (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")",
+            value);
+      }
     }
 
     private GatewayConfig.Endpoint endpoint(JsonObject root, String name) {

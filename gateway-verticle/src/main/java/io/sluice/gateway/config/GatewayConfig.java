@@ -3,10 +3,15 @@ package io.sluice.gateway.config;
 import io.sluice.gateway.limit.Policy;
 
 import java.net.URI;
+import java.security.cert.X509Certificate;
 import java.util.List;
 
-/** The gateway's configuration after validation. Built only by {@link ConfigLoader}. */
-public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams, long upstreamTimeoutMillis,
+/**
+ * The gateway's configuration after validation. Built only by {@link ConfigLoader}. {@code upstreamTrust}: the
+ * certificates https upstreams are verified against; empty = the JDK's trusted certificates.
+ */
+public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams,
+                            List<X509Certificate> upstreamTrust, long upstreamTimeoutMillis,
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
                             Limiter limiter, Warmup warmup, List<Policy> policies) {
 

@@ -88,8 +88,8 @@ public final class ProxyServer {
     EventLoop loop = context.nettyEventLoop();
     Transport transport = ((VertxInternal) vertx).transport();
     List<UpstreamLane> made = new ArrayList<>();
-    config.upstreams().forEach(uri -> made.add(new UpstreamLane(uri, loop, transport, config.upstreamTimeoutMillis(),
-        config.upstreamPool().connections(), config.upstreamPool().pipelining())));
+    config.upstreams().forEach(uri -> made.add(new UpstreamLane(uri, config.upstreamTrust(), loop, transport,
+        config.upstreamTimeoutMillis(), config.upstreamPool().connections(), config.upstreamPool().pipelining())));
     lanes = made;
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(loop, loop)

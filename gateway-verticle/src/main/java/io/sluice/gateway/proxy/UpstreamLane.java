@@ -17,6 +17,7 @@ import io.vertx.core.spi.transport.Transport;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
 import java.net.URI;
+import java.security.cert.X509Certificate;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,13 +49,16 @@ final class UpstreamLane {
   private final Runnable flushAll = this::flushAll;
   private boolean flushScheduled;
   private boolean closed;
-  /** For an https upstream: TLS with the JDK's trusted certificates and host name verification; else null. */
+  /**
+   * For an https upstream: TLS with host name verification, against the JDK's trusted certificates or those of
+   * {@code upstreamTrust}; else null.
+   */
   private final SslContext tls;
 
-  UpstreamLane(URI uri, EventLoop loop, Transport transport, long connectTimeoutMillis, int maxConnections,
-               int pipelineDepth) {
+  UpstreamLane(URI uri, List<X509Certificate> trust, EventLoop loop, Transport transport, long connectTimeoutMillis,
+               int maxConnections, int pipelineDepth) {
     this.host = uri.getHost();
-    this.tls = "https".equalsIgnoreCase(uri.getScheme()) ? clientTls() : null;
+    this.tls = "https".equalsIgnoreCase(uri.getScheme()) ? clientTls(trust) : null;
     this.port = uri.getPort() > 0 ? uri.getPort() : tls != null ? 443 : 80;
     this.loop = loop;
     this.maxConnections = maxConnections;
@@ -67,9 +71,13 @@ final class UpstreamLane {
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
   }
 
-  private static SslContext clientTls() {
+  private static SslContext clientTls(List<X509Certificate> trust) {
     try {
-      return SslContextBuilder.forClient().build();
+      SslContextBuilder builder = SslContextBuilder.forClient();
+      if (!trust.isEmpty()) {
+        builder.trustManager(trust.toArray(new X509Certificate[0]));
+      }
+      return builder.build();
     } catch (SSLException e) {
       throw new IllegalStateException("cannot set up TLS for https upstreams: " + e.getMessage(), e);
     }

@@ -181,6 +181,8 @@ class ConfigLoaderTest {
         bad-limiter.json                | limiter.maxKeys          | integer from 1
         bad-shutdown-grace.json         | shutdownGrace            | duration
         zero-client-idle-timeout.json   | clientIdleTimeout        | positive duration
+        missing-upstream-trust.json     | upstreamTrust            | readable PEM file
+        empty-upstream-trust.json       | upstreamTrust            | it holds none
         """)
     void badFixtureIsRejected(String fixture, String key, String expectation) {
       ConfigException e = assertThrows(ConfigException.class, () -> parseFixture(fixture));

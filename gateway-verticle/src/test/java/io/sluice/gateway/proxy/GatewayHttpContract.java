@@ -423,4 +423,25 @@ public abstract class GatewayHttpContract {
     String detail = answer.bodyAsJsonObject().getString("detail").toLowerCase(java.util.Locale.ROOT);
     assertTrue(detail.contains("pkix") || detail.contains("certificate"), detail);
   }
+
+  @Test
+  @DisplayName("an https upstream whose certificate is in upstreamTrust is spoken to over TLS; its host name is checked")
+  void httpsUpstreamTrustedByConfiguration() {
+    SelfSignedCertificate certificate = SelfSignedCertificate.create("localhost");
+    HttpServer tls = vertx.createHttpServer(new HttpServerOptions().setSsl(true)
+            .setKeyCertOptions(certificate.keyCertOptions()))
+        .requestHandler(request -> request.response().end("over tls"))
+        .listen(0, "127.0.0.1").await();
+    JsonObject trust = new JsonObject().put("upstreamTrust", certificate.certificatePath());
+    GatewayVerticle trusting = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
+        "https://localhost:" + tls.actualPort(), trust);
+    HttpResponse<Buffer> answer = get(trusting, "/api/hello", null);
+    assertEquals(200, answer.statusCode(), answer::bodyAsString);
+    assertEquals("over tls", answer.bodyAsString());
+
+    // the same certificate, reached under another name: refused, not forwarded
+    GatewayVerticle wrongName = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
+        "https://127.0.0.1:" + tls.actualPort(), trust);
+    assertEquals(502, get(wrongName, "/api/hello", null).statusCode());
+  }
 }
