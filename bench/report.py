@@ -581,7 +581,7 @@ def main():
     st = [r["steal"] for r in runs if r["steal"] is not None and r["phase"] in ("tput", "reject")]
     disturbed = [r for r in runs if r["phase"].endswith("-disturbed")]
     a(f"Runs during which the hypervisor's steal time exceeded {meta.get('steal_limit', '?')}% of the CPUs were run "
-      f"once more, whichever system they measured, and left out of the medians (at most 10 per benchmark, while time "
+      f"once more, whichever system they measured, and left out of the medians (at most 6 per benchmark, while time "
       f"allowed): {len(disturbed)} this time"
       + (": " + ", ".join(f"{r['phase'].split('-')[0]} {SYS_LABEL.get(r['system'], r['system'])} {r['config']} "
                           f"round {r['rep']} (steal {r['steal'] or 0:.0f}%)" for r in disturbed) if disturbed else "")

@@ -42,7 +42,7 @@ BUDGET="${BENCH_BUDGET:-560}"
 # as much as the system: it is recorded as "PHASE-disturbed" (listed in the results, left out of the medians) and
 # run once more, whichever system it was, while REPEAT_RESERVE seconds stay for the rest and at most MAX_REPEATS times.
 STEAL_LIMIT=5
-MAX_REPEATS=10
+MAX_REPEATS=6
 REPEATS=0
 REPEAT_RESERVE=0
 REPS="${BENCH_REPS:-3}"
@@ -525,7 +525,8 @@ say "== phase 1: throughput, $REPS x ${#CONFIGS[@]} configurations x ${#SYSTEMS[
 for ((rep = 1; rep <= REPS; rep++)); do
   # keep ~230 s for phases 2 and 3
   have_time $((per_round + 230)) || { say "skipping throughput round $rep: not enough time left"; break; }
-  REPEAT_RESERVE=$(( (REPS - rep) * per_round + 230 ))
+  # a repeat must leave the later rounds, phase 2 (~70 s) and phase 3 with its 3-gateway runs (~220 s)
+  REPEAT_RESERVE=$(( (REPS - rep) * per_round + 300 ))
   for cfg in "${CONFIGS[@]}"; do
     for sys in "${SYSTEMS[@]}"; do measure tput "$sys" "$cfg" "$rep" "$WRK_S"; done
   done
@@ -545,7 +546,7 @@ for sys in haproxy-limited sluice-1 sluice-2; do
 done
 for ((rep = 1; rep <= 3; rep++)); do
   have_time $((3 * (WRK_S + 1) + 190)) || { say "skipping reject round $rep: not enough time left"; break; }
-  REPEAT_RESERVE=$(( (3 - rep) * 3 * (WRK_S + 1) + 190 ))
+  REPEAT_RESERVE=$(( (3 - rep) * 3 * (WRK_S + 1) + 230 ))
   for sys in haproxy-limited sluice-1 sluice-2; do measure reject "$sys" t2c64 "$rep" "$WRK_S"; done
 done
 stop_named haproxy-limited
