@@ -261,9 +261,7 @@ public final class ConfigLoader {
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout,
-          limiter, warmup,
-          policies(root));
+          clientIdleTimeout, limiter, warmup, policies(root));
     }
 
     /**

@@ -30,6 +30,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The proxy port. A small HTTP/1.1 reverse proxy on Netty, run on the event loop of the verticle that owns it:
@@ -64,7 +66,7 @@ public final class ProxyServer {
   private final long sweepMillis;
   private final long idleSweeps;
   private long sweeps;
-  private long sweepTimer = -1;
+  private ScheduledFuture<?> sweepTimer;
 
   public ProxyServer(Vertx vertx, Context context, GatewayConfig config, RateLimiter limiter, GatewayStats stats,
                      Clock clock, String warmupSecret) {
@@ -112,7 +114,9 @@ public final class ProxyServer {
       if (done.isSuccess()) {
         serverChannel = ((io.netty.channel.ChannelFuture) done).channel();
         actualPort = ((InetSocketAddress) serverChannel.localAddress()).getPort();
-        sweepTimer = vertx.setPeriodic(sweepMillis, id -> closeIdleConnections());
+        // on the event loop that owns the connections, like their handlers
+        sweepTimer = loop.scheduleAtFixedRate(this::closeIdleConnections, sweepMillis, sweepMillis,
+            TimeUnit.MILLISECONDS);
         bound.complete(actualPort);
       } else {
         bound.fail(done.cause());
@@ -152,7 +156,9 @@ public final class ProxyServer {
     Promise<Void> stopped = context.promise();
     context.runOnContext(v -> {
       stopping = true;
-      vertx.cancelTimer(sweepTimer);
+      if (sweepTimer != null) {
+        sweepTimer.cancel(false);
+      }
       if (serverChannel != null) {
         serverChannel.close();
       }
