@@ -408,14 +408,18 @@ public abstract class GatewayHttpContract {
     assertTrue(answer.contains("\"status\":" + status), answer);
   }
 
+  /** An https upstream on loopback with {@code certificate}, answering "over tls". */
+  private HttpServer tlsUpstream(SelfSignedCertificate certificate) {
+    return vertx.createHttpServer(new HttpServerOptions().setSsl(true).setKeyCertOptions(certificate.keyCertOptions()))
+        .requestHandler(request -> request.response().end("over tls"))
+        .listen(0, "127.0.0.1").await();
+  }
+
   @Test
   @DisplayName("an https upstream is spoken to over TLS, and a certificate nobody trusts gives 502")
   void httpsUpstreamIsVerified() {
     SelfSignedCertificate certificate = SelfSignedCertificate.create("localhost");
-    HttpServer tls = vertx.createHttpServer(new HttpServerOptions().setSsl(true)
-            .setKeyCertOptions(certificate.keyCertOptions()))
-        .requestHandler(request -> request.response().end("over tls"))
-        .listen(0, "127.0.0.1").await();
+    HttpServer tls = tlsUpstream(certificate);
     GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
         "https://localhost:" + tls.actualPort());
     HttpResponse<Buffer> answer = get(gateway, "/api/hello", null);
@@ -428,10 +432,7 @@ public abstract class GatewayHttpContract {
   @DisplayName("an https upstream whose certificate is in upstreamTrust is spoken to over TLS; its host name is checked")
   void httpsUpstreamTrustedByConfiguration() {
     SelfSignedCertificate certificate = SelfSignedCertificate.create("localhost");
-    HttpServer tls = vertx.createHttpServer(new HttpServerOptions().setSsl(true)
-            .setKeyCertOptions(certificate.keyCertOptions()))
-        .requestHandler(request -> request.response().end("over tls"))
-        .listen(0, "127.0.0.1").await();
+    HttpServer tls = tlsUpstream(certificate);
     JsonObject trust = new JsonObject().put("upstreamTrust", certificate.certificatePath());
     GatewayVerticle trusting = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
         "https://localhost:" + tls.actualPort(), trust);
