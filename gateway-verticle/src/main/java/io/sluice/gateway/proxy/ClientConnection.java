@@ -32,8 +32,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
   /** The exchange whose request body is still arriving (the current one, or one already answered early). */
   private Exchange reading;
   private boolean closing;
-  /** The server's sweep number when this connection last had nothing to answer; -1 while a request is in progress. */
-  private long idleSince;
+  /** The server's sweep number at the client's last progress: connected, sent part of a request, got an answer. */
+  private long lastProgress;
 
   ClientConnection(ProxyServer server) {
     this.server = server;
@@ -46,7 +46,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     if (remote instanceof InetSocketAddress inet && inet.getAddress() != null) {
       clientIp = inet.getAddress().getHostAddress();
     }
-    idleSince = server.sweep();
+    lastProgress = server.sweep();
     server.opened(this);
     ctx.fireChannelActive();
   }
@@ -72,11 +72,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
   }
 
   private void dispatch(HttpObject msg) {
+    lastProgress = server.sweep();
     if (msg instanceof HttpRequest request) {
       Exchange exchange = new Exchange(server, this, request);
       current = exchange;
       reading = exchange;
-      idleSince = -1;
       // the limiter's futures, timers and store callbacks belong to the verticle's context
       server.onContext(exchange, Exchange::start);
     } else if (msg instanceof HttpContent content) {
@@ -91,7 +91,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
       body.requestContent(content);
       if (reading == null && current == null) {
         drainQueued();
-        markIfIdle();
       }
     } else {
       ReferenceCountUtil.release(msg);
@@ -110,21 +109,20 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
       channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
       return;
     }
+    lastProgress = server.sweep();
     if (reading == null) {
       drainQueued();
     }
-    markIfIdle();
   }
 
-  private void markIfIdle() {
-    if (current == null && reading == null) {
-      idleSince = server.sweep();
-    }
-  }
-
-  /** See {@link #idleSince}. */
-  long idleSince() {
-    return idleSince;
+  /**
+   * Whether this connection has waited on its client, with no progress, for more than {@code limit} sweeps: for a
+   * request head (idle keep-alive, or a head sent too slowly), or for the rest of a request body that it is reading.
+   * Waiting on the upstream, on a delayed request's slot, or with reading paused by the gateway does not count.
+   */
+  boolean clientStalled(long sweep, long limit) {
+    boolean waitingOnClient = reading != null ? channel.config().isAutoRead() : current == null;
+    return waitingOnClient && !closing && sweep - lastProgress > limit;
   }
 
   /**
@@ -174,6 +172,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
   void resumeReading() {
     if (!closing && queued.size() < MAX_QUEUED) {
+      if (!channel.config().isAutoRead()) {
+        lastProgress = server.sweep(); // the wait for the client starts again now
+      }
       channel.config().setAutoRead(true);
     }
   }

@@ -244,13 +244,14 @@ public final class ProxyServer {
   }
 
   /**
-   * Closes client connections that have had no request in progress, and no complete request head, for the client
-   * idle timeout: idle keep-alive connections, and clients that send a request head too slowly.
+   * Closes client connections that have waited on their client, with no progress, for the client idle timeout: idle
+   * keep-alive connections, request heads sent too slowly, request bodies that stopped (see
+   * {@link ClientConnection#clientStalled}).
    */
   private void closeIdleConnections() {
     long now = ++sweeps;
     for (ClientConnection connection : new ArrayList<>(connections)) {
-      if (connection.idleSince() >= 0 && now - connection.idleSince() > idleSweeps) {
+      if (connection.clientStalled(now, idleSweeps)) {
         stats.idleClosed.increment();
         connection.close();
       }

@@ -332,8 +332,8 @@ public abstract class GatewayHttpContract {
   }
 
   @Test
-  @DisplayName("a client connection with nothing to answer is closed after clientIdleTimeout: kept alive after an "
-      + "answer, or sending a request head too slowly")
+  @DisplayName("a client connection waiting on its client is closed after clientIdleTimeout: kept alive after an "
+      + "answer, sending a request head too slowly, or stopping in the middle of a request body")
   void idleClientConnectionsAreClosed() {
     GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
         "http://127.0.0.1:" + apiPort, new JsonObject().put("clientIdleTimeout", "300ms"));
@@ -369,8 +369,16 @@ public abstract class GatewayHttpContract {
     } finally {
       raw.close();
     }
+    // 10 of the 100 body bytes announced, then nothing: closed long before the upstream timeout (5 s) would answer
+    long stalledStart = System.nanoTime();
+    String stalled = sendUntilClosed(gateway, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+        + "0123456789");
+    long stalledMillis = (System.nanoTime() - stalledStart) / 1_000_000;
+    assertEquals("", stalled, "no answer to a request whose body never came");
+    assertTrue(stalledMillis >= 300 && stalledMillis < 4_000, "closed after " + stalledMillis + " ms");
+
     JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
-    assertEquals(2L, stats.getLong("idleConnectionsClosed"), stats::encode);
+    assertEquals(3L, stats.getLong("idleConnectionsClosed"), stats::encode);
   }
 
   @Test
