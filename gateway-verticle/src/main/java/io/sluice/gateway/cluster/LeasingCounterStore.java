@@ -14,8 +14,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * window, this gateway takes permits in batches from the key's owner and hands them out itself while the batch's
  * short lease lasts ({@link WindowSpec#leaseMillis()}). The owner records a batch where its lease ends and the
  * window span is longer by the lease, so exactness holds; unused permits go back with the next batch request.
- * Batches grow with demand (three times what the previous one had served when the next was asked for), up to 1/20
- * of the limit, and the next batch is fetched while the current one still serves. Everything else goes to the store as it is.
+ * Batches grow with demand (three times what was served between two batch requests), up to 1/20 of the limit, and
+ * the next batch is fetched while the current one still serves. Everything else goes to the store as it is.
  */
 public final class LeasingCounterStore implements CounterStore {
 
@@ -70,14 +70,16 @@ public final class LeasingCounterStore implements CounterStore {
   }
 
   /**
-   * This gateway's batches for one key: the current one, and the one after it, fetched ahead when the current is
-   * half used up in time, so requests rarely wait for the owner. At most one batch request is in flight.
+   * This gateway's batches for one key: the current one, and the one after it, fetched ahead when a quarter of the
+   * current one's time or half of its permits are used, so requests rarely wait for the owner. At most one batch
+   * request is in flight.
    */
   private final class Lease {
     private long bucket = Long.MIN_VALUE;
     private long startMillis;
     private long endMillis;
     private int remaining;
+    private int granted;
     private int served;
     private int remainingInWindow;
     private long resetMillis;
@@ -143,8 +145,11 @@ public final class LeasingCounterStore implements CounterStore {
         if (servesNow(atMillis)) {
           remaining--;
           served++;
-          if (renewal == null && next == null && atMillis >= startMillis + (endMillis - startMillis) / 2) {
-            // fetch the next batch ahead, sized on what this one served so far (about half its time)
+          if (renewal == null && next == null
+              && (atMillis >= startMillis + (endMillis - startMillis) / 4 || 2 * remaining <= granted)) {
+            // fetch the next batch ahead, a quarter into this one's time or half into its permits, so a slow round
+            // trip (three quarters of a lease) still arrives before it is needed; sized on what was served since the
+            // last request, about one lease's worth
             request(key, spec, nowMillis, endMillis, endMillis + spec.leaseMillis(), false);
           }
           return Future.succeededFuture(new Reservation(true, bucket, atMillis, remainingInWindow, resetMillis,
@@ -171,7 +176,7 @@ public final class LeasingCounterStore implements CounterStore {
     /** Asks the owner for a batch valid in [from, to), giving back the unused rest of an earlier one. */
     private Future<LeaseGrant> request(String key, WindowSpec spec, long nowMillis, long from, long to,
                                        boolean needed) {
-      // three times what the last batch served so far (a prefetch asks halfway through), or enough for everyone
+      // three times what was served since the last request (about one lease's worth), or enough for everyone
       // already waiting, whichever is more; unused permits go back with the next request
       int wanted = Math.max(MIN_BATCH, Math.min(Math.max(3 * served, waiters + 1), spec.requests() / 20));
       waiters = 0;
@@ -210,6 +215,7 @@ public final class LeasingCounterStore implements CounterStore {
       startMillis = grant.startMillis();
       endMillis = grant.endMillis();
       remaining = grant.permits();
+      granted = grant.permits();
       remainingInWindow = grant.remaining();
       resetMillis = grant.resetMillis();
     }
