@@ -7,6 +7,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
+import io.netty.handler.ssl.SslContext;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
 import io.vertx.core.Context;
@@ -89,8 +90,11 @@ public final class ProxyServer {
   public Future<Integer> start(int port) {
     EventLoop loop = context.nettyEventLoop();
     Transport transport = ((VertxInternal) vertx).transport();
+    // one TLS set-up for every https upstream, built only if there is one
+    SslContext tls = config.upstreams().stream().anyMatch(UpstreamLane::isHttps)
+        ? UpstreamLane.clientTls(config.upstreamTrust()) : null;
     List<UpstreamLane> made = new ArrayList<>();
-    config.upstreams().forEach(uri -> made.add(new UpstreamLane(uri, config.upstreamTrust(), loop, transport,
+    config.upstreams().forEach(uri -> made.add(new UpstreamLane(uri, tls, loop, transport,
         config.upstreamTimeoutMillis(), config.upstreamPool().connections(), config.upstreamPool().pipelining())));
     lanes = made;
     ServerBootstrap bootstrap = new ServerBootstrap()

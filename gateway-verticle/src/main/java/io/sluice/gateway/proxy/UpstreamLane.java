@@ -55,10 +55,11 @@ final class UpstreamLane {
    */
   private final SslContext tls;
 
-  UpstreamLane(URI uri, List<X509Certificate> trust, EventLoop loop, Transport transport, long connectTimeoutMillis,
+  /** {@code tls}: the TLS set-up shared by the https upstreams (see {@link #clientTls}); ignored for http ones. */
+  UpstreamLane(URI uri, SslContext tls, EventLoop loop, Transport transport, long connectTimeoutMillis,
                int maxConnections, int pipelineDepth) {
     this.host = uri.getHost();
-    this.tls = "https".equalsIgnoreCase(uri.getScheme()) ? clientTls(trust) : null;
+    this.tls = isHttps(uri) ? tls : null;
     this.port = uri.getPort() > 0 ? uri.getPort() : tls != null ? 443 : 80;
     this.loop = loop;
     this.maxConnections = maxConnections;
@@ -71,7 +72,12 @@ final class UpstreamLane {
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
   }
 
-  private static SslContext clientTls(List<X509Certificate> trust) {
+  static boolean isHttps(URI uri) {
+    return "https".equalsIgnoreCase(uri.getScheme());
+  }
+
+  /** TLS for https upstreams, against the JDK's trusted certificates or, if any, those of {@code upstreamTrust}. */
+  static SslContext clientTls(List<X509Certificate> trust) {
     try {
       SslContextBuilder builder = SslContextBuilder.forClient();
       if (!trust.isEmpty()) {
