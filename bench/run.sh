@@ -345,22 +345,28 @@ stats_snapshot() {  # stats_snapshot FILE MGMT_PORT...: one JSON object per line
 #                   cpu_split (usage_split)
 record_run() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$OUT/runs.tsv"; }
 
-# cpu_mark: "busy total mine steal" in clock ticks: the machine's busy and total time (/proc/stat, all CPUs) and the
-# CPU time of this script's processes (itself + every child it has reaped, e.g. wrk, + the running systems).
+# cpu_mark [PID...]: "busy total mine steal idle system api load wait" in clock ticks (wait in ns): the machine's
+# busy, total, steal and idle time (/proc/stat, all CPUs); mine = the CPU time of this script's processes (itself,
+# every child it has reaped such as wrk, and the running systems); system = the given processes' CPU time; api = the
+# API's; load = this script's reaped children (the wrk processes); wait = the time the given processes' threads were
+# runnable but had no CPU (/proc/PID/task/*/schedstat, second field).
 # foreign_pct MARK_BEFORE MARK_AFTER: share of the machine used by processes that are NOT ours in between.
 cpu_mark() {
-  local line f mine=0 p busy total steal
+  local pids=("$@") line f mine=0 p busy total steal idle sys=0 api=0 load wait
   read -r line < /proc/stat
   set -- $line
-  busy=$(( $2 + $3 + $4 + $7 + $8 )); total=$(( $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 )); steal=$9
+  busy=$(( $2 + $3 + $4 + $7 + $8 )); total=$(( $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 )); steal=$9; idle=$(( $5 + $6 ))
   f="$(< /proc/$$/stat)"; f="${f##*) }"; set -- $f
-  mine=$(( ${12} + ${13} + ${14} + ${15} ))
+  mine=$(( ${12} + ${13} + ${14} + ${15} )); load=$(( ${14} + ${15} ))
   for p in "${PID_OF[@]}"; do
     f="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
     f="${f##*) }"; set -- $f
     mine=$(( mine + ${12} + ${13} ))
+    [[ "$p" == "${PID_OF[api]:-}" ]] && api=$(( ${12} + ${13} ))
+    [[ " ${pids[*]} " == *" $p "* ]] && sys=$(( sys + ${12} + ${13} ))
   done
-  echo "$busy $total $mine $steal"
+  wait="$(for p in "${pids[@]}"; do cat "/proc/$p/task/"*/schedstat 2>/dev/null; done | awk '{s += $2} END {printf "%.0f", s}')"
+  echo "$busy $total $mine $steal $idle $sys $api $load ${wait:-0}"
 }
 steal_pct() {  # steal_pct MARK_BEFORE MARK_AFTER: CPU time the hypervisor gave to others (VMs)
   awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2];
@@ -428,33 +434,13 @@ pids_of() {  # the processes that make up SYSTEM (what serves its port)
   esac
 }
 
-# usage_mark PID...: "all_ticks idle_ticks system_ticks api_ticks load_ticks system_runq_wait_ns" where all/idle are
-# the machine's (/proc/stat, summed over CPUs), system = CPU time of the given processes, api = the API's, load = this
-# script's reaped children (the wrk processes), and the wait is the time the given processes' threads spent runnable
-# but waiting for a CPU (/proc/PID/task/*/schedstat, second field)
-usage_mark() {
-  local pids=("$@") line f p sys=0 api=0 load wait all idle
-  read -r line < /proc/stat
-  set -- $line
-  all=$(( $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 )); idle=$(( $5 + $6 ))
-  f="$(< /proc/$$/stat)"; f="${f##*) }"; set -- $f
-  load=$(( ${14} + ${15} ))
-  f="$(cat "/proc/${PID_OF[api]}/stat" 2>/dev/null)" && { f="${f##*) }"; set -- $f; api=$(( ${12} + ${13} )); }
-  for p in "${pids[@]}"; do
-    f="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
-    f="${f##*) }"; set -- $f
-    sys=$(( sys + ${12} + ${13} ))
-  done
-  wait="$(for p in "${pids[@]}"; do cat "/proc/$p/task/"*/schedstat 2>/dev/null; done | awk '{s += $2} END {printf "%.0f", s}')"
-  echo "$all $idle $sys $api $load ${wait:-0}"
-}
 # usage_split MARK_BEFORE MARK_AFTER: "system=0.85 api=0.28 load=0.83 idle=0.02 wait=52" (CPUs used on average;
 # wait = the system's run-queue wait in ms per second)
 usage_split() {
-  awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); w = (y[1] - x[1]) / n;
+  awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); w = (y[2] - x[2]) / n;
     if (w <= 0) { print "na"; exit }
-    printf "system=%.2f api=%.2f load=%.2f idle=%.2f wait=%.0f", (y[3] - x[3]) / w, (y[4] - x[4]) / w,
-      (y[5] - x[5]) / w, n * (y[2] - x[2]) / (y[1] - x[1]), (y[6] - x[6]) / 1e6 / (w / 100) }'
+    printf "system=%.2f api=%.2f load=%.2f idle=%.2f wait=%.0f", (y[6] - x[6]) / w, (y[7] - x[7]) / w,
+      (y[8] - x[8]) / w, (y[5] - x[5]) / w, (y[9] - x[9]) / 1e6 / (w / 100) }'
 }
 
 # one wrk measurement of SYSTEM; PHASE decides the headers and the output directory
@@ -466,11 +452,11 @@ measure() {  # measure PHASE SYSTEM CONFIG(t2c64|t1c16) REP SECONDS [ATTEMPT]
   read -r -a mp <<< "$(mgmt_ports_of "$sys")"
   read -r -a urls <<< "$(urls_of "$sys")"
   if (( ${#mp[@]} )); then sb="$OUT/stats/$id.before"; stats_snapshot "$sb" "${mp[@]}"; fi
-  local c0 c1 fp u0 u1 pids=()
+  local c0 c1 fp pids=()
   read -r -a pids <<< "$(pids_of "$sys")"
-  c0="$(cpu_mark)"; u0="$(usage_mark "${pids[@]}")"
+  c0="$(cpu_mark "${pids[@]}")"
   wrk_run "$OUT/$phase/$id" "$t" "$c" "$d" "$hv" "${urls[@]}"
-  u1="$(usage_mark "${pids[@]}")"; c1="$(cpu_mark)"
+  c1="$(cpu_mark "${pids[@]}")"
   fp="$(foreign_pct "$c0" "$c1")"
   if (( ${#mp[@]} )); then sa="$OUT/stats/$id.after"; stats_snapshot "$sa" "${mp[@]}"; fi
   st="$(steal_pct "$c0" "$c1")"
@@ -480,7 +466,7 @@ measure() {  # measure PHASE SYSTEM CONFIG(t2c64|t1c16) REP SECONDS [ATTEMPT]
     recorded="$phase-disturbed"; again=true; REPEATS=$((REPEATS + 1))
   fi
   record_run "$recorded" "$sys" "$cfg" "$rep" "$(IFS=,; echo "${WRK_FILES[*]}")" "$sb" "$sa" "$WRK_CMD" "$fp" \
-    "$st" "$(usage_split "$u0" "$u1")"
+    "$st" "$(usage_split "$c0" "$c1")"
   say "  $id: $(grep -h 'Requests/sec' "${WRK_FILES[@]}" | awk '{s += $2} END {printf "%.0f req/s", s}') $(grep -h 'Non-2xx' "${WRK_FILES[@]}" | awk '{s += $NF} END {if (s) printf "(non-2xx %d)", s}') [others used ${fp}% CPU, steal ${st}%]$($again && echo " - steal over ${STEAL_LIMIT}%: run again")"
   if $again; then measure "$phase" "$sys" "$cfg" "$rep" "$d" 2; fi
 }
