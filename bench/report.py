@@ -70,7 +70,10 @@ def read_runs(out):
 
 
 USAGE_HEADER = "CPUs used: system · API · wrk · idle; system's run-queue wait ms/s (median)"
-USAGE_TEXT = ("`CPUs used` (from `/proc`, over each run): CPUs' worth of time used by the system under test "
+CPU_REQ_HEADER = "system CPU per request (median)"
+USAGE_TEXT = ("`system CPU per request` = CPU time (user + kernel) of the system under test's processes over the run "
+              "÷ requests answered: what one request costs the proxy itself, whatever share of the machine it got. "
+              "`CPUs used` (from `/proc`, over each run): CPUs' worth of time used by the system under test "
               "(the proxy processes, or the API for direct), by the API, by the wrk processes, and left idle; then "
               "how long per second the system's threads were runnable but waiting for a CPU "
               "(`/proc/PID/task/*/schedstat`).")
@@ -280,6 +283,22 @@ def fusage(runs):
     if any(v is None for v in m.values()):
         return "n/a"
     return f"{m['system']:.2f} · {m['api']:.2f} · {m['load']:.2f} · {m['idle']:.2f}; {m['wait']:.0f}"
+
+
+def cpu_per_request(run):
+    """CPU time the system under test used per answered request, in µs: its CPUs times the marks' span (or wrk's
+    duration for outputs without it), over wrk's request count."""
+    u = run.get("usage")
+    if not u or "system" not in u or not run.get("requests"):
+        return None
+    secs = u.get("secs") or run.get("seconds")
+    return u["system"] * secs * 1e6 / run["requests"] if secs else None
+
+
+def fcpu_req(runs):
+    """Median CPU µs per request of the runs (see cpu_per_request)."""
+    v = med([x for x in (cpu_per_request(r) for r in runs) if x is not None])
+    return "n/a" if v is None else f"{v:.1f} µs"
 
 
 def max_or_none(values):
@@ -547,11 +566,15 @@ def main():
                 continue
             head.append([f"p99 latency ({wl}), {SYS_LABEL[s]}",
                          f"{fms(v)} (direct {fms(mp99('direct'))}, HAProxy {fms(mp99('haproxy'))})"])
+        if sysd:
+            head.append([f"CPU per request of the proxy itself ({wl})",
+                         ", ".join(f"{SYS_LABEL[s]} {fcpu_req(sysd[s]['runs'])}"
+                                   for s in ("haproxy", "sluice-1", "sluice-2") if s in sysd)])
     for s in ("haproxy-limited", "sluice-1", "sluice-2"):
         if s in rj:
             head.append([f"reject path (global 10/1s flooded), {SYS_LABEL[s]}",
                          f"{fnum(med([r['rps'] for r in rj[s]['runs']]))} answers/s, p99 "
-                         f"{fms(med([r['p99'] for r in rj[s]['runs']]))}"])
+                         f"{fms(med([r['p99'] for r in rj[s]['runs']]))}, CPU per answer {fcpu_req(rj[s]['runs'])}"])
     for sysname in ACC_SYSTEMS:
         cells = [(m, st) for m in ACC_MULTS for st in ("global", "token") if (sysname, m) in acc]
         if not cells:
@@ -641,10 +664,10 @@ def main():
             rows.append([SYS_LABEL[s], len(rr), fnum(v), f"{fnum(min(rps))}–{fnum(max(rps))}",
                          fms(med([r["p50"] for r in rr])), fms(med([r["p99"] for r in rr])),
                          fratio(ratio(v, d)), fratio(ratio(v, h)), bad, other or "–",
-                         fusage(rr), fcpu(rr)])
+                         fcpu_req(rr), fusage(rr), fcpu(rr)])
         a(table(["system", "runs", "req/s (median)", "range", "p50", "p99", "× direct", "× HAProxy",
                  "non-2xx + socket errors (all runs)", "store RT / fwd (Sluice counters, all runs)",
-                 USAGE_HEADER, "others' CPU / steal (max)"], rows))
+                 CPU_REQ_HEADER, USAGE_HEADER, "others' CPU / steal (max)"], rows))
         a("")
     curves = [[SYS_LABEL[k], meta.get(f"warmup_{k}", "").replace(" ", " → ")]
               for k in ("direct", "haproxy", "sluice-1", "sluice-2") if meta.get(f"warmup_{k}")]
@@ -702,10 +725,11 @@ def main():
                      fms(med([r["p99"] for r in rr])), fnum(med(ok), 1),
                      sum(r["errors"] for r in rr),
                      (f"{srt / rej:.3f}" if rej and s == "sluice-2" else "n/a (in-memory)" if s == "sluice-1" else "–"),
-                     (f"{loc / rej * 100:.1f}%" if rej else "–"), fusage(rr), fcpu(rr)])
+                     (f"{loc / rej * 100:.1f}%" if rej else "–"), fcpu_req(rr), fusage(rr), fcpu(rr)])
     a(table(["system", "runs", "answers/s (median)", "× HAProxy", "× own proxied", "p50", "p99", "2xx/s",
              "socket errors",
-             "store RT / rejected", "rejected locally", USAGE_HEADER, "others' CPU / steal (max)"], rows))
+             "store RT / rejected", "rejected locally", CPU_REQ_HEADER, USAGE_HEADER, "others' CPU / steal (max)"],
+            rows))
     a("")
 
     # ------------------------------------------------------------------ accuracy

@@ -434,13 +434,13 @@ pids_of() {  # the processes that make up SYSTEM (what serves its port)
   esac
 }
 
-# usage_split MARK_BEFORE MARK_AFTER: "system=0.85 api=0.28 load=0.83 idle=0.02 wait=52" (CPUs used on average;
-# wait = the system's run-queue wait in ms per second)
+# usage_split MARK_BEFORE MARK_AFTER: "system=0.85 api=0.28 load=0.83 idle=0.02 wait=52 secs=5.04" (CPUs used on
+# average; wait = the system's run-queue wait in ms per second; secs = the time between the marks)
 usage_split() {
   awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); w = (y[2] - x[2]) / n;
     if (w <= 0) { print "na"; exit }
-    printf "system=%.2f api=%.2f load=%.2f idle=%.2f wait=%.0f", (y[6] - x[6]) / w, (y[7] - x[7]) / w,
-      (y[8] - x[8]) / w, (y[5] - x[5]) / w, (y[9] - x[9]) / 1e6 / (w / 100) }'
+    printf "system=%.3f api=%.2f load=%.2f idle=%.2f wait=%.0f secs=%.2f", (y[6] - x[6]) / w, (y[7] - x[7]) / w,
+      (y[8] - x[8]) / w, (y[5] - x[5]) / w, (y[9] - x[9]) / 1e6 / (w / 100), w / 100 }'
 }
 
 # one wrk measurement of SYSTEM; PHASE decides the headers and the output directory
