@@ -51,6 +51,7 @@ public final class ClusterSetup {
     if (name != null) {
       config.setClusterName(name);
     }
+    ClusterSerialization.register(config);
     return config;
   }
 

@@ -2,10 +2,14 @@ package io.sluice.gateway.cluster;
 
 import com.hazelcast.map.EntryProcessor;
 import com.hazelcast.map.ExtendedMapEntry;
+import com.hazelcast.nio.ObjectDataInput;
+import com.hazelcast.nio.ObjectDataOutput;
+import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.limit.WindowState;
 
+import java.io.IOException;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -13,16 +17,20 @@ import java.util.concurrent.TimeUnit;
  * Runs on the member that owns the key: one atomic read-modify-write of a key's window, which also renews the
  * entry's time-to-live. Deterministic in its arguments, so the backup replays it to the same result.
  */
-final class ReserveProcessor implements EntryProcessor<String, WindowState, Reservation> {
+final class ReserveProcessor implements EntryProcessor<String, WindowState, Reservation>,
+    IdentifiedDataSerializable {
 
-  private static final long serialVersionUID = 1L;
   /** Kept a little past expiry so clock differences between members never drop live state. */
   static final long TTL_MARGIN_MILLIS = 5_000;
 
-  private final WindowSpec spec;
-  private final long nowMillis;
-  private final long notBeforeMillis;
-  private final long latestMillis;
+  private WindowSpec spec;
+  private long nowMillis;
+  private long notBeforeMillis;
+  private long latestMillis;
+
+  /** For {@link ClusterSerialization}, which then reads the fields. */
+  ReserveProcessor() {
+  }
 
   ReserveProcessor(WindowSpec spec, long nowMillis, long notBeforeMillis, long latestMillis) {
     this.spec = spec;
@@ -37,6 +45,32 @@ final class ReserveProcessor implements EntryProcessor<String, WindowState, Rese
     Reservation reservation = state.reserve(spec, nowMillis, notBeforeMillis, latestMillis);
     store(entry, state, spec, nowMillis);
     return reservation;
+  }
+
+  @Override
+  public int getFactoryId() {
+    return ClusterSerialization.FACTORY_ID;
+  }
+
+  @Override
+  public int getClassId() {
+    return ClusterSerialization.RESERVE;
+  }
+
+  @Override
+  public void writeData(ObjectDataOutput out) throws IOException {
+    ClusterSerialization.writeSpec(out, spec);
+    out.writeLong(nowMillis);
+    out.writeLong(notBeforeMillis);
+    out.writeLong(latestMillis);
+  }
+
+  @Override
+  public void readData(ObjectDataInput in) throws IOException {
+    spec = ClusterSerialization.readSpec(in);
+    nowMillis = in.readLong();
+    notBeforeMillis = in.readLong();
+    latestMillis = in.readLong();
   }
 
   /** Writes the state back with a TTL that ends when the window no longer constrains anything. */

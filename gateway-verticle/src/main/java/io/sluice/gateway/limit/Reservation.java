@@ -1,7 +1,5 @@
 package io.sluice.gateway.limit;
 
-import java.io.Serializable;
-
 /**
  * The answer of a counter store to one reservation attempt.
  *
@@ -14,7 +12,7 @@ import java.io.Serializable;
  * @param untilMillis the request must leave before this instant (end of its bucket, or of its lease)
  */
 public record Reservation(boolean granted, long bucket, long atMillis, int remaining, long resetMillis,
-                          long untilMillis) implements Serializable {
+                          long untilMillis) {
 
   public static Reservation denied(long retryAtMillis) {
     return new Reservation(false, -1, retryAtMillis, 0, retryAtMillis, retryAtMillis);

@@ -1,7 +1,5 @@
 package io.sluice.gateway.limit;
 
-import java.io.Serializable;
-
 /**
  * The shape of one sliding window: at most {@code requests} admissions in any {@code windowMillis}.
  *
@@ -23,7 +21,7 @@ import java.io.Serializable;
  * paced traffic at 1.2x the limit, one request in twelve). So a rejecting policy holds a request up to
  * {@link #rejectGraceMillis()} when a slot frees up that soon, and refuses it only otherwise.
  */
-public record WindowSpec(int requests, long windowMillis, boolean queued) implements Serializable {
+public record WindowSpec(int requests, long windowMillis, boolean queued) {
 
   /** From this many requests per window, gateways lease permits in batches (see {@link #leaseMillis()}). */
   public static final int LEASE_MIN_REQUESTS = 100;

@@ -1,6 +1,8 @@
 package io.sluice.gateway.limit;
 
-import java.io.Serializable;
+import java.io.DataInput;
+import java.io.DataOutput;
+import java.io.IOException;
 import java.util.Arrays;
 
 /**
@@ -10,9 +12,7 @@ import java.util.Arrays;
  * <p>Invariant: every run of {@link WindowSpec#spanBuckets()} consecutive buckets holds at most
  * {@link WindowSpec#requests()} admissions. Buckets may lie in the future: those are reservations of delayed requests.
  */
-public final class WindowState implements Serializable {
-
-  private static final long serialVersionUID = 1L;
+public final class WindowState {
 
   private long[] buckets = new long[4];
   private int[] counts = new int[4];
@@ -55,10 +55,7 @@ public final class WindowState implements Serializable {
     prune(highWater - spec.spanBuckets() + 1);
     long bucket = Math.max(highWater, spec.bucketOf(endMillis));
     int span = spec.spanBuckets();
-    int fullest = 0;
-    for (long run = bucket; run < bucket + span; run++) {
-      fullest = Math.max(fullest, countBetween(run - span + 1, run));
-    }
+    int fullest = fullestRunThrough(bucket, span);
     int granted = Math.min(wanted, spec.requests() - fullest);
     if (granted <= 0) {
       long free = earliestFreeSlot(spec, Math.max(highWater, spec.bucketOf(startMillis)));
@@ -70,12 +67,22 @@ public final class WindowState implements Serializable {
     return new LeaseGrant(granted, bucket, startMillis, endMillis, remaining, spec.startOf(bucket + span), 0);
   }
 
-  private int countBetween(long fromBucket, long toBucket) {
-    int total = 0;
-    for (int i = indexAtOrAfter(fromBucket); i < size && buckets[i] <= toBucket; i++) {
-      total += counts[i];
+  /** The most admissions in any run of {@code span} buckets that contains {@code bucket}: one pass, a moving sum. */
+  private int fullestRunThrough(long bucket, int span) {
+    int fullest = 0;
+    int running = 0;
+    int first = indexAtOrAfter(bucket - span + 1);
+    int next = first;
+    for (long end = bucket; end < bucket + span; end++) {
+      while (next < size && buckets[next] <= end) {
+        running += counts[next++];
+      }
+      while (first < next && buckets[first] <= end - span) {
+        running -= counts[first++];
+      }
+      fullest = Math.max(fullest, running);
     }
-    return total;
+    return fullest;
   }
 
   /** Gives back one admission previously reserved in {@code bucket} (a request denied by another policy). */
@@ -140,6 +147,34 @@ public final class WindowState implements Serializable {
       }
     }
     return best;
+  }
+
+  /** Writes this state for another cluster member (see {@link #readFrom}). */
+  public void writeTo(DataOutput out) throws IOException {
+    out.writeLong(highWater);
+    out.writeInt(size);
+    for (int i = 0; i < size; i++) {
+      out.writeLong(buckets[i]);
+      out.writeInt(counts[i]);
+    }
+  }
+
+  /** Reads a state written by {@link #writeTo}. */
+  public static WindowState readFrom(DataInput in) throws IOException {
+    WindowState state = new WindowState();
+    state.highWater = in.readLong();
+    int size = in.readInt();
+    if (size < 0) {
+      throw new IOException("corrupt window state: " + size + " entries");
+    }
+    state.buckets = new long[Math.max(4, size)];
+    state.counts = new int[Math.max(4, size)];
+    for (int i = 0; i < size; i++) {
+      state.buckets[i] = in.readLong();
+      state.counts[i] = in.readInt();
+    }
+    state.size = size;
+    return state;
   }
 
   private void prune(long keepFrom) {

@@ -2,9 +2,15 @@ package io.sluice.gateway.cluster;
 
 import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.internal.serialization.Data;
+import com.hazelcast.internal.serialization.SerializationService;
+import com.hazelcast.internal.serialization.impl.SerializationConstants;
+import com.hazelcast.spi.impl.SerializationServiceSupport;
 import com.hazelcast.map.IMap;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.CounterStoreContract;
+import io.sluice.gateway.limit.LeaseGrant;
+import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.limit.WindowState;
 import io.vertx.core.Vertx;
@@ -13,6 +19,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -20,6 +29,7 @@ import java.util.Properties;
 import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The contract suite against a real two-member Hazelcast cluster built from the project's cluster.xml. */
@@ -71,6 +81,44 @@ class HazelcastCounterStoreTest extends CounterStoreContract {
     assertTrue(expiration > 0 && expiration != Long.MAX_VALUE, "entry has a TTL");
     assertEquals(1, first.getConfig().getMapConfig(MAP).getBackupCount());
     assertTrue(first.getConfig().getMapConfig(MAP).getEvictionConfig().getSize() > 0, "map has a max size");
+  }
+
+  @Test
+  @DisplayName("what crosses the cluster is written field by field, never with Java serialization")
+  void compactWireFormat() throws IOException {
+    SerializationService serialization = ((SerializationServiceSupport) first).getSerializationService();
+    WindowSpec spec = new WindowSpec(300, 1_000);
+    for (Object processor : List.of(new ReserveProcessor(spec, T0, T0, T0 + 20),
+        new ReleaseProcessor(spec, T0, 7), new LeaseProcessor(spec, T0, T0, T0 + 20, 12, 5, 3))) {
+      Data data = serialization.toData(processor);
+      assertEquals(SerializationConstants.CONSTANT_TYPE_DATA_SERIALIZABLE, data.getType(), processor.toString());
+      assertTrue(data.totalSize() < 100, processor + ": " + data.totalSize() + " bytes");
+      assertEquals(processor.getClass(), serialization.toObject(data).getClass());
+    }
+    Reservation reservation = new Reservation(true, 42, T0 + 1, 9, T0 + 1_000, T0 + 6);
+    LeaseGrant grant = new LeaseGrant(12, 43, T0, T0 + 20, 100, T0 + 1_000, 0);
+    assertEquals(reservation, roundTrip(serialization, reservation, ClusterSerialization.RESERVATION_TYPE));
+    assertEquals(grant, roundTrip(serialization, grant, ClusterSerialization.LEASE_GRANT_TYPE));
+
+    WindowState state = new WindowState();
+    for (int i = 0; i < 50; i++) {
+      state.reserve(spec, T0 + i * 7, T0 + i * 7, T0 + i * 7);
+    }
+    WindowState copy = (WindowState) roundTrip(serialization, state, ClusterSerialization.WINDOW_STATE_TYPE);
+    assertArrayEquals(bytes(state), bytes(copy));
+    assertEquals(state.reserve(spec, T0 + 400, T0 + 400, T0 + 400), copy.reserve(spec, T0 + 400, T0 + 400, T0 + 400));
+  }
+
+  private static Object roundTrip(SerializationService serialization, Object value, int expectedType) {
+    Data data = serialization.toData(value);
+    assertEquals(expectedType, data.getType(), value.getClass().getSimpleName());
+    return serialization.toObject(data);
+  }
+
+  private static byte[] bytes(WindowState state) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    state.writeTo(new DataOutputStream(out));
+    return out.toByteArray();
   }
 
   @Test

@@ -4,7 +4,9 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -124,6 +126,55 @@ class WindowStateTest {
       forwarded.sort(Long::compare);
       assertTrue(maxInAnyWindow(forwarded, window) <= limit,
           "limit " + limit + " per " + window + " ms exceeded: " + maxInAnyWindow(forwarded, window));
+    }
+  }
+
+  @Test
+  @DisplayName("random leases, returns and delayed reservations never put more than the limit in any span of buckets, and use all the room")
+  void leasesStayWithinTheLimitAndGrantAllRoom() {
+    Random random = new Random(7);
+    for (int trial = 0; trial < 12; trial++) {
+      WindowSpec spec = new WindowSpec(100 + random.nextInt(2_000), 500 + random.nextInt(2_000));
+      int span = spec.spanBuckets();
+      WindowState state = new WindowState();
+      Map<Long, Integer> recorded = new HashMap<>();
+      long now = T0;
+      long lastBucket = Long.MIN_VALUE;
+      int lastUnused = 0;
+      for (int i = 0; i < 300; i++) {
+        now += random.nextInt((int) spec.leaseMillis() * 2);
+        if (random.nextInt(3) == 0) {
+          // a delayed request's reservation, possibly well ahead of the leases
+          Reservation r = state.reserve(spec, now, now, now + random.nextInt((int) spec.windowMillis()));
+          if (r.granted()) {
+            recorded.merge(r.bucket(), 1, Integer::sum);
+          }
+          continue;
+        }
+        long end = now + 1 + random.nextInt((int) spec.leaseMillis());
+        int wanted = 1 + random.nextInt(spec.requests() / 4);
+        int returned = lastBucket != Long.MIN_VALUE && random.nextInt(3) == 0 ? random.nextInt(lastUnused + 1) : 0;
+        if (returned > 0) {
+          recorded.merge(lastBucket, -returned, Integer::sum);
+        }
+        LeaseGrant grant = state.lease(spec, now, now, end, wanted, lastBucket, returned);
+        lastUnused = grant.permits() - (grant.permits() > 0 ? random.nextInt(grant.permits() + 1) : 0);
+        if (grant.permits() > 0) {
+          recorded.merge(grant.bucket(), grant.permits(), Integer::sum);
+          lastBucket = grant.bucket();
+        }
+        int fullest = 0;
+        for (long runEnd = grant.bucket(); runEnd < grant.bucket() + span; runEnd++) {
+          int sum = 0;
+          for (long b = runEnd - span + 1; b <= runEnd; b++) {
+            sum += recorded.getOrDefault(b, 0);
+          }
+          fullest = Math.max(fullest, sum);
+        }
+        assertTrue(fullest <= spec.requests(), "over the limit: " + fullest + " > " + spec.requests());
+        assertTrue(grant.permits() == wanted || fullest == spec.requests(),
+            "granted " + grant.permits() + " of " + wanted + " with room left (fullest " + fullest + ")");
+      }
     }
   }
 
