@@ -104,10 +104,11 @@ final class ClusterSerialization {
     out.writeInt(spec.requests());
     out.writeLong(spec.windowMillis());
     out.writeBoolean(spec.queued());
+    out.writeLong(spec.transitMillis());
   }
 
   static WindowSpec readSpec(ObjectDataInput in) throws IOException {
-    return new WindowSpec(in.readInt(), in.readLong(), in.readBoolean());
+    return new WindowSpec(in.readInt(), in.readLong(), in.readBoolean(), in.readLong());
   }
 
   private abstract static class Serializer<T> implements StreamSerializer<T> {

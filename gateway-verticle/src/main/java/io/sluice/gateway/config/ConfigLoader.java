@@ -63,6 +63,7 @@ public final class ConfigLoader {
       "SLUICE_UPSTREAM_PIPELINING", "upstreamPool.pipelining",
       "SLUICE_LIMITER_MAP_NAME", "limiter.mapName",
       "SLUICE_LIMITER_MAX_KEYS", "limiter.maxKeys",
+      "SLUICE_LIMITER_TRANSIT_ALLOWANCE", "limiter.transitAllowance",
       "SLUICE_WARMUP_PATH", "warmup.path",
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
       "SLUICE_POLICIES", "policies");
@@ -248,10 +249,14 @@ public final class ConfigLoader {
           integer(poolJson, "connections", "upstreamPool.connections", 1, 1024),
           integer(poolJson, "pipelining", "upstreamPool.pipelining", 1, 64));
       JsonObject limiterJson = object(root, "limiter");
-      knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys"));
+      knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys", "transitAllowance"));
+      long transit = duration(limiterJson, "transitAllowance", "limiter.transitAllowance", false);
+      if (transit > 1_000) {
+        throw fail("limiter.transitAllowance", "must be at most 1s", limiterJson.getValue("transitAllowance"));
+      }
       GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(
           string(limiterJson, "mapName", "limiter.mapName"),
-          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE));
+          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE), transit);
       JsonObject warmupJson = object(root, "warmup");
       knownKeys(warmupJson, "warmup.", Set.of("path", "requests"));
       String warmupPath = string(warmupJson, "path", "warmup.path");
@@ -261,7 +266,7 @@ public final class ConfigLoader {
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout, limiter, warmup, policies(root));
+          clientIdleTimeout, limiter, warmup, policies(root, transit));
     }
 
     /**
@@ -329,7 +334,7 @@ public final class ConfigLoader {
       return uris;
     }
 
-    private List<Policy> policies(JsonObject root) {
+    private List<Policy> policies(JsonObject root, long transitMillis) {
       Object value = root.getValue("policies");
       if (!(value instanceof JsonArray)) {
         throw fail("policies", "must be an array of policies (it may be empty)", value);
@@ -342,7 +347,7 @@ public final class ConfigLoader {
         if (!(array.getValue(i) instanceof JsonObject)) {
           throw fail("policies[" + i + "]", "must be an object", array.getValue(i));
         }
-        Policy policy = policy(array.getJsonObject(i), prefix);
+        Policy policy = policy(array.getJsonObject(i), prefix, transitMillis);
         if (!names.add(policy.name())) {
           throw fail(prefix + "name", "must be unique among policies", policy.name());
         }
@@ -351,7 +356,7 @@ public final class ConfigLoader {
       return policies;
     }
 
-    private Policy policy(JsonObject json, String prefix) {
+    private Policy policy(JsonObject json, String prefix, long transitMillis) {
       knownKeys(json, prefix, Set.of("name", "key", "requests", "window", "onExceed", "maxDelay", "onMissingKey"));
       String name = string(json, "name", prefix + "name");
       if (!POLICY_NAME.matcher(name).matches()) {
@@ -375,7 +380,8 @@ public final class ConfigLoader {
       }
       Policy.OnMissingKey onMissing =
           choice(json, "onMissingKey", prefix + "onMissingKey", Policy.OnMissingKey.class, "reject");
-      return new Policy(name, keySource, new WindowSpec(requests, window), onExceed, maxDelay, onMissing);
+      return new Policy(name, keySource, new WindowSpec(requests, window, false, transitMillis), onExceed, maxDelay,
+          onMissing);
     }
 
     private <E extends Enum<E>> E choice(JsonObject json, String field, String path, Class<E> type, String fallback) {

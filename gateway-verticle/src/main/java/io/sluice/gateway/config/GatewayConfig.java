@@ -26,8 +26,12 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
   public record UpstreamPool(int connections, int pipelining) {
   }
 
-  /** Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys. */
-  public record Limiter(String mapName, int maxKeys) {
+  /**
+   * Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys; and how much longer one
+   * request may take than another from a gateway to the upstream ({@code transitAllowanceMillis}, see
+   * {@link io.sluice.gateway.limit.WindowSpec}).
+   */
+  public record Limiter(String mapName, int maxKeys, long transitAllowanceMillis) {
   }
 
   /** Requests the gateway sends through itself, unlimited, before it reports ready (0 = none). */

@@ -1,27 +1,30 @@
 package io.sluice.gateway.limit;
 
 /**
- * The shape of one sliding window: at most {@code requests} admissions in any {@code windowMillis}.
+ * The shape of one sliding window: at most {@code requests} admissions in any {@code windowMillis}, counted where the
+ * upstream receives the requests.
  *
  * <p>Admissions are recorded in buckets of {@link #bucketMillis()}: 1/1000 of the window for small limits (at most a
  * few entries per window, so fine buckets cost nothing), 1/200 for large ones (leased in batches). A window of real
- * time touches at most {@code window/bucket + 1} buckets; {@link #spanBuckets()} adds {@link #slackMillis()} more,
- * so that a request leaving a little after its bucket ({@link #lateToleranceMillis()}) and crossing to the
- * upstream can never push one more request into a window. The limiter keeps every run of {@code spanBuckets}
- * consecutive buckets at or below {@code requests}, which bounds every real-time window; the price is
- * under-admission of at most {@code span/window - 1} (0.8% for a small limit over 1 s, 2.5% when it delays, 4.5% for a leased one).
+ * time touches at most {@code window/bucket + 1} buckets; {@link #spanBuckets()} adds {@link #slackMillis()} more:
+ * the time a request may leave after its bucket ({@link #lateToleranceMillis()}) plus {@code transitMillis}, by how
+ * much more one request may take than another between leaving the gateway and being received upstream. Then one
+ * more request can never enter a real window. The limiter keeps every run of {@code spanBuckets} consecutive buckets
+ * at or below {@code requests}, which bounds every real-time window; the price is under-admission of at most
+ * {@code span/window - 1} (with the default 12 ms transit, over 1 s: 1.6% for a small limit, 2.8% when it delays,
+ * 4.5% for a leased one).
  *
  * <p>Requests of a delaying policy wait on timers, sometimes for seconds, and a timer can fire late (a GC pause, a
  * busy event loop, a descheduled VM). A request leaving after its tolerance gives its slot back and is decided
  * again; with the queue full that means a 429 and a slot nobody uses, which for a small limit is a large share of the
  * window (one in five for 5 per second). So a {@code queued} window (a delaying policy's) tolerates
- * {@link #QUEUED_LATE_TOLERANCE_MILLIS} of lateness instead of 3 ms, for 2.5% more span over 1 s.
+ * {@link #QUEUED_LATE_TOLERANCE_MILLIS} of lateness instead of 3 ms.
  *
  * <p>That slack would make a rejecting policy refuse a request that arrives just as the window frees up (for evenly
  * paced traffic at 1.2x the limit, one request in twelve). So a rejecting policy holds a request up to
  * {@link #rejectGraceMillis()} when a slot frees up that soon, and refuses it only otherwise.
  */
-public record WindowSpec(int requests, long windowMillis, boolean queued) {
+public record WindowSpec(int requests, long windowMillis, boolean queued, long transitMillis) {
 
   /** From this many requests per window, gateways lease permits in batches (see {@link #leaseMillis()}). */
   public static final int LEASE_MIN_REQUESTS = 100;
@@ -29,7 +32,11 @@ public record WindowSpec(int requests, long windowMillis, boolean queued) {
   static final long MAX_REJECT_GRACE_MILLIS = 25;
   static final long LATE_TOLERANCE_MILLIS = 3;
   /** Late tolerance of a small limit's queued (delayed) requests, at most 1/50 of the window. */
-  static final long QUEUED_LATE_TOLERANCE_MILLIS = 20;
+  static final long QUEUED_LATE_TOLERANCE_MILLIS = 15;
+  /** The default of {@code limiter.transitAllowance} (see the class comment). */
+  public static final long DEFAULT_TRANSIT_MILLIS = 12;
+  /** Leased limits (5 ms buckets for 1 s) keep at least this much transit allowance. */
+  static final long LEASED_MIN_TRANSIT_MILLIS = 17;
 
   public WindowSpec {
     if (requests < 1) {
@@ -38,16 +45,23 @@ public record WindowSpec(int requests, long windowMillis, boolean queued) {
     if (windowMillis < 1) {
       throw new IllegalArgumentException("window must be >= 1 ms, got " + windowMillis);
     }
+    if (transitMillis < 0) {
+      throw new IllegalArgumentException("transit allowance must be >= 0 ms, got " + transitMillis);
+    }
   }
 
-  /** A window whose requests are never held long: a rejecting policy's. */
+  /** A window whose requests are never held long (a rejecting policy's), with the default transit allowance. */
   public WindowSpec(int requests, long windowMillis) {
-    this(requests, windowMillis, false);
+    this(requests, windowMillis, false, DEFAULT_TRANSIT_MILLIS);
+  }
+
+  public WindowSpec(int requests, long windowMillis, boolean queued) {
+    this(requests, windowMillis, queued, DEFAULT_TRANSIT_MILLIS);
   }
 
   /** The same window for a policy that delays requests until they fit. */
   public WindowSpec queuedVariant() {
-    return queued ? this : new WindowSpec(requests, windowMillis, true);
+    return queued ? this : new WindowSpec(requests, windowMillis, true, transitMillis);
   }
 
   private boolean leased() {
@@ -68,9 +82,9 @@ public record WindowSpec(int requests, long windowMillis, boolean queued) {
         : LATE_TOLERANCE_MILLIS;
   }
 
-  /** Time allowed between a request leaving and the upstream seeing it, plus the late tolerance. */
+  /** The late tolerance plus the transit allowance (see the class comment). */
   public long slackMillis() {
-    return lateToleranceMillis() + (leased() ? 17 : 4);
+    return lateToleranceMillis() + (leased() ? Math.max(LEASED_MIN_TRANSIT_MILLIS, transitMillis) : transitMillis);
   }
 
   /** How many consecutive buckets together may hold at most {@link #requests()} admissions. */

@@ -98,7 +98,7 @@ class ConfigLoaderTest {
           () -> assertEquals(5_000, config.upstreamTimeoutMillis()),
           () -> assertEquals(5_000, config.shutdownGraceMillis()),
           () -> assertEquals(60_000, config.clientIdleTimeoutMillis()),
-          () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
+          () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000, 12), config.limiter()),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -119,15 +119,15 @@ class ConfigLoaderTest {
           () -> assertEquals(750, config.upstreamTimeoutMillis()),
           () -> assertEquals(0, config.shutdownGraceMillis(), "a zero grace period is allowed"),
           () -> assertEquals(15_000, config.clientIdleTimeoutMillis()),
-          () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
+          () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000, 30), config.limiter()),
           () -> assertEquals(List.of(
-              new Policy("global", new KeySource.Global(), new WindowSpec(100, 60_000), Policy.OnExceed.REJECT, 0,
+              new Policy("global", new KeySource.Global(), new WindowSpec(100, 60_000, false, 30), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
-              new Policy("per-token", new KeySource.Bearer(), new WindowSpec(10, 1_000), Policy.OnExceed.DELAY, 500,
+              new Policy("per-token", new KeySource.Bearer(), new WindowSpec(10, 1_000, false, 30), Policy.OnExceed.DELAY, 500,
                   Policy.OnMissingKey.IP),
-              new Policy("per-ip", new KeySource.ClientIp(), new WindowSpec(50, 3_600_000), Policy.OnExceed.DELAY,
+              new Policy("per-ip", new KeySource.ClientIp(), new WindowSpec(50, 3_600_000, false, 30), Policy.OnExceed.DELAY,
                   3_600_000, Policy.OnMissingKey.REJECT),
-              new Policy("per-key", new KeySource.Header("X-Api-Key"), new WindowSpec(1, 250),
+              new Policy("per-key", new KeySource.Header("X-Api-Key"), new WindowSpec(1, 250, false, 30),
                   Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.SKIP)), config.policies()));
     }
 
@@ -179,6 +179,7 @@ class ConfigLoaderTest {
         maxdelay-without-delay.json     | policies[0].maxDelay     | only with "onExceed": "delay"
         bad-key-source.json             | policies[0].key          | global, bearer, ip or header:NAME
         bad-limiter.json                | limiter.maxKeys          | integer from 1
+        bad-transit-allowance.json      | limiter.transitAllowance | at most 1s
         bad-shutdown-grace.json         | shutdownGrace            | duration
         zero-client-idle-timeout.json   | clientIdleTimeout        | positive duration
         missing-upstream-trust.json     | upstreamTrust            | readable PEM file
@@ -228,6 +229,8 @@ class ConfigLoaderTest {
               c -> String.valueOf(c.clientIdleTimeoutMillis())),
           layer("limiter.mapName", "\"conf\"", "conf", "env", "env", "prop", "prop", c -> c.limiter().mapName()),
           layer("limiter.maxKeys", "10", "10", "20", "20", "30", "30", c -> String.valueOf(c.limiter().maxKeys())),
+          layer("limiter.transitAllowance", "\"5ms\"", "5/5", "0ms", "0/0", "40ms", "40/40",
+              c -> c.limiter().transitAllowanceMillis() + "/" + c.policies().get(0).window().transitMillis()),
           layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),
           layer("warmup.requests", "1", "1", "2", "2", "3", "3", c -> String.valueOf(c.warmup().requests())),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
@@ -298,9 +301,9 @@ class ConfigLoaderTest {
       env.put("SLUICE_POLICIES",
           "[{\"name\": \"only\", \"key\": \"global\", \"requests\": 5, \"window\": \"2s\", \"onExceed\": \"reject\"}]");
 
-      assertEquals(List.of(new Policy("only", new KeySource.Global(), new WindowSpec(5, 2_000),
+      assertEquals(List.of(new Policy("only", new KeySource.Global(), new WindowSpec(5, 2_000, false, 30),
               Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT)),
-          parseFixture("valid-full.json").policies());
+          parseFixture("valid-full.json").policies(), "with the file's transit allowance");
     }
   }
 

@@ -39,8 +39,8 @@ public abstract class CounterStoreContract {
     }
     Reservation denied = store().reserve(key, FIVE_PER_SECOND, T0 + 10, T0 + 10, T0 + 10).await();
     assertFalse(denied.granted());
-    assertEquals(T0 + 1_008, denied.atMillis());
-    assertTrue(store().reserve(key, FIVE_PER_SECOND, T0 + 1_008, T0 + 1_008, T0 + 1_008).await().granted());
+    assertEquals(T0 + 1_016, denied.atMillis());
+    assertTrue(store().reserve(key, FIVE_PER_SECOND, T0 + 1_016, T0 + 1_016, T0 + 1_016).await().granted());
   }
 
   @Test
@@ -64,7 +64,7 @@ public abstract class CounterStoreContract {
     }
     Reservation later = store().reserve(key, FIVE_PER_SECOND, T0 + 100, T0 + 100, T0 + 2_100).await();
     assertTrue(later.granted());
-    assertEquals(T0 + 1_008, later.atMillis());
+    assertEquals(T0 + 1_016, later.atMillis());
     assertFalse(store().reserve(key, FIVE_PER_SECOND, T0 + 100, T0 + 100, T0 + 500).await().granted());
   }
 

@@ -65,7 +65,7 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("c")).await().admitted(), "global still has room: denials were refunded");
     Decision full = limiter.decide(request("d")).await();
     assertEquals("global", full.policy().name());
-    assertEquals(T0 + 1_008, full.retryAtMillis());
+    assertEquals(T0 + 1_016, full.retryAtMillis());
   }
 
   @Test
@@ -77,7 +77,7 @@ class RateLimiterTest {
     clock.advance(100);
     Decision delayed = limiter.decide(request("a")).await();
     assertTrue(delayed.admitted());
-    assertEquals(T0 + 1_025, delayed.forwardAtMillis());
+    assertEquals(T0 + 1_028, delayed.forwardAtMillis());
     assertEquals(2, store.size(), "one global key and one token key");
   }
 
@@ -88,7 +88,7 @@ class RateLimiterTest {
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision d = limiter.decide(request("a")).await();
     assertEquals(Decision.Outcome.DENY, d.outcome());
-    assertEquals(T0 + 1_025, d.retryAtMillis());
+    assertEquals(T0 + 1_028, d.retryAtMillis());
   }
 
   @Test
@@ -97,8 +97,8 @@ class RateLimiterTest {
     RateLimiter limiter = limiter(global(3), perToken(1, Policy.OnExceed.DELAY, 3_000, Policy.OnMissingKey.REJECT));
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision second = limiter.decide(request("a")).await();
-    assertEquals(T0 + 1_025, second.forwardAtMillis());
-    // global: one slot now and one reserved at +1025. Two more fit now, but a third delayed one must find
+    assertEquals(T0 + 1_028, second.forwardAtMillis());
+    // global: one slot now and one reserved at +1028. Two more fit now, but a third delayed one must find
     // room in the global window around its own forward time.
     assertTrue(limiter.decide(request("b")).await().admitted());
     assertTrue(limiter.decide(request("c")).await().admitted());
@@ -163,12 +163,12 @@ class RateLimiterTest {
     clock.advance(RateLimiter.KNOWN_FULL_MILLIS - 1);
     Decision local = limiter.decide(request("a")).await();
     assertFalse(local.admitted());
-    assertEquals(T0 + 1_008, local.retryAtMillis(), "Retry-After still tells the real time");
+    assertEquals(T0 + 1_016, local.retryAtMillis(), "Retry-After still tells the real time");
     assertEquals(1, limiter.localDenials());
     clock.advance(1);
     assertFalse(limiter.decide(request("a")).await().admitted());
     assertEquals(1, limiter.localDenials(), "asked the store again");
-    clock.set(T0 + 1_008);
+    clock.set(T0 + 1_016);
     assertTrue(limiter.decide(request("a")).await().admitted(), "free again when the window has moved on");
   }
 
@@ -187,16 +187,16 @@ class RateLimiterTest {
   }
 
   @Test
-  @DisplayName("a delayed request whose timer fires up to 20 ms late keeps its slot; later than that it is decided again")
+  @DisplayName("a delayed request whose timer fires up to 15 ms late keeps its slot; later than that it is decided again")
   void delayedRequestsTolerateLateTimers() {
     RateLimiter limiter = limiter(perToken(1, Policy.OnExceed.DELAY, 2_000, Policy.OnMissingKey.REJECT));
     assertTrue(limiter.decide(request("a")).await().admitted());
     Decision delayed = limiter.decide(request("a")).await();
     assertTrue(delayed.forwardAtMillis() > T0 + 1_000, "waits for the window");
-    clock.set(delayed.forwardAtMillis() + 20);
-    assertSame(delayed, limiter.confirm(delayed, request("a")).await(), "20 ms late: the slot still holds");
+    clock.set(delayed.forwardAtMillis() + 15);
+    assertSame(delayed, limiter.confirm(delayed, request("a")).await(), "15 ms late: the slot still holds");
     clock.advance(2);
-    assertNotSame(delayed, limiter.confirm(delayed, request("a")).await(), "22 ms late: decided again");
+    assertNotSame(delayed, limiter.confirm(delayed, request("a")).await(), "17 ms late: decided again");
     assertEquals(1, limiter.redecisions());
   }
 }

@@ -20,26 +20,36 @@ class WindowStateTest {
   private final WindowSpec tenPerSecond = new WindowSpec(10, 1_000);
 
   @Test
-  @DisplayName("a small limit is tracked in 1 ms buckets over 1 s + 8 ms; a leased one in 5 ms buckets over 1 s + 45 ms")
+  @DisplayName("a small limit is tracked in 1 ms buckets over 1 s + 16 ms; a leased one in 5 ms buckets over 1 s + 45 ms")
   void shape() {
     assertEquals(1, tenPerSecond.bucketMillis());
-    assertEquals(1_008, tenPerSecond.spanBuckets());
+    assertEquals(1_016, tenPerSecond.spanBuckets(), "1 s, 1 bucket, 3 ms late tolerance, 12 ms transit");
     assertEquals(25, tenPerSecond.rejectGraceMillis());
     WindowSpec leased = new WindowSpec(1_000, 1_000);
     assertEquals(5, leased.bucketMillis());
     assertEquals(20, leased.leaseMillis());
     assertEquals(209, leased.spanBuckets());
     assertEquals(1, new WindowSpec(3, 100).bucketMillis());
-    assertEquals(108, new WindowSpec(3, 100).spanBuckets());
+    assertEquals(116, new WindowSpec(3, 100).spanBuckets());
     assertEquals(2, new WindowSpec(3, 100).rejectGraceMillis());
   }
 
   @Test
-  @DisplayName("a delaying policy's small limit tolerates 20 ms of lateness (span 1 s + 25 ms); a leased one keeps 3 ms")
+  @DisplayName("the transit allowance lengthens the span by itself; leased limits keep at least 17 ms of it")
+  void transitAllowance() {
+    assertEquals(1_004, new WindowSpec(10, 1_000, false, 0).spanBuckets());
+    assertEquals(1_054, new WindowSpec(10, 1_000, false, 50).spanBuckets());
+    assertEquals(209, new WindowSpec(1_000, 1_000, false, 0).spanBuckets());
+    assertEquals(212, new WindowSpec(1_000, 1_000, false, 30).spanBuckets());
+    assertEquals(50, new WindowSpec(10, 1_000, false, 50).queuedVariant().transitMillis());
+  }
+
+  @Test
+  @DisplayName("a delaying policy's small limit tolerates 15 ms of lateness (span 1 s + 28 ms); a leased one keeps 3 ms")
   void queuedShape() {
     WindowSpec queued = tenPerSecond.queuedVariant();
-    assertEquals(20, queued.lateToleranceMillis());
-    assertEquals(1_025, queued.spanBuckets());
+    assertEquals(15, queued.lateToleranceMillis());
+    assertEquals(1_028, queued.spanBuckets());
     assertEquals(3, new WindowSpec(1_000, 1_000).queuedVariant().lateToleranceMillis());
     assertEquals(3, new WindowSpec(3, 100).queuedVariant().lateToleranceMillis(), "never under 3 ms");
     assertEquals(queued, new Policy("p", new KeySource.Global(), tenPerSecond, Policy.OnExceed.DELAY, 1_000,
@@ -57,9 +67,9 @@ class WindowStateTest {
     }
     Reservation denied = state.reserve(tenPerSecond, T0 + 500, T0 + 500, T0 + 500);
     assertFalse(denied.granted());
-    assertEquals(T0 + 1_008, denied.atMillis(), "free again once bucket of T0 is out of the 1008-bucket span");
-    assertFalse(state.reserve(tenPerSecond, T0 + 1_007, T0 + 1_007, T0 + 1_007).granted());
-    assertTrue(state.reserve(tenPerSecond, T0 + 1_008, T0 + 1_008, T0 + 1_008).granted());
+    assertEquals(T0 + 1_016, denied.atMillis(), "free again once bucket of T0 is out of the 1016-bucket span");
+    assertFalse(state.reserve(tenPerSecond, T0 + 1_015, T0 + 1_015, T0 + 1_015).granted());
+    assertTrue(state.reserve(tenPerSecond, T0 + 1_016, T0 + 1_016, T0 + 1_016).granted());
   }
 
   @Test
@@ -71,12 +81,12 @@ class WindowStateTest {
     state.reserve(twoPerSecond, T0 + 100, T0 + 100, T0 + 100);
     Reservation delayed = state.reserve(twoPerSecond, T0 + 200, T0 + 200, T0 + 2_200);
     assertTrue(delayed.granted());
-    assertEquals(T0 + 1_008, delayed.atMillis());
+    assertEquals(T0 + 1_016, delayed.atMillis());
     Reservation next = state.reserve(twoPerSecond, T0 + 210, T0 + 210, T0 + 2_210);
-    assertEquals(T0 + 1_108, next.atMillis());
+    assertEquals(T0 + 1_116, next.atMillis());
     Reservation tooLate = state.reserve(twoPerSecond, T0 + 220, T0 + 220, T0 + 1_500);
     assertFalse(tooLate.granted());
-    assertEquals(T0 + 2_016, tooLate.atMillis(), "reported as the earliest slot, beyond maxDelay");
+    assertEquals(T0 + 2_032, tooLate.atMillis(), "reported as the earliest slot, beyond maxDelay");
   }
 
   @Test
@@ -96,7 +106,7 @@ class WindowStateTest {
   void expires() {
     WindowState state = new WindowState();
     state.reserve(tenPerSecond, T0, T0, T0);
-    assertEquals(T0 + 1_008, state.expiresAtMillis(tenPerSecond));
+    assertEquals(T0 + 1_016, state.expiresAtMillis(tenPerSecond));
     state.reserve(tenPerSecond, T0 + 5_000, T0 + 5_000, T0 + 5_000);
     assertEquals(1, state.countFrom(Long.MIN_VALUE));
   }
