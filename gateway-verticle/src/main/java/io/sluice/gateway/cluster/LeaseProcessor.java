@@ -1,9 +1,7 @@
 package io.sluice.gateway.cluster;
 
-import com.hazelcast.map.EntryProcessor;
 import com.hazelcast.nio.ObjectDataInput;
 import com.hazelcast.nio.ObjectDataOutput;
-import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 import io.sluice.gateway.limit.LeaseGrant;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.limit.WindowState;
@@ -12,24 +10,20 @@ import java.io.IOException;
 import java.util.Map;
 
 /** On the key's owner: returns a gateway's unused permits and grants it a new batch, in one atomic step. */
-final class LeaseProcessor implements EntryProcessor<String, WindowState, LeaseGrant>, IdentifiedDataSerializable {
+final class LeaseProcessor extends WindowProcessor<LeaseGrant> {
 
-  private WindowSpec spec;
-  private long nowMillis;
   private long startMillis;
   private long endMillis;
   private int wanted;
   private long returnBucket;
   private int returned;
 
-  /** For {@link ClusterSerialization}, which then reads the fields. */
   LeaseProcessor() {
   }
 
   LeaseProcessor(WindowSpec spec, long nowMillis, long startMillis, long endMillis, int wanted, long returnBucket,
                  int returned) {
-    this.spec = spec;
-    this.nowMillis = nowMillis;
+    super(spec, nowMillis);
     this.startMillis = startMillis;
     this.endMillis = endMillis;
     this.wanted = wanted;
@@ -41,13 +35,8 @@ final class LeaseProcessor implements EntryProcessor<String, WindowState, LeaseG
   public LeaseGrant process(Map.Entry<String, WindowState> entry) {
     WindowState state = entry.getValue() == null ? new WindowState() : entry.getValue();
     LeaseGrant grant = state.lease(spec, nowMillis, startMillis, endMillis, wanted, returnBucket, returned);
-    ReserveProcessor.store(entry, state, spec, nowMillis);
+    store(entry, state);
     return grant;
-  }
-
-  @Override
-  public int getFactoryId() {
-    return ClusterSerialization.FACTORY_ID;
   }
 
   @Override
@@ -56,9 +45,7 @@ final class LeaseProcessor implements EntryProcessor<String, WindowState, LeaseG
   }
 
   @Override
-  public void writeData(ObjectDataOutput out) throws IOException {
-    ClusterSerialization.writeSpec(out, spec);
-    out.writeLong(nowMillis);
+  void writeFields(ObjectDataOutput out) throws IOException {
     out.writeLong(startMillis);
     out.writeLong(endMillis);
     out.writeInt(wanted);
@@ -67,9 +54,7 @@ final class LeaseProcessor implements EntryProcessor<String, WindowState, LeaseG
   }
 
   @Override
-  public void readData(ObjectDataInput in) throws IOException {
-    spec = ClusterSerialization.readSpec(in);
-    nowMillis = in.readLong();
+  void readFields(ObjectDataInput in) throws IOException {
     startMillis = in.readLong();
     endMillis = in.readLong();
     wanted = in.readInt();

@@ -1,9 +1,7 @@
 package io.sluice.gateway.cluster;
 
-import com.hazelcast.map.EntryProcessor;
 import com.hazelcast.nio.ObjectDataInput;
 import com.hazelcast.nio.ObjectDataOutput;
-import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.limit.WindowState;
 
@@ -11,19 +9,15 @@ import java.io.IOException;
 import java.util.Map;
 
 /** Gives back a slot on the key's owner, for a request another policy denied. */
-final class ReleaseProcessor implements EntryProcessor<String, WindowState, Boolean>, IdentifiedDataSerializable {
+final class ReleaseProcessor extends WindowProcessor<Boolean> {
 
-  private WindowSpec spec;
-  private long nowMillis;
   private long bucket;
 
-  /** For {@link ClusterSerialization}, which then reads the fields. */
   ReleaseProcessor() {
   }
 
   ReleaseProcessor(WindowSpec spec, long nowMillis, long bucket) {
-    this.spec = spec;
-    this.nowMillis = nowMillis;
+    super(spec, nowMillis);
     this.bucket = bucket;
   }
 
@@ -34,13 +28,8 @@ final class ReleaseProcessor implements EntryProcessor<String, WindowState, Bool
       return false;
     }
     state.release(bucket);
-    ReserveProcessor.store(entry, state, spec, nowMillis);
+    store(entry, state);
     return true;
-  }
-
-  @Override
-  public int getFactoryId() {
-    return ClusterSerialization.FACTORY_ID;
   }
 
   @Override
@@ -49,16 +38,12 @@ final class ReleaseProcessor implements EntryProcessor<String, WindowState, Bool
   }
 
   @Override
-  public void writeData(ObjectDataOutput out) throws IOException {
-    ClusterSerialization.writeSpec(out, spec);
-    out.writeLong(nowMillis);
+  void writeFields(ObjectDataOutput out) throws IOException {
     out.writeLong(bucket);
   }
 
   @Override
-  public void readData(ObjectDataInput in) throws IOException {
-    spec = ClusterSerialization.readSpec(in);
-    nowMillis = in.readLong();
+  void readFields(ObjectDataInput in) throws IOException {
     bucket = in.readLong();
   }
 }
