@@ -256,7 +256,7 @@ public final class ConfigLoader {
       }
       GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(
           string(limiterJson, "mapName", "limiter.mapName"),
-          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE), transit);
+          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE));
       JsonObject warmupJson = object(root, "warmup");
       knownKeys(warmupJson, "warmup.", Set.of("path", "requests"));
       String warmupPath = string(warmupJson, "path", "warmup.path");

@@ -27,11 +27,10 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
   }
 
   /**
-   * Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys; and how much longer one
-   * request may take than another from a gateway to the upstream ({@code transitAllowanceMillis}, see
-   * {@link io.sluice.gateway.limit.WindowSpec}).
+   * Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys. ({@code
+   * limiter.transitAllowance} is carried by each policy's {@link io.sluice.gateway.limit.WindowSpec}.)
    */
-  public record Limiter(String mapName, int maxKeys, long transitAllowanceMillis) {
+  public record Limiter(String mapName, int maxKeys) {
   }
 
   /** Requests the gateway sends through itself, unlimited, before it reports ready (0 = none). */

@@ -55,10 +55,6 @@ public record WindowSpec(int requests, long windowMillis, boolean queued, long t
     this(requests, windowMillis, false, DEFAULT_TRANSIT_MILLIS);
   }
 
-  public WindowSpec(int requests, long windowMillis, boolean queued) {
-    this(requests, windowMillis, queued, DEFAULT_TRANSIT_MILLIS);
-  }
-
   /** The same window for a policy that delays requests until they fit. */
   public WindowSpec queuedVariant() {
     return queued ? this : new WindowSpec(requests, windowMillis, true, transitMillis);

@@ -98,7 +98,7 @@ class ConfigLoaderTest {
           () -> assertEquals(5_000, config.upstreamTimeoutMillis()),
           () -> assertEquals(5_000, config.shutdownGraceMillis()),
           () -> assertEquals(60_000, config.clientIdleTimeoutMillis()),
-          () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000, 12), config.limiter()),
+          () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -119,7 +119,7 @@ class ConfigLoaderTest {
           () -> assertEquals(750, config.upstreamTimeoutMillis()),
           () -> assertEquals(0, config.shutdownGraceMillis(), "a zero grace period is allowed"),
           () -> assertEquals(15_000, config.clientIdleTimeoutMillis()),
-          () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000, 30), config.limiter()),
+          () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(100, 60_000, false, 30), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -229,8 +229,8 @@ class ConfigLoaderTest {
               c -> String.valueOf(c.clientIdleTimeoutMillis())),
           layer("limiter.mapName", "\"conf\"", "conf", "env", "env", "prop", "prop", c -> c.limiter().mapName()),
           layer("limiter.maxKeys", "10", "10", "20", "20", "30", "30", c -> String.valueOf(c.limiter().maxKeys())),
-          layer("limiter.transitAllowance", "\"5ms\"", "5/5", "0ms", "0/0", "40ms", "40/40",
-              c -> c.limiter().transitAllowanceMillis() + "/" + c.policies().get(0).window().transitMillis()),
+          layer("limiter.transitAllowance", "\"5ms\"", "5", "0ms", "0", "40ms", "40",
+              c -> String.valueOf(c.policies().get(0).window().transitMillis())),
           layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),
           layer("warmup.requests", "1", "1", "2", "2", "3", "3", c -> String.valueOf(c.warmup().requests())),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
