@@ -52,6 +52,10 @@ public final class ConfigLoader {
   public static final Map<String, String> ENVIRONMENT = orderedMap(
       "SLUICE_HTTP_HOST", "http.host",
       "SLUICE_HTTP_PORT", "http.port",
+      "SLUICE_HTTP_MAX_BODY_SIZE", "http.maxBodySize",
+      "SLUICE_HTTP_MAX_REQUEST_LINE", "http.maxRequestLine",
+      "SLUICE_HTTP_MAX_HEADER_SIZE", "http.maxHeaderSize",
+      "SLUICE_HTTP_MAX_HEADERS", "http.maxHeaders",
       "SLUICE_MANAGEMENT_HOST", "management.host",
       "SLUICE_MANAGEMENT_PORT", "management.port",
       "SLUICE_UPSTREAMS", "upstreams",
@@ -69,7 +73,10 @@ public final class ConfigLoader {
       "SLUICE_POLICIES", "policies");
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
-      "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining");
+      "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
+      "http.maxHeaderSize", "http.maxHeaders");
+  /** Largest request line and header block a user may allow: beyond that, a limit protects nothing. */
+  private static final int MAX_HEAD_BYTES = 1024 * 1024;
   private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
   private static final Pattern POLICY_NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
@@ -233,8 +240,10 @@ public final class ConfigLoader {
       JsonObject root = merged.json;
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
           "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies"));
-      GatewayConfig.Endpoint http = endpoint(root, "http");
-      GatewayConfig.Endpoint management = endpoint(root, "management");
+      GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
+          "maxHeaders"));
+      GatewayConfig.HttpLimits httpLimits = httpLimits(root.getJsonObject("http"));
+      GatewayConfig.Endpoint management = endpoint(root, "management", Set.of());
       if (http.port() != 0 && http.port() == management.port()) {
         throw fail("management.port", "must differ from http.port", management.port());
       }
@@ -266,7 +275,18 @@ public final class ConfigLoader {
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout, limiter, warmup, policies(root, transit));
+          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits);
+    }
+
+    private GatewayConfig.HttpLimits httpLimits(JsonObject http) {
+      long maxBody = size(http, "maxBodySize", "http.maxBodySize", 0, Long.MAX_VALUE,
+          "must be a number of bytes (0 = no limit) or a size like \"512KiB\", \"10MiB\" or \"1GiB\"");
+      return new GatewayConfig.HttpLimits(maxBody,
+          (int) size(http, "maxRequestLine", "http.maxRequestLine", 256, MAX_HEAD_BYTES,
+              "must be a size from 256 to " + MAX_HEAD_BYTES + " bytes, like 8192 or \"8KiB\""),
+          (int) size(http, "maxHeaderSize", "http.maxHeaderSize", 1024, MAX_HEAD_BYTES,
+              "must be a size from 1024 to " + MAX_HEAD_BYTES + " bytes, like 16384 or \"16KiB\""),
+          integer(http, "maxHeaders", "http.maxHeaders", 1, 10_000));
     }
 
     /**
@@ -297,9 +317,11 @@ public final class ConfigLoader {
       }
     }
 
-    private GatewayConfig.Endpoint endpoint(JsonObject root, String name) {
+    private GatewayConfig.Endpoint endpoint(JsonObject root, String name, Set<String> otherKeys) {
       JsonObject json = object(root, name);
-      knownKeys(json, name + ".", Set.of("host", "port"));
+      Set<String> known = new HashSet<>(otherKeys);
+      known.addAll(List.of("host", "port"));
+      knownKeys(json, name + ".", known);
       return new GatewayConfig.Endpoint(string(json, "host", name + ".host"),
           integer(json, "port", name + ".port", 0, 65535));
     }
@@ -420,6 +442,21 @@ public final class ConfigLoader {
         throw fail(path, "must be an integer from " + min + " to " + max, value);
       }
       return ((Number) value).intValue();
+    }
+
+    /** Bytes, written as a whole JSON number or a string {@link Sizes} reads. */
+    private long size(JsonObject json, String field, String path, long min, long max, String expected) {
+      Object value = json.getValue(field);
+      long bytes = -1;
+      if (value instanceof Integer || value instanceof Long) {
+        bytes = ((Number) value).longValue();
+      } else if (value instanceof String text) {
+        bytes = Sizes.parseBytes(text);
+      }
+      if (bytes < min || bytes > max) {
+        throw fail(path, expected, value);
+      }
+      return bytes;
     }
 
     private long duration(JsonObject json, String field, String path, boolean positive) {

@@ -13,7 +13,7 @@ import java.util.List;
 public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams,
                             List<X509Certificate> upstreamTrust, long upstreamTimeoutMillis,
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
-                            Limiter limiter, Warmup warmup, List<Policy> policies) {
+                            Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits) {
 
   /** Where a server listens. Port 0 picks a free port. */
   public record Endpoint(String host, int port) {
@@ -35,5 +35,13 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
 
   /** Requests the gateway sends through itself, unlimited, before it reports ready (0 = none). */
   public record Warmup(String path, int requests) {
+  }
+
+  /**
+   * What the proxy port accepts from a client: a request body of at most {@code maxBodySize} bytes (0 = no limit), a
+   * request line of at most {@code maxRequestLine} bytes, a header block of at most {@code maxHeaderSize} bytes and
+   * {@code maxHeaders} header fields.
+   */
+  public record HttpLimits(long maxBodySize, int maxRequestLine, int maxHeaderSize, int maxHeaders) {
   }
 }

@@ -99,6 +99,7 @@ class ConfigLoaderTest {
           () -> assertEquals(5_000, config.shutdownGraceMillis()),
           () -> assertEquals(60_000, config.clientIdleTimeoutMillis()),
           () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
+          () -> assertEquals(new GatewayConfig.HttpLimits(10L * 1024 * 1024, 8192, 16384, 100), config.httpLimits()),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -120,6 +121,8 @@ class ConfigLoaderTest {
           () -> assertEquals(0, config.shutdownGraceMillis(), "a zero grace period is allowed"),
           () -> assertEquals(15_000, config.clientIdleTimeoutMillis()),
           () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
+          () -> assertEquals(new GatewayConfig.HttpLimits(0, 4096, 32768, 50), config.httpLimits(),
+              "a body size of 0 means no limit; sizes may be written with units"),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(100, 60_000, false, 30), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -184,6 +187,12 @@ class ConfigLoaderTest {
         zero-client-idle-timeout.json   | clientIdleTimeout        | positive duration
         missing-upstream-trust.json     | upstreamTrust            | readable PEM file
         empty-upstream-trust.json       | upstreamTrust            | it holds none
+        bad-max-body-size.json          | http.maxBodySize         | like "512KiB", "10MiB" or "1GiB"
+        fractional-max-body-size.json   | http.maxBodySize         | like "512KiB", "10MiB" or "1GiB"
+        small-max-request-line.json     | http.maxRequestLine      | from 256 to 1048576 bytes
+        small-max-header-size.json      | http.maxHeaderSize       | from 1024 to 1048576 bytes
+        zero-max-headers.json           | http.maxHeaders          | integer from 1 to 10000
+        management-max-headers.json     | management.maxHeaders    | is not a known key
         """)
     void badFixtureIsRejected(String fixture, String key, String expectation) {
       ConfigException e = assertThrows(ConfigException.class, () -> parseFixture(fixture));
@@ -231,6 +240,13 @@ class ConfigLoaderTest {
           layer("limiter.maxKeys", "10", "10", "20", "20", "30", "30", c -> String.valueOf(c.limiter().maxKeys())),
           layer("limiter.transitAllowance", "\"5ms\"", "5", "0ms", "0", "40ms", "40",
               c -> String.valueOf(c.policies().get(0).window().transitMillis())),
+          layer("http.maxBodySize", "\"1MiB\"", "1048576", "2048", "2048", "1GiB", "1073741824",
+              c -> String.valueOf(c.httpLimits().maxBodySize())),
+          layer("http.maxRequestLine", "4096", "4096", "2048", "2048", "16KiB", "16384",
+              c -> String.valueOf(c.httpLimits().maxRequestLine())),
+          layer("http.maxHeaderSize", "\"8KiB\"", "8192", "32768", "32768", "64KiB", "65536",
+              c -> String.valueOf(c.httpLimits().maxHeaderSize())),
+          layer("http.maxHeaders", "50", "50", "60", "60", "70", "70", c -> String.valueOf(c.httpLimits().maxHeaders())),
           layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),
           layer("warmup.requests", "1", "1", "2", "2", "3", "3", c -> String.valueOf(c.warmup().requests())),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
@@ -372,6 +388,42 @@ class ConfigLoaderTest {
 
       assertNames(rejection(new JsonObject(), "-conf JSON"), "environment variable SLUICE_UPSTREAM_TIMEOUT",
           "upstreamTimeout");
+    }
+
+    @ParameterizedTest(name = "{0}={1}")
+    @DisplayName("a bad HTTP limit in the environment names the variable and says what was expected")
+    @CsvSource(delimiter = '|', textBlock = """
+        SLUICE_HTTP_MAX_BODY_SIZE    | 10MB    | http.maxBodySize    | like "512KiB", "10MiB" or "1GiB"
+        SLUICE_HTTP_MAX_BODY_SIZE    | -1      | http.maxBodySize    | 0 = no limit
+        SLUICE_HTTP_MAX_BODY_SIZE    | 99999999999GiB | http.maxBodySize | like "512KiB", "10MiB" or "1GiB"
+        SLUICE_HTTP_MAX_REQUEST_LINE | 255     | http.maxRequestLine | from 256 to 1048576 bytes
+        SLUICE_HTTP_MAX_REQUEST_LINE | 2MiB    | http.maxRequestLine | from 256 to 1048576 bytes
+        SLUICE_HTTP_MAX_HEADER_SIZE  | 1023    | http.maxHeaderSize  | from 1024 to 1048576 bytes
+        SLUICE_HTTP_MAX_HEADERS      | 0       | http.maxHeaders     | integer from 1 to 10000
+        SLUICE_HTTP_MAX_HEADERS      | 1KiB    | http.maxHeaders     | integer from 1 to 10000
+        """)
+    void badHttpLimitInEnvironment(String variable, String value, String key, String expectation) {
+      env.put(variable, value);
+
+      ConfigException e = rejection(new JsonObject(), "-conf JSON");
+
+      assertNames(e, "environment variable " + variable, key);
+      assertTrue(e.getMessage().contains(expectation), () -> "should say what was expected: " + e.getMessage());
+    }
+
+    @Test
+    @DisplayName("sizes are bytes, or a whole number of KiB, MiB or GiB (any case, a space allowed)")
+    void sizeUnits() {
+      for (String[] pair : new String[][] {{"0", "0"}, {"123", "123"}, {"512KiB", "524288"}, {"10 MiB", "10485760"},
+          {"1gib", "1073741824"}, {"3B", "3"}}) {
+        props.setProperty("sluice.http.maxBodySize", pair[0]);
+        assertEquals(Long.parseLong(pair[1]), parse(new JsonObject(), "-conf JSON").httpLimits().maxBodySize(),
+            pair[0]);
+      }
+      JsonObject big = new JsonObject().put("http", new JsonObject().put("maxBodySize", 5L * 1024 * 1024 * 1024));
+      props.clear();
+      assertEquals(5L * 1024 * 1024 * 1024, parse(big, "conf.json").httpLimits().maxBodySize(),
+          "a JSON number beyond 2^31 is fine");
     }
 
     @Test
