@@ -1,6 +1,9 @@
 package io.sluice.gateway.proxy;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.socket.DuplexChannel;
+import java.util.concurrent.TimeUnit;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -22,6 +25,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
   /** Messages of later pipelined requests held before reading from the client pauses. */
   private static final int MAX_QUEUED = 64;
+  /**
+   * How long a connection answered before its request body arrived keeps discarding that body before it closes: long
+   * enough for the client to read the answer instead of losing it to a reset.
+   */
+  private static final long LINGER_MILLIS = 2_000;
 
   private final ProxyServer server;
   private final ArrayDeque<HttpObject> queued = new ArrayDeque<>();
@@ -32,6 +40,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
   /** The exchange whose request body is still arriving (the current one, or one already answered early). */
   private Exchange reading;
   private boolean closing;
+  /** Set once the upstream switched protocols: bytes then flow through it, not HTTP. */
+  private Tunnel tunnel;
   /** The server's sweep number at the client's last progress: connected, sent part of a request, got an answer. */
   private long lastProgress;
 
@@ -53,7 +63,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
-    if (!(msg instanceof HttpObject object) || closing) {
+    if (tunnel != null && msg instanceof ByteBuf bytes) {
+      tunnel.fromClient(bytes);
+      return;
+    }
+    if (!(msg instanceof HttpObject object) || closing || tunnel != null) {
       ReferenceCountUtil.release(msg);
       return;
     }
@@ -97,8 +111,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     }
   }
 
-  /** The exchange has sent its whole response; the next request may start. */
-  void exchangeDone(Exchange exchange, boolean close) {
+  /**
+   * The exchange has sent its whole response; the next request may start. {@code bodyUnread}: the client may still be
+   * sending a body nobody will read; closing at once could reset the connection before the client has read the
+   * answer, so the gateway stops writing, discards what comes for a while, then closes (a lingering close).
+   */
+  void exchangeDone(Exchange exchange, boolean close, boolean bodyUnread) {
     if (current != exchange) {
       return;
     }
@@ -106,7 +124,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     server.exchangeFinished();
     if (close || server.stopping()) {
       closing = true;
-      channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+      if (bodyUnread) {
+        lingerThenClose();
+      } else {
+        channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+      }
       return;
     }
     lastProgress = server.sweep();
@@ -121,7 +143,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
    * Waiting on the upstream, on a delayed request's slot, or with reading paused by the gateway does not count.
    */
   boolean clientStalled(long sweep, long limit) {
-    boolean waitingOnClient = reading != null ? channel.config().isAutoRead() : current == null;
+    boolean waitingOnClient = tunnel != null
+        || (reading != null ? channel.config().isAutoRead() : current == null);
     return waitingOnClient && !closing && sweep - lastProgress > limit;
   }
 
@@ -184,9 +207,52 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     channel.close();
   }
 
+  private void lingerThenClose() {
+    queued.forEach(ReferenceCountUtil::release);
+    queued.clear();
+    channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(written -> {
+      if (channel instanceof DuplexChannel duplex && channel.isActive()) {
+        duplex.shutdownOutput();
+        channel.config().setAutoRead(true);
+        channel.eventLoop().schedule(() -> {
+          channel.close();
+        }, LINGER_MILLIS, TimeUnit.MILLISECONDS);
+      } else {
+        channel.close();
+      }
+    });
+  }
+
+  /**
+   * The upstream switched protocols for {@code exchange}: from now on this connection's bytes go through a tunnel to
+   * {@code upstream}, starting with any the client sent after its upgrade request (the codec held them back).
+   */
+  void tunnelTo(Exchange exchange, UpstreamConnection upstream) {
+    if (current == exchange) {
+      current = null;
+      server.exchangeFinished();
+    }
+    reading = null;
+    tunnel = new Tunnel(this, upstream.channel());
+    upstream.tunnel(tunnel);
+    lastProgress = server.sweep();
+    ServerCodec codec = channel.pipeline().get(ServerCodec.class);
+    if (codec != null) {
+      channel.pipeline().remove(codec);
+    }
+    channel.config().setAutoRead(true);
+  }
+
+  /** Bytes went through the tunnel, one way or the other. */
+  void tunnelProgress() {
+    lastProgress = server.sweep();
+  }
+
   @Override
   public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-    if (channel.isWritable() && current != null) {
+    if (tunnel != null) {
+      tunnel.writable(channel);
+    } else if (channel.isWritable() && current != null) {
       current.clientWritable();
     }
     ctx.fireChannelWritabilityChanged();
@@ -195,6 +261,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
     closing = true;
+    if (tunnel != null) {
+      tunnel.closed();
+    }
     server.onContext(this, connection -> {
       queued.forEach(ReferenceCountUtil::release);
       queued.clear();

@@ -1,7 +1,6 @@
 package io.sluice.gateway.proxy;
 
-import io.netty.handler.codec.DecoderResult;
-import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -9,11 +8,10 @@ import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
-import io.netty.handler.codec.http.TooLongHttpHeaderException;
-import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.sluice.gateway.limit.Decision;
 import io.sluice.gateway.limit.RateLimiter;
@@ -26,15 +24,34 @@ import java.util.concurrent.TimeUnit;
 /**
  * One request's way through the gateway, from socket to decision to upstream and back:
  * <ol>
- *   <li>the {@link LimitGate} decides: admit (now or at a later instant), or answer 429/401 here;</li>
- *   <li>an admitted request waits for its instant, takes an upstream connection from its {@link UpstreamLane},
- *       and is confirmed once more (it must leave within the slots it holds), then its head and body are sent;</li>
- *   <li>the upstream's response is streamed back with the RateLimit headers added.</li>
+ *   <li>{@link RequestCheck} lets only well-framed, unambiguous requests on; the {@link LimitGate} decides: admit
+ *       (now or at a later instant), or answer 429/401 here;</li>
+ *   <li>an admitted request waits for its instant, takes an upstream connection from its {@link UpstreamLane}, and is
+ *       confirmed once more (it must leave within the slots it holds), then its head and body are streamed up;</li>
+ *   <li>the upstream's response is streamed back with the RateLimit headers added; a 101 turns the two connections
+ *       into a {@link Tunnel}.</li>
  * </ol>
- * Body bytes that arrive while the decision is pending are held here (reading pauses past a bound). Everything runs
- * on the event loop of the client's connection.
+ * Its life is the {@link Phase} enum; the request body's progress ({@link #requestEnded}) runs beside it, because an
+ * upstream may answer before it has read the whole body. Everything runs on the event loop of the client's
+ * connection.
  */
 final class Exchange {
+
+  /** Where the exchange is. Only {@link #phase} moves between these, forward only. */
+  enum Phase {
+    /** The head is checked and the limiter asked. */
+    DECIDING,
+    /** Admitted for a later instant (a delaying policy, or a slot just ahead): waiting for it. */
+    HOLDING,
+    /** Waiting for an upstream connection from the lane. */
+    CONNECTING,
+    /** Holding a connection; the limiter confirms the slots for the real instant of leaving. */
+    CONFIRMING,
+    /** The head went upstream; the body streams up, the answer streams down. */
+    FORWARDED,
+    /** Answered (by the upstream or the gateway) or abandoned: nothing more is written to the client for it. */
+    DONE
+  }
 
   /** Times a request that leaves too late for its slots is decided again before it gets 503. */
   private static final int MAX_CONFIRMATIONS = 8;
@@ -43,17 +60,27 @@ final class Exchange {
    * round trip the limiter plans for), rather than queueing for a connection again and being late again.
    */
   private static final long KEEP_CONNECTION_MILLIS = 50;
+  /** Body bytes held while the decision is pending; past this, reading from the client pauses. */
   private static final int MAX_HELD_BODY_BYTES = 256 * 1024;
+  /** The gateway's pseudonym in {@code Via} (RFC 9110 §7.6.3). */
+  static final String VIA_NAME = "sluice";
 
   private final ProxyServer server;
   private final ClientConnection client;
   private final HttpRequest request;
+  private final RequestCheck.Verdict verdict;
   private final boolean keepAlive;
-  /** Whether the client connection closes once this response is sent (an HTTP/1.0 body may end only that way). */
-  private boolean closeAfterResponse;
   private final boolean idempotent;
   private final ArrayDeque<HttpContent> heldBody = new ArrayDeque<>();
+  private Phase phase = Phase.DECIDING;
   private int heldBytes;
+  private long bodyBytes;
+  /** The client has sent the whole request body (at once for a request without one). */
+  private boolean requestEnded;
+  /** The response head has been written to the client. */
+  private boolean responseStarted;
+  /** The client connection closes once this answer is sent. */
+  private boolean closeAfterResponse;
   private RequestInfo info;
   private RateLimiter decider;
   private boolean counted;
@@ -61,35 +88,42 @@ final class Exchange {
   private int confirmations;
   private UpstreamLane lane;
   private UpstreamConnection upstream;
-  private ScheduledFuture<?> timeout;
-  private boolean responseStarted;
-  private boolean done;
-  private boolean clientGone;
+  /** Reading from the upstream is paused because the client reads slower than it answers. */
   private boolean upstreamPaused;
+  /** Reading from the client is paused because the upstream does not take the body as fast as it comes. */
+  private boolean upstreamBlocked;
+  /** When the upstream last showed progress (see {@link #waitingOnUpstream}); the watchdog measures from it. */
+  private long upstreamProgressNanos;
+  private ScheduledFuture<?> watchdog;
 
   Exchange(ProxyServer server, ClientConnection client, HttpRequest request) {
     this.server = server;
     this.client = client;
     this.request = request;
+    this.verdict = server.requestCheck().check(request);
     this.keepAlive = HttpUtil.isKeepAlive(request);
-    this.closeAfterResponse = !keepAlive;
+    this.closeAfterResponse = !keepAlive || verdict.upgrade();
+    this.requestEnded = verdict.framing() == RequestCheck.Framing.NONE;
     HttpMethod method = request.method();
     this.idempotent = (method == HttpMethod.GET || method == HttpMethod.HEAD || method == HttpMethod.OPTIONS)
-        && hasNoBody(request);
+        && verdict.passed() && requestEnded && !verdict.upgrade();
     server.exchangeStarted();
-  }
-
-  /** No body by its headers (read as text: a malformed request must still reach {@link #start} to get its 400). */
-  private static boolean hasNoBody(HttpRequest request) {
-    String length = request.headers().get(HttpHeaderNames.CONTENT_LENGTH);
-    return !HttpUtil.isTransferEncodingChunked(request) && (length == null || length.equals("0"));
   }
 
   static boolean isLast(HttpContent content) {
     return content instanceof LastHttpContent;
   }
 
-  // ---- 1. decide
+  /** Whether the request's own bytes end where the gateway thinks: false for a refused head (what follows is not trusted). */
+  boolean framed() {
+    return verdict.passed();
+  }
+
+  boolean upgrade() {
+    return verdict.upgrade();
+  }
+
+  // ---- 1. check and decide
 
   void start() {
     try {
@@ -102,9 +136,8 @@ final class Exchange {
   }
 
   private void decide() {
-    DecoderResult result = request.decoderResult();
-    if (result.isFailure()) {
-      answer(badRequest(result.cause()), true);
+    if (!verdict.passed()) {
+      answer(problem(verdict.refusal()), true);
       return;
     }
     decider = server.gate().limiterFor(request.headers());
@@ -119,7 +152,7 @@ final class Exchange {
       return;
     }
     Decision decided = answer.result();
-    if (clientGone) {
+    if (phase == Phase.DONE) {
       if (decided.admitted()) {
         decider.release(decided);
       }
@@ -142,32 +175,39 @@ final class Exchange {
     if (counted) {
       server.stats().delayed.increment();
     }
+    phase = Phase.HOLDING;
     server.vertx().setTimer(wait, id -> takeUpstream());
   }
 
   // ---- 2. forward
 
   private void takeUpstream() {
-    if (clientGone) {
+    if (phase == Phase.DONE) {
       decider.release(decision);
       return;
     }
+    phase = Phase.CONNECTING;
     lane = server.nextLane();
-    lane.acquire(this);
+    if (verdict.upgrade()) {
+      lane.acquireDedicated(this);
+    } else {
+      lane.acquire(this);
+    }
   }
 
   /** The lane has reserved {@code connection} for this exchange. */
   void upstreamReady(UpstreamConnection connection) {
-    if (clientGone) {
+    if (phase == Phase.DONE) {
       connection.unreserve();
       decider.release(decision);
       return;
     }
+    phase = Phase.CONFIRMING;
     server.gate().confirm(decider, decision, info).onComplete(answer -> confirmed(connection, answer));
   }
 
   private void confirmed(UpstreamConnection connection, AsyncResult<Decision> answer) {
-    if (clientGone) {
+    if (phase == Phase.DONE) {
       connection.unreserve();
       if (answer.succeeded() && answer.result().admitted()) {
         decider.release(answer.result());
@@ -215,30 +255,61 @@ final class Exchange {
   }
 
   private void send(UpstreamConnection connection) {
+    phase = Phase.FORWARDED;
     upstream = connection;
     if (counted) {
       server.stats().forwarded.increment();
     }
-    timeout = client.channel().eventLoop().schedule(this::timedOut, server.upstreamTimeoutMillis(),
-        TimeUnit.MILLISECONDS);
-    ForwardingHeaders.toUpstream(request.headers(), client.clientIp());
+    if (verdict.expectsContinue()) {
+      // admitted: now the client may send its body (the upstream is not asked; it never sees Expect)
+      request.headers().remove(HttpHeaderNames.EXPECT);
+      if (!requestEnded) {
+        client.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE));
+      }
+    }
+    ForwardingHeaders.toUpstream(request, client.clientIp(), verdict.upgrade());
     connection.send(this, request);
     while (!heldBody.isEmpty()) {
       connection.writeBody(heldBody.poll());
     }
     heldBytes = 0;
-    client.resumeReading();
+    upstreamProgressNanos = System.nanoTime();
+    armWatchdog();
+    if (!requestEnded) {
+      client.resumeReading();
+    }
   }
 
   /** A piece of the request body, in order. */
   void requestContent(HttpContent content) {
-    if (done || clientGone) {
+    if (content.decoderResult().isFailure()) {
+      content.release();
+      requestEnded = true;
+      bodyBroken(RequestCheck.badRequest("the request body is not valid chunked encoding: "
+          + content.decoderResult().cause().getMessage()));
+      return;
+    }
+    bodyBytes += content.content().readableBytes();
+    if (isLast(content)) {
+      requestEnded = true;
+    }
+    long limit = server.requestCheck().maxBodySize();
+    if (limit > 0 && bodyBytes > limit && phase != Phase.DONE) {
+      content.release();
+      bodyBroken(RequestCheck.tooLarge(limit));
+      return;
+    }
+    if (phase == Phase.DONE) {
+      // answered early: the rest of the body is discarded
       content.release();
       return;
     }
-    if (upstream != null) {
+    if (phase == Phase.FORWARDED) {
       upstream.writeBody(content);
-      if (!upstream.writable()) {
+      if (requestEnded) {
+        upstreamProgressNanos = System.nanoTime();
+      } else if (!upstream.writable()) {
+        upstreamBlocked = true;
         client.pauseReading();
       }
       return;
@@ -250,36 +321,80 @@ final class Exchange {
     }
   }
 
+  /**
+   * The request body broke the rules after its head was accepted (bad chunk, too large): it is answered here if it
+   * can still be, and nothing more of it goes upstream (its upstream connection closes).
+   */
+  private void bodyBroken(RequestCheck.Refusal refusal) {
+    if (upstream != null) {
+      upstream.abort(this);
+    }
+    if (phase == Phase.DONE) {
+      return;
+    }
+    if (responseStarted) {
+      closeNow();
+      return;
+    }
+    answer(problem(refusal), true);
+  }
+
   void upstreamWritable() {
-    client.resumeReading();
+    if (upstreamBlocked) {
+      upstreamBlocked = false;
+      upstreamProgressNanos = System.nanoTime();
+      client.resumeReading();
+    }
   }
 
   // ---- 3. answer
 
+  /** An interim answer (102, 103...): relayed as it is. A 100 is the gateway's own to give, so it is dropped. */
+  void informational(HttpResponse response) {
+    upstreamProgressNanos = System.nanoTime();
+    if (phase != Phase.FORWARDED || responseStarted || response.status().code() == 100) {
+      return;
+    }
+    ForwardingHeaders.toClient(response, request.protocolVersion());
+    client.writeAndFlush(response);
+  }
+
   void responseHead(HttpResponse response) {
-    cancelTimeout();
-    if (clientGone || done) {
+    upstreamProgressNanos = System.nanoTime();
+    if (phase != Phase.FORWARDED) {
       return;
     }
     responseStarted = true;
-    ForwardingHeaders.toClient(response.headers());
+    ForwardingHeaders.toClient(response, response.protocolVersion());
     server.gate().decorate(response, decision);
-    if (!HttpUtil.isContentLengthSet(response) && !HttpUtil.isTransferEncodingChunked(response)
-        && request.method() != HttpMethod.HEAD && hasBody(response.status().code())) {
-      // the upstream ends this body by closing; the client must not wait for that
-      HttpUtil.setTransferEncodingChunked(response, true);
+    boolean bodyless = request.method() == HttpMethod.HEAD || !hasBody(response.status().code());
+    if (!bodyless && !HttpUtil.isContentLengthSet(response) && !HttpUtil.isTransferEncodingChunked(response)) {
+      // the upstream ends this body by closing: so must the gateway, the client cannot tell otherwise
+      closeAfterResponse = true;
+    }
+    if (!requestEnded) {
+      // answered before the whole body arrived: the rest is not read, the connection cannot carry another request
+      closeAfterResponse = true;
+    }
+    if (verdict.upgrade()) {
+      closeAfterResponse = true;
     }
     markConnection(response);
     client.write(response);
   }
 
   void responseContent(HttpContent content) {
-    if (clientGone || done) {
+    upstreamProgressNanos = System.nanoTime();
+    if (phase != Phase.FORWARDED) {
       content.release();
       return;
     }
     if (isLast(content)) {
       client.writeAndFlush(content);
+      if (!requestEnded) {
+        // the upstream connection still expects the rest of a body it will never get
+        upstream.retire();
+      }
       finish(closeAfterResponse);
       return;
     }
@@ -291,9 +406,26 @@ final class Exchange {
     }
   }
 
+  /**
+   * The upstream switched protocols (101) for this upgrade request: the 101 is relayed and both connections become
+   * a byte tunnel.
+   */
+  void switched(HttpResponse response) {
+    if (phase != Phase.FORWARDED || !verdict.upgrade()) {
+      upstream.abort(this);
+      upstreamFailed(new IllegalStateException("the upstream switched protocols without being asked"), false);
+      return;
+    }
+    cancelWatchdog();
+    phase = Phase.DONE;
+    ForwardingHeaders.toClientSwitching(response);
+    client.writeAndFlush(response);
+    client.tunnelTo(this, upstream);
+  }
+
   /** End of a read from the upstream in the middle of this response: let the client have what arrived. */
   void flushPartial() {
-    if (responseStarted && !done && !clientGone) {
+    if (responseStarted && phase == Phase.FORWARDED) {
       client.flush();
     }
   }
@@ -306,20 +438,23 @@ final class Exchange {
   private void resumeUpstream() {
     if (upstreamPaused) {
       upstreamPaused = false;
+      upstreamProgressNanos = System.nanoTime();
       upstream.resumeReading();
     }
   }
 
-  /** The upstream could not be reached or failed before (or while) answering. */
+  /** The upstream could not be reached, failed, or sent something that is not a valid answer. */
   void upstreamFailed(Throwable cause, boolean timedOut) {
-    cancelTimeout();
-    if (done || clientGone) {
+    cancelWatchdog();
+    if (phase == Phase.DONE) {
       return;
     }
-    server.stats().upstreamFailures.increment();
+    if (counted) {
+      server.stats().upstreamFailures.increment();
+    }
     if (responseStarted) {
-      done = true;
-      client.close();
+      // never a truncated answer on a connection that stays open: the client sees the cut
+      closeNow();
       return;
     }
     String label = lane == null ? "?" : lane.label();
@@ -327,22 +462,52 @@ final class Exchange {
         ? Problems.answer(Problems.problem(504, "upstream-timeout", "Gateway Timeout",
             "upstream " + label + " did not answer within " + server.upstreamTimeoutMillis() + " ms"))
         : Problems.answer(Problems.problem(502, "upstream-unavailable", "Bad Gateway",
-            "upstream " + label + " failed: " + cause.getMessage()));
+            UpstreamFailures.describe(label, cause)));
     answer(problem, false);
   }
 
-  private void timedOut() {
-    if (!done && !responseStarted && upstream != null) {
-      upstream.abort(this);
+  /**
+   * The upstream has been silent for {@code upstreamTimeout} while the gateway waited on it: for the response head
+   * (counted from when the body was all sent), for it to take more of the body, or in the middle of the response.
+   */
+  private boolean waitingOnUpstream() {
+    return phase == Phase.FORWARDED && !upstreamPaused && (requestEnded || upstreamBlocked || responseStarted);
+  }
+
+  private void armWatchdog() {
+    long timeoutNanos = TimeUnit.MILLISECONDS.toNanos(server.upstreamTimeoutMillis());
+    long due = upstreamProgressNanos + timeoutNanos - System.nanoTime();
+    watchdog = client.channel().eventLoop().schedule(this::watch, Math.max(1, due), TimeUnit.NANOSECONDS);
+  }
+
+  private void watch() {
+    watchdog = null;
+    if (phase != Phase.FORWARDED) {
+      return;
     }
+    long silent = System.nanoTime() - upstreamProgressNanos;
+    if (waitingOnUpstream() && silent >= TimeUnit.MILLISECONDS.toNanos(server.upstreamTimeoutMillis())) {
+      UpstreamConnection late = upstream;
+      upstreamFailed(new java.util.concurrent.TimeoutException("upstream timeout"), true);
+      late.abort(this);
+      return;
+    }
+    if (!waitingOnUpstream()) {
+      upstreamProgressNanos = System.nanoTime();
+    }
+    armWatchdog();
   }
 
   /** The client went away: nothing more is written to it; held slots of an unsent request are given back. */
   void clientGone() {
-    clientGone = true;
+    Phase was = phase;
+    phase = Phase.DONE;
     resumeUpstream();
     releaseHeldBody();
-    cancelTimeout();
+    cancelWatchdog();
+    if (was == Phase.FORWARDED && upstream != null && !requestEnded) {
+      upstream.abort(this);
+    }
   }
 
   boolean idempotent() {
@@ -351,10 +516,10 @@ final class Exchange {
 
   /** The limiter said no: 429 (or 401), as prepared bytes when the usual 429 fits this request. */
   private void refuse(Decision refused) {
-    if (done || clientGone) {
+    if (phase == Phase.DONE) {
       return;
     }
-    if (keepAlive && request.protocolVersion() == HttpVersion.HTTP_1_1) {
+    if (keepAlive && requestEnded && !verdict.upgrade() && request.protocolVersion() == HttpVersion.HTTP_1_1) {
       PreparedResponse prepared = server.gate().preparedRefusal(refused, counted);
       if (prepared != null) {
         client.writeAndFlush(prepared);
@@ -365,13 +530,17 @@ final class Exchange {
     answer(server.gate().refusal(refused, counted), false);
   }
 
-  /** Answers from the gateway itself; the upstream never sees the request (or its answer is lost). */
+  /**
+   * Answers from the gateway itself; the upstream never sees the request (or its answer is lost). The connection
+   * closes after it if asked, if the client wants that, or if the request's body has not all arrived (the client may
+   * not send it, having been refused, so its end cannot be found).
+   */
   private void answer(FullHttpResponse response, boolean close) {
-    if (done || clientGone) {
+    if (phase == Phase.DONE) {
       response.release();
       return;
     }
-    boolean closeAfter = close || !keepAlive;
+    boolean closeAfter = close || closeAfterResponse || !requestEnded;
     if (request.protocolVersion() == HttpVersion.HTTP_1_0) {
       response.setProtocolVersion(HttpVersion.HTTP_1_0);
     }
@@ -380,33 +549,53 @@ final class Exchange {
     finish(closeAfter);
   }
 
+  private static FullHttpResponse problem(RequestCheck.Refusal refusal) {
+    FullHttpResponse response = Problems.answer(Problems.problem(refusal.status(), refusal.type(), refusal.title(),
+        refusal.detail()));
+    if (refusal.status() == 405) {
+      response.headers().set(HttpHeaderNames.ALLOW, RequestCheck.ALLOWED_METHODS);
+    }
+    return response;
+  }
+
   private void finish(boolean close) {
-    done = true;
+    phase = Phase.DONE;
     resumeUpstream();
-    cancelTimeout();
+    cancelWatchdog();
     releaseHeldBody();
-    client.exchangeDone(this, close);
+    client.exchangeDone(this, close, !requestEnded);
+  }
+
+  /** The answer was cut: the client must see the connection end, not a response that looks whole. */
+  private void closeNow() {
+    phase = Phase.DONE;
+    resumeUpstream();
+    cancelWatchdog();
+    releaseHeldBody();
+    client.exchangeDone(this, true, false);
+    client.close();
   }
 
   private void markConnection(HttpResponse response) {
-    if (!keepAlive) {
-      response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-    } else if (request.protocolVersion() == HttpVersion.HTTP_1_0) {
+    if (request.protocolVersion() == HttpVersion.HTTP_1_0) {
       response.setProtocolVersion(HttpVersion.HTTP_1_0);
-      response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
       if (HttpUtil.isTransferEncodingChunked(response)) {
         // HTTP/1.0 has no chunked encoding: this body ends when the connection does
         HttpUtil.setTransferEncodingChunked(response, false);
-        response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         closeAfterResponse = true;
       }
     }
+    if (closeAfterResponse) {
+      response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+    } else if (request.protocolVersion() == HttpVersion.HTTP_1_0) {
+      response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+    }
   }
 
-  private void cancelTimeout() {
-    if (timeout != null) {
-      timeout.cancel(false);
-      timeout = null;
+  private void cancelWatchdog() {
+    if (watchdog != null) {
+      watchdog.cancel(false);
+      watchdog = null;
     }
   }
 
@@ -418,17 +607,5 @@ final class Exchange {
 
   private static boolean hasBody(int status) {
     return status >= 200 && status != 204 && status != 304;
-  }
-
-  private static FullHttpResponse badRequest(Throwable cause) {
-    if (cause instanceof TooLongHttpLineException) {
-      return Problems.answer(Problems.problem(414, "uri-too-long", "URI Too Long", "the request line is too long"));
-    }
-    if (cause instanceof TooLongHttpHeaderException || cause instanceof TooLongFrameException) {
-      return Problems.answer(Problems.problem(431, "headers-too-large", "Request Header Fields Too Large",
-          "the request headers are too large"));
-    }
-    return Problems.answer(Problems.problem(400, "bad-request", "Bad Request",
-        "the request is not valid HTTP/1.1: " + cause.getMessage()));
   }
 }

@@ -1,14 +1,19 @@
 package io.sluice.gateway.proxy;
 
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpVersion;
 
 import java.util.List;
 
 /**
- * Header rules of a reverse proxy (RFC 9110 §7.6.1): hop-by-hop fields stay on their hop, and the upstream learns
- * who the client was from X-Forwarded-For/-Proto/-Host. Message framing (Content-Length, Transfer-Encoding) is kept:
- * bodies are streamed as they came.
+ * Header rules of a reverse proxy (RFC 9110 §7.6): hop-by-hop fields stay on their hop (the standard ones and those
+ * named in {@code Connection}), {@code Via} names the gateway in both directions, and the upstream learns who the
+ * client was from X-Forwarded-For/-Proto/-Host. Message framing (Content-Length, Transfer-Encoding) is kept: bodies
+ * are streamed as they came, after {@link RequestCheck} made sure their framing is unambiguous.
  */
 final class ForwardingHeaders {
 
@@ -19,9 +24,19 @@ final class ForwardingHeaders {
   private ForwardingHeaders() {
   }
 
-  /** Prepares a client's request headers for the upstream. */
-  static void toUpstream(HttpHeaders headers, String clientIp) {
+  /**
+   * Prepares a client's request for the upstream. An upgrade request keeps its {@code Upgrade} and says
+   * {@code Connection: Upgrade} again: the switch is for the two ends to agree on, through the gateway.
+   */
+  static void toUpstream(HttpRequest request, String clientIp, boolean upgrade) {
+    HttpHeaders headers = request.headers();
+    String protocols = upgrade ? headers.get(HttpHeaderNames.UPGRADE) : null;
     dropHopByHop(headers);
+    if (protocols != null) {
+      headers.set(HttpHeaderNames.UPGRADE, protocols);
+      headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
+    }
+    addVia(headers, request.protocolVersion());
     String prior = headers.get("X-Forwarded-For");
     headers.set("X-Forwarded-For", prior == null || prior.isBlank() ? clientIp : prior + ", " + clientIp);
     headers.set("X-Forwarded-Proto", "http");
@@ -31,16 +46,35 @@ final class ForwardingHeaders {
     }
   }
 
-  /** Prepares an upstream's response headers for the client. */
-  static void toClient(HttpHeaders headers) {
-    dropHopByHop(headers);
+  /** Prepares an upstream's response (final or interim) for the client; {@code received}: its version upstream. */
+  static void toClient(HttpResponse response, HttpVersion received) {
+    dropHopByHop(response.headers());
+    addVia(response.headers(), received);
+  }
+
+  /** A 101 keeps the {@code Upgrade} it agreed to, with {@code Connection: Upgrade}. */
+  static void toClientSwitching(HttpResponse response) {
+    String protocols = response.headers().get(HttpHeaderNames.UPGRADE);
+    toClient(response, response.protocolVersion());
+    if (protocols != null) {
+      response.headers().set(HttpHeaderNames.UPGRADE, protocols);
+    }
+    response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
+  }
+
+  /** Appends this hop to {@code Via}, with the version of the message as it was received (RFC 9110 §7.6.3). */
+  private static void addVia(HttpHeaders headers, HttpVersion received) {
+    String hop = (received == HttpVersion.HTTP_1_0 ? "1.0 " : "1.1 ") + Exchange.VIA_NAME;
+    List<String> prior = headers.getAll(HttpHeaderNames.VIA);
+    headers.set(HttpHeaderNames.VIA, prior.isEmpty() ? hop : String.join(", ", prior) + ", " + hop);
   }
 
   private static void dropHopByHop(HttpHeaders headers) {
     for (String connection : headers.getAll(HttpHeaderNames.CONNECTION)) {
       for (String token : connection.split(",")) {
         String name = token.trim();
-        if (!name.isEmpty() && !name.equalsIgnoreCase("close") && !name.equalsIgnoreCase("keep-alive")) {
+        if (!name.isEmpty() && !name.equalsIgnoreCase("close") && !name.equalsIgnoreCase("keep-alive")
+            && !isFraming(name)) {
           headers.remove(name);
         }
       }
@@ -49,4 +83,11 @@ final class ForwardingHeaders {
       headers.remove(name);
     }
   }
+
+  /** Fields that frame the message are the gateway's to keep whatever {@code Connection} says. */
+  private static boolean isFraming(String name) {
+    return name.equalsIgnoreCase("content-length") || name.equalsIgnoreCase("transfer-encoding")
+        || name.equalsIgnoreCase("host");
+  }
+
 }

@@ -6,7 +6,6 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.HttpDecoderConfig;
-import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
 import io.netty.handler.ssl.SslContext;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
@@ -46,8 +45,8 @@ import java.util.concurrent.TimeUnit;
 public final class ProxyServer {
 
   private static final long WARMUP_LIMIT_MILLIS = 10_000;
-  private static final int MAX_INITIAL_LINE = 8192;
-  private static final int MAX_HEADER_SIZE = 16384;
+  /** Body bytes per message the codec hands on: small enough that a body never sits whole in memory. */
+  private static final int MAX_CHUNK_SIZE = 8192;
 
   private final Vertx vertx;
   private final ContextInternal context;
@@ -55,6 +54,8 @@ public final class ProxyServer {
   private final LimitGate gate;
   private final GatewayStats stats;
   private final Clock clock;
+  private final GatewayConfig.HttpLimits limits;
+  private final RequestCheck requestCheck;
   private final Set<ClientConnection> connections = new HashSet<>();
   private List<UpstreamLane> lanes = List.of();
   private int nextLane;
@@ -77,6 +78,8 @@ public final class ProxyServer {
     this.stats = stats;
     this.clock = clock;
     this.gate = new LimitGate(limiter, stats, clock, warmupSecret);
+    this.limits = config.httpLimits();
+    this.requestCheck = new RequestCheck(limits.maxBodySize(), limits.maxHeaders());
     long idle = config.clientIdleTimeoutMillis();
     this.sweepMillis = Math.max(10, Math.min(1_000, idle / 4));
     // a connection idle since sweep n is closed at sweep n + idleSweeps + 1: after idle to idle + sweepMillis
@@ -104,9 +107,8 @@ public final class ProxyServer {
           @Override
           protected void initChannel(Channel channel) {
             channel.pipeline().addLast(
-                new ServerCodec(new HttpDecoderConfig().setMaxInitialLineLength(MAX_INITIAL_LINE)
-                    .setMaxHeaderSize(MAX_HEADER_SIZE).setMaxChunkSize(8192)),
-                new HttpServerExpectContinueHandler(),
+                new ServerCodec(new HttpDecoderConfig().setMaxInitialLineLength(limits.maxRequestLine())
+                    .setMaxHeaderSize(limits.maxHeaderSize()).setMaxChunkSize(MAX_CHUNK_SIZE)),
                 new ClientConnection(ProxyServer.this));
           }
         });
@@ -198,6 +200,10 @@ public final class ProxyServer {
   /** Runs {@code handler} as part of this verticle's context (its timers, futures and store callbacks stay here). */
   <T> void onContext(T event, Handler<T> handler) {
     context.emit(event, handler);
+  }
+
+  RequestCheck requestCheck() {
+    return requestCheck;
   }
 
   LimitGate gate() {

@@ -1,6 +1,8 @@
 package io.sluice.gateway.proxy;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.HttpMessage;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.handler.codec.http.HttpDecoderConfig;
@@ -17,14 +19,20 @@ import java.util.List;
 
 /**
  * The HTTP/1.1 codec of the proxy port. It does what Netty's {@code HttpServerCodec} does (it remembers each
- * request's method, so the answer to a HEAD is sent without a body, and a 2xx to CONNECT without
- * Transfer-Encoding), plus one thing: a {@link PreparedResponse}, a whole answer encoded once, goes out as its bytes.
- * An interim 1xx answer (100 Continue) does not use up a request's method.
+ * request's method, so the answer to a HEAD is sent without a body), plus: a {@link PreparedResponse}, a whole answer
+ * encoded once, goes out as its bytes; Content-Length beside chunked marks the request failed; decoding stops after a
+ * request asking to switch protocols. An interim 1xx answer (100 Continue) does not use up a request's method.
  */
 final class ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder, HttpResponseEncoder> {
 
   /** Methods of the requests not answered yet, oldest first. */
   private final ArrayDeque<HttpMethod> methods = new ArrayDeque<>();
+  /**
+   * Decoding stops after a request that asks to switch protocols: what follows it may be another protocol's bytes.
+   * They stay in the decoder: a tunnel takes them if the upstream switches; otherwise the connection closes after the
+   * answer.
+   */
+  private boolean heldAfterUpgrade;
 
   ServerCodec(HttpDecoderConfig config) {
     init(new RequestDecoder(config), new ResponseEncoder());
@@ -38,19 +46,34 @@ final class ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder,
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf buffer, List<Object> out) throws Exception {
+      if (heldAfterUpgrade) {
+        return;
+      }
       int before = out.size();
       super.decode(ctx, buffer, out);
       for (int i = before; i < out.size(); i++) {
         if (out.get(i) instanceof HttpRequest request) {
           methods.add(request.method());
+          if (request.headers().contains(HttpHeaderNames.UPGRADE) && request.decoderResult().isSuccess()) {
+            heldAfterUpgrade = true;
+          }
         }
       }
+    }
+
+    /**
+     * Content-Length beside Transfer-Encoding: chunked is how requests are smuggled past a proxy (RFC 9112 §6.1): the
+     * head is marked failed, so the request is refused with 400 and its connection closed.
+     */
+    @Override
+    protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
+      super.handleTransferEncodingChunkedWithContentLength(message);
+      message.setDecoderResult(DecoderResult.failure(
+          new IllegalArgumentException("a request must not carry both Content-Length and Transfer-Encoding")));
     }
   }
 
   private final class ResponseEncoder extends HttpResponseEncoder {
-
-    private HttpMethod method;
 
     @Override
     public boolean acceptOutboundMessage(Object msg) throws Exception {
@@ -71,17 +94,7 @@ final class ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder,
       if (msg.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
         return super.isContentAlwaysEmpty(msg);
       }
-      method = methods.poll();
-      return HttpMethod.HEAD.equals(method) || super.isContentAlwaysEmpty(msg);
-    }
-
-    @Override
-    protected void sanitizeHeadersBeforeEncode(HttpResponse msg, boolean isAlwaysEmpty) {
-      if (!isAlwaysEmpty && HttpMethod.CONNECT.equals(method) && msg.status().codeClass() == HttpStatusClass.SUCCESS) {
-        msg.headers().remove(HttpHeaderNames.TRANSFER_ENCODING);
-        return;
-      }
-      super.sanitizeHeadersBeforeEncode(msg, isAlwaysEmpty);
+      return HttpMethod.HEAD.equals(methods.poll()) || super.isContentAlwaysEmpty(msg);
     }
   }
 }

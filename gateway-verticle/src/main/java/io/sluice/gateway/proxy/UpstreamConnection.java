@@ -1,9 +1,12 @@
 package io.sluice.gateway.proxy;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpRequest;
@@ -12,7 +15,6 @@ import io.netty.util.ReferenceCountUtil;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
-import java.util.concurrent.TimeoutException;
 
 /**
  * One keep-alive connection to an upstream. Requests sent on it are answered in order (HTTP/1.1), so it keeps the
@@ -33,8 +35,12 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   private int reserved;
   /** A request that must not share the connection is in flight. */
   private boolean exclusive;
-  /** Skipping an informational (1xx) response, which belongs to no exchange's answer. */
+  /** Skipping the end of an informational (1xx) response, relayed on its own. */
   private boolean skippingInformational;
+  /** Outside the lane's pool, for one exchange. */
+  private boolean dedicated;
+  /** Set once this connection carries a tunnel's bytes. */
+  private Tunnel tunnel;
 
   UpstreamConnection(UpstreamLane lane) {
     this.lane = lane;
@@ -44,12 +50,18 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     this.channel = channel;
   }
 
+  /** This connection serves one exchange and closes after it (see {@link UpstreamLane#acquireDedicated}). */
+  void dedicate() {
+    retiring = true;
+    dedicated = true;
+  }
+
   void activated() {
     active = true;
   }
 
   boolean usable() {
-    return active && !closed && !retiring && channel.isActive();
+    return active && !closed && (!retiring || dedicated && inFlight.isEmpty()) && channel.isActive();
   }
 
   boolean connecting() {
@@ -83,11 +95,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     channel.write(request, channel.voidPromise());
   }
 
+  /** Body parts are flushed at the end of this turn of the event loop, together with whatever else was written. */
   void writeBody(HttpContent content) {
     channel.write(content, channel.voidPromise());
-    if (Exchange.isLast(content)) {
-      lane.flushSoon(this);
-    }
+    lane.flushSoon(this);
   }
 
   void flush() {
@@ -110,12 +121,37 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     }
   }
 
-  /** The exchange waited too long: it fails with 504, and the connection (whose answers it would misalign) closes. */
-  void abort(Exchange late) {
-    if (inFlight.remove(late)) {
-      late.upstreamFailed(new TimeoutException("upstream timeout"), true);
-    }
+  /**
+   * Where {@code exchange}'s answer ends can no longer be known (it timed out, its body broke off, its client left):
+   * the connection closes, and the exchange is not told again.
+   */
+  void abort(Exchange exchange) {
+    inFlight.remove(exchange);
     closeChannel();
+  }
+
+  /** No more requests on this connection; it closes once the ones in flight are answered. */
+  void retire() {
+    retiring = true;
+    if (inFlight.isEmpty() && channel != null) {
+      channel.close();
+    }
+  }
+
+  Channel channel() {
+    return channel;
+  }
+
+  /** The upstream switched protocols: this connection leaves the lane and carries the tunnel's bytes. */
+  void tunnel(Tunnel tunnel) {
+    this.tunnel = tunnel;
+    inFlight.clear();
+    lane.connectionClosed(this);
+    HttpClientCodec codec = channel.pipeline().get(HttpClientCodec.class);
+    if (codec != null) {
+      channel.pipeline().remove(codec);
+    }
+    channel.config().setAutoRead(true);
   }
 
   void closeChannel() {
@@ -127,45 +163,89 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    if (tunnel != null) {
+      if (msg instanceof ByteBuf bytes) {
+        tunnel.fromUpstream(bytes);
+      } else {
+        ReferenceCountUtil.release(msg);
+      }
+      return;
+    }
     Exchange exchange = inFlight.peek();
-    if (exchange == null) {
+    if (exchange == null || !(msg instanceof HttpObject object)) {
       // an answer nobody asked for: the connection cannot be trusted any more
       ReferenceCountUtil.release(msg);
       closeChannel();
       return;
     }
-    if (msg instanceof HttpResponse response) {
-      int status = response.status().code();
-      if (status >= 100 && status < 200) {
-        skippingInformational = !(msg instanceof HttpContent) || !Exchange.isLast((HttpContent) msg);
-        ReferenceCountUtil.release(msg);
-        return;
-      }
-      if (response.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE, true)) {
-        retiring = true;
-      }
-      exchange.responseHead(response);
+    if (object.decoderResult().isFailure()) {
+      // not a valid answer (or it broke off): where it ends is unknown, so the connection goes
+      ReferenceCountUtil.release(msg);
+      inFlight.poll();
+      closeChannel();
+      exchange.upstreamFailed(new IOException("upstream sent an invalid response: "
+          + object.decoderResult().cause().getMessage()), false);
+      return;
+    }
+    if (msg instanceof HttpResponse response && !head(exchange, response)) {
+      return;
     }
     if (msg instanceof HttpContent content) {
-      if (skippingInformational) {
-        skippingInformational = !Exchange.isLast(content);
-        content.release();
-        return;
-      }
-      if (Exchange.isLast(content)) {
-        inFlight.poll();
-        if (!exchange.idempotent()) {
-          exclusive = false;
-        }
-        exchange.responseContent(content);
-        if (retiring && inFlight.isEmpty()) {
-          channel.close();
-        }
-        lane.connectionFreed(this);
-      } else {
-        exchange.responseContent(content);
-      }
+      body(exchange, content);
     }
+  }
+
+  /** A response head; false when the message was consumed (an interim answer, a switch). */
+  private boolean head(Exchange exchange, HttpResponse response) {
+    int status = response.status().code();
+    if (status == 101) {
+      if (exchange.upgrade()) {
+        exchange.switched(response);
+      } else {
+        inFlight.poll();
+        closeChannel();
+        exchange.upstreamFailed(new IOException("upstream switched protocols without being asked"), false);
+      }
+      return false;
+    }
+    if (status >= 100 && status < 200) {
+      skippingInformational = true;
+      exchange.informational(response);
+      return response instanceof HttpContent;
+    }
+    if (response.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE, true)
+        || (status == 204 || status == 304) && hasFraming(response)) {
+      // a 204/304 that announces a body: whether it sent one is unknown, so nothing more is asked of this connection
+      retiring = true;
+    }
+    exchange.responseHead(response);
+    return true;
+  }
+
+  private static boolean hasFraming(HttpResponse response) {
+    String length = response.headers().get(HttpHeaderNames.CONTENT_LENGTH);
+    return length != null && !length.equals("0") || response.headers().contains(HttpHeaderNames.TRANSFER_ENCODING);
+  }
+
+  private void body(Exchange exchange, HttpContent content) {
+    if (skippingInformational) {
+      skippingInformational = !Exchange.isLast(content);
+      content.release();
+      return;
+    }
+    if (!Exchange.isLast(content)) {
+      exchange.responseContent(content);
+      return;
+    }
+    inFlight.poll();
+    if (!exchange.idempotent()) {
+      exclusive = false;
+    }
+    exchange.responseContent(content);
+    if (retiring && inFlight.isEmpty()) {
+      channel.close();
+    }
+    lane.connectionFreed(this);
   }
 
   @Override
@@ -178,6 +258,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+    if (tunnel != null) {
+      tunnel.writable(channel);
+      return;
+    }
     Exchange sending = inFlight.peekLast();
     if (channel.isWritable() && sending != null) {
       sending.upstreamWritable();
@@ -186,13 +270,19 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
+    if (tunnel != null) {
+      tunnel.closed();
+      return;
+    }
     failInFlight(new IOException("upstream closed the connection"));
     lane.connectionClosed(this);
   }
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-    failInFlight(cause);
+    if (tunnel == null) {
+      failInFlight(cause);
+    }
     ctx.close();
   }
 

@@ -147,6 +147,40 @@ final class UpstreamLane {
   private void open() {
     UpstreamConnection connection = new UpstreamConnection(this);
     connections.add(connection);
+    connect(connection).addListener(done -> {
+      if (done.isSuccess()) {
+        connection.activated();
+        serveWaiting();
+      } else {
+        connections.remove(connection);
+        connectFailed(done.cause());
+      }
+    });
+  }
+
+  /**
+   * A connection of its own for {@code exchange}, outside the pool: for a request that asks to switch protocols, whose
+   * connection may become a tunnel. It is closed after its answer if it does not.
+   */
+  void acquireDedicated(Exchange exchange) {
+    if (closed) {
+      exchange.upstreamFailed(new IllegalStateException("the gateway is stopping"), false);
+      return;
+    }
+    UpstreamConnection connection = new UpstreamConnection(this);
+    connection.dedicate();
+    connect(connection).addListener(done -> {
+      if (done.isSuccess()) {
+        connection.activated();
+        connection.reserve();
+        exchange.upstreamReady(connection);
+      } else {
+        exchange.upstreamFailed(done.cause(), done.cause() instanceof io.netty.channel.ConnectTimeoutException);
+      }
+    });
+  }
+
+  private ChannelFuture connect(UpstreamConnection connection) {
     ChannelFuture connected = bootstrap.clone()
         .handler(new ChannelInitializer<>() {
           @Override
@@ -163,15 +197,7 @@ final class UpstreamLane {
         })
         .connect(host, port);
     connection.attach(connected.channel());
-    connected.addListener(done -> {
-      if (done.isSuccess()) {
-        connection.activated();
-        serveWaiting();
-      } else {
-        connections.remove(connection);
-        connectFailed(done.cause());
-      }
-    });
+    return connected;
   }
 
   private void connectFailed(Throwable cause) {
