@@ -78,6 +78,8 @@ public final class ConfigLoader {
   /** Largest request line and header block a user may allow: beyond that, a limit protects nothing. */
   private static final int MAX_HEAD_BYTES = 1024 * 1024;
   private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
+  /** An RFC 9110 token, what a header field name is. */
+  private static final Pattern HEADER_NAME = Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]+");
   private static final Pattern POLICY_NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
   private final Map<String, String> environment;
@@ -390,6 +392,10 @@ public final class ConfigLoader {
         keySource = KeySource.parse(keyText);
       } catch (IllegalArgumentException e) {
         throw fail(prefix + "key", "must be global, bearer, ip or header:NAME", keyText);
+      }
+      if (keySource instanceof KeySource.Header header && !HEADER_NAME.matcher(header.name()).matches()) {
+        throw fail(prefix + "key", "must be global, bearer, ip or header:NAME with NAME a header field name "
+            + "(letters, digits and !#$%&'*+-.^_`|~)", keyText);
       }
       int requests = integer(json, "requests", prefix + "requests", 1, 100_000_000);
       long window = duration(json, "window", prefix + "window", true);

@@ -228,9 +228,17 @@ final class LimitGate {
     FullHttpResponse response = Problems.answer(Problems.problem(401, "missing-key", "Unauthorized",
             "policy '" + policy.name() + "' needs " + needs)
         .put("policy", policy.name()));
-    if (policy.keySource() instanceof KeySource.Bearer) {
-      response.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer");
-    }
+    response.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, challenge(policy.keySource()));
     return response;
+  }
+
+  /**
+   * The RFC 9110 challenge of a 401: {@code Bearer} for a token, and for a key in a header a non-registered
+   * {@code ApiKey} scheme whose {@code header} parameter names the field to send (a token, checked at startup).
+   */
+  static String challenge(KeySource keySource) {
+    return keySource instanceof KeySource.Header header
+        ? "ApiKey realm=\"sluice\", header=\"" + header.name() + "\""
+        : "Bearer realm=\"sluice\"";
   }
 }

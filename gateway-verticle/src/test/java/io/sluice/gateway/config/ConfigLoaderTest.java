@@ -181,6 +181,7 @@ class ConfigLoaderTest {
         bad-policy-name.json            | policies[0].name         | letters, digits
         maxdelay-without-delay.json     | policies[0].maxDelay     | only with "onExceed": "delay"
         bad-key-source.json             | policies[0].key          | global, bearer, ip or header:NAME
+        bad-header-name.json            | policies[0].key          | a header field name
         bad-limiter.json                | limiter.maxKeys          | integer from 1
         bad-transit-allowance.json      | limiter.transitAllowance | at most 1s
         bad-shutdown-grace.json         | shutdownGrace            | duration

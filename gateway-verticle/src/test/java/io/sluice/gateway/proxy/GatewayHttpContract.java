@@ -173,13 +173,20 @@ public abstract class GatewayHttpContract {
   }
 
   @Test
-  @DisplayName("missing key: reject answers 401 with a problem body, skip forwards the request")
+  @DisplayName("missing key: reject answers 401 with a problem body and a WWW-Authenticate challenge naming the scheme or header, skip forwards the request")
   void missingKeyModes() {
     GatewayVerticle strict = gateway(new JsonArray().add(policy("per-token", "header:X-Api-Key", 5, "1s")));
     HttpResponse<Buffer> unauthorized = get(strict, "/api/hello", null);
     assertEquals(401, unauthorized.statusCode());
     assertEquals("application/problem+json", unauthorized.getHeader("content-type"));
     assertTrue(unauthorized.bodyAsJsonObject().getString("detail").contains("X-Api-Key"));
+    assertEquals("ApiKey realm=\"sluice\", header=\"X-Api-Key\"", unauthorized.getHeader("WWW-Authenticate"),
+        "RFC 9110: a 401 names the scheme it expects");
+
+    GatewayVerticle bearer = gateway(new JsonArray().add(policy("per-token", "bearer", 5, "1s")));
+    HttpResponse<Buffer> noToken = get(bearer, "/api/hello", null);
+    assertEquals(401, noToken.statusCode());
+    assertEquals("Bearer realm=\"sluice\"", noToken.getHeader("WWW-Authenticate"));
 
     GatewayVerticle lenient = gateway(new JsonArray().add(
         policy("per-token", "bearer", 1, "10s").put("onMissingKey", "skip")));
