@@ -9,6 +9,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -22,7 +23,8 @@ import java.util.Objects;
 
 /**
  * The upstream service that Sluice protects: a handful of small JSON endpoints used by the
- * gateway tests, the demo script and the load client.
+ * gateway tests, the demo script and the load client, plus bodies of any size in both directions
+ * ({@code /api/bytes}, {@code /api/sink}) and a WebSocket echo ({@code /api/ws}).
  */
 public class ApiVerticle extends VerticleBase {
 
@@ -111,6 +113,9 @@ public class ApiVerticle extends VerticleBase {
     router.post("/api/echo").handler(this::echo);
     router.route("/api/slow").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::slow);
     router.route("/api/headers").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::headers);
+    router.route("/api/bytes").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::bytes);
+    router.route("/api/sink").method(HttpMethod.POST).method(HttpMethod.PUT).handler(this::sink);
+    router.get("/api/ws").handler(this::webSocket);
     router.route("/health").method(HttpMethod.GET).method(HttpMethod.HEAD)
       .handler(ctx -> sendJson(ctx, 200, new JsonObject().put("status", "UP")));
 
@@ -129,6 +134,86 @@ public class ApiVerticle extends VerticleBase {
         .putHeader(HttpHeaders.CONTENT_TYPE, contentType == null || contentType.isBlank() ? OCTET_STREAM : contentType)
         .end(body))
       .onFailure(ctx::fail);
+  }
+
+  /** {@code n} bytes of {@link BytePattern}, with Content-Length or chunked, optionally a pause between pieces. */
+  private void bytes(RoutingContext ctx) {
+    Long n = parseBounded(ctx.request().getParam("n"), Long.MAX_VALUE);
+    Long delayMs = parseBounded(ctx.request().getParam("delayMs", "0"), SLOW_MAX_MS);
+    String chunked = ctx.request().getParam("chunked", "false");
+    if (n == null || delayMs == null || !(chunked.equals("true") || chunked.equals("false"))) {
+      sendJson(ctx, 400, error("bad request").put("detail", "expected n=0.." + Long.MAX_VALUE
+        + ", optional chunked=true|false and delayMs=0.." + SLOW_MAX_MS + ", got " + describe(ctx.request().query())));
+      return;
+    }
+    HttpServerResponse response = ctx.response().putHeader(HttpHeaders.CONTENT_TYPE, OCTET_STREAM);
+    if (chunked.equals("true")) {
+      response.setChunked(true);
+    } else {
+      response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(n));
+    }
+    if (ctx.request().method() == HttpMethod.HEAD) {
+      response.end();
+      return;
+    }
+    PatternStream.start(vertx, response, n, delayMs);
+  }
+
+  /**
+   * Reads a body of any size without keeping it and answers its length, CRC-32 and whether it is the pattern;
+   * {@code readMs} makes it a slow reader, {@code answerEarly} answers that status before reading anything.
+   */
+  private void sink(RoutingContext ctx) {
+    String early = ctx.request().getParam("answerEarly");
+    Long readMs = parseBounded(ctx.request().getParam("readMs", "0"), SLOW_MAX_MS);
+    Long earlyStatus = early == null ? null : parseBounded(early, 599);
+    boolean badEarly = early != null && (earlyStatus == null || earlyStatus < 400);
+    if (readMs == null || badEarly) {
+      answerEarly(ctx, 400, error("bad request").put("detail",
+        "expected optional readMs=0.." + SLOW_MAX_MS + " and answerEarly=400..599, got " + describe(ctx.request().query())));
+      return;
+    }
+    if (earlyStatus != null) {
+      int status = earlyStatus.intValue();
+      answerEarly(ctx, status, error("answered before reading the body").put("status", status));
+      return;
+    }
+    BodySink.read(vertx, ctx.request(), readMs, summary -> sendJson(ctx, 200, summary));
+  }
+
+  private void answerEarly(RoutingContext ctx, int status, JsonObject body) {
+    sendJson(ctx, status, body);
+    BodySink.discard(vertx, ctx.request());
+  }
+
+  /** Echoes every text and binary message, and a close with its status; reads no faster than the client takes echoes. */
+  private void webSocket(RoutingContext ctx) {
+    if (!ctx.request().canUpgradeToWebSocket()) {
+      sendJson(ctx, 400, error("bad request").put("detail", "expected a WebSocket upgrade"));
+      return;
+    }
+    ctx.request().toWebSocket()
+      .onSuccess(socket -> {
+        socket.textMessageHandler(text -> {
+          socket.writeTextMessage(text);
+          holdWhileFull(socket);
+        });
+        socket.binaryMessageHandler(bytes -> {
+          socket.writeBinaryMessage(bytes);
+          holdWhileFull(socket);
+        });
+      })
+      .onFailure(ctx::fail);
+  }
+
+  private static void holdWhileFull(ServerWebSocket socket) {
+    if (socket.writeQueueFull()) {
+      socket.pause();
+      socket.drainHandler(v -> {
+        socket.drainHandler(null);
+        socket.resume();
+      });
+    }
   }
 
   private void slow(RoutingContext ctx) {
@@ -151,12 +236,17 @@ public class ApiVerticle extends VerticleBase {
 
   /** The requested delay, or null when it is missing, not a number or out of bounds. */
   private static Long parseDelay(String raw) {
+    return parseBounded(raw, SLOW_MAX_MS);
+  }
+
+  /** {@code raw} as a number 0..max, or null when it is missing, not an integer or out of bounds. */
+  private static Long parseBounded(String raw, long max) {
     if (raw == null) {
       return null;
     }
     try {
-      long ms = Long.parseLong(raw.trim());
-      return ms >= 0 && ms <= SLOW_MAX_MS ? ms : null;
+      long value = Long.parseLong(raw.trim());
+      return value >= 0 && value <= max ? value : null;
     } catch (NumberFormatException e) {
       return null;
     }

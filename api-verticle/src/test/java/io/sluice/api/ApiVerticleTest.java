@@ -4,7 +4,13 @@ import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.net.NetClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -22,8 +28,11 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Clock;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.zip.CRC32;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -337,6 +346,346 @@ class ApiVerticleTest {
         assertTrue(result.failed(), "server still answering after undeploy");
         testContext.completeNow();
       }));
+  }
+
+  @Test
+  @DisplayName("streams GET /api/bytes?n=N as N pattern bytes (byte i = i mod 251) with a Content-Length")
+  void bytesWithLength(Vertx vertx, VertxTestContext testContext) {
+    long n = 3 * 1024 * 1024 + 17;
+    download(vertx, "/api/bytes?n=" + n).onComplete(testContext.succeeding(got -> testContext.verify(() -> {
+      assertEquals(200, got.status());
+      assertEquals(Long.toString(n), got.header("content-length"));
+      assertNull(got.header("transfer-encoding"));
+      assertEquals("application/octet-stream", got.header("content-type"));
+      assertEquals(n, got.digest().bytes());
+      assertTrue(got.digest().patternIntact(), "first wrong byte at " + got.digest().firstMismatch());
+      testContext.completeNow();
+    })));
+  }
+
+  @Test
+  @DisplayName("streams GET /api/bytes?chunked=true without a Content-Length")
+  void bytesChunked(Vertx vertx, VertxTestContext testContext) {
+    long n = 300_001;
+    download(vertx, "/api/bytes?chunked=true&n=" + n).onComplete(testContext.succeeding(got -> testContext.verify(() -> {
+      assertEquals(200, got.status());
+      assertEquals("chunked", got.header("transfer-encoding"));
+      assertNull(got.header("content-length"));
+      assertEquals(n, got.digest().bytes());
+      assertTrue(got.digest().patternIntact());
+      testContext.completeNow();
+    })));
+  }
+
+  @Test
+  @DisplayName("answers GET /api/bytes?n=0 with an empty body, with a length or chunked")
+  void bytesEmpty(Vertx vertx, VertxTestContext testContext) {
+    Future.all(download(vertx, "/api/bytes?n=0"), download(vertx, "/api/bytes?n=0&chunked=true"))
+      .onComplete(testContext.succeeding(both -> testContext.verify(() -> {
+        Download fixed = both.resultAt(0);
+        Download chunked = both.resultAt(1);
+        assertEquals("0", fixed.header("content-length"));
+        assertEquals(0, fixed.digest().bytes());
+        assertEquals("chunked", chunked.header("transfer-encoding"));
+        assertEquals(0, chunked.digest().bytes());
+        testContext.completeNow();
+      })));
+  }
+
+  @Test
+  @DisplayName("serves bodies over 2 GiB: HEAD gives the 64-bit length, GET starts streaming it at once")
+  void bytesBeyondTwoGiB(Vertx vertx, VertxTestContext testContext) {
+    long n = (1L << 31) + 5;
+    HttpClient http = vertx.createHttpClient();
+    Future<HttpClientResponse> head = http.request(HttpMethod.HEAD, api.actualPort(), HOST, "/api/bytes?n=" + n)
+      .compose(HttpClientRequest::send);
+    Future<Long> firstMegabyte = http.request(HttpMethod.GET, api.actualPort(), HOST, "/api/bytes?n=" + (3 * n))
+      .compose(HttpClientRequest::send)
+      .compose(response -> {
+        testContext.verify(() -> assertEquals(Long.toString(3 * n), response.getHeader("content-length")));
+        Promise<Long> enough = Promise.promise();
+        BytePattern.Digest digest = new BytePattern.Digest();
+        response.handler(chunk -> {
+          digest.update(chunk);
+          if (digest.bytes() >= 1024 * 1024 && enough.tryComplete(digest.bytes())) {
+            testContext.verify(() -> assertTrue(digest.patternIntact()));
+            response.request().connection().close();
+          }
+        });
+        return enough.future();
+      });
+    Future.all(head, firstMegabyte).onComplete(testContext.succeeding(both -> testContext.verify(() -> {
+      HttpClientResponse headResponse = both.resultAt(0);
+      assertEquals(200, headResponse.statusCode());
+      assertEquals("2147483653", headResponse.getHeader("content-length"));
+      testContext.completeNow();
+    })));
+  }
+
+  @Test
+  @DisplayName("pauses delayMs between 64 KiB pieces of /api/bytes (a slow sender)")
+  void bytesSlowSender(Vertx vertx, VertxTestContext testContext) {
+    long started = System.nanoTime();
+    download(vertx, "/api/bytes?n=" + (4 * 65536) + "&delayMs=100").onComplete(testContext.succeeding(got ->
+      testContext.verify(() -> {
+        long elapsedMs = (System.nanoTime() - started) / 1_000_000;
+        assertEquals(4 * 65536, got.digest().bytes());
+        assertTrue(got.digest().patternIntact());
+        assertTrue(elapsedMs >= 300, "four pieces, three pauses of 100 ms, took " + elapsedMs + " ms");
+        testContext.completeNow();
+      })));
+  }
+
+  @Test
+  @DisplayName("rejects a missing or bad n, chunked or delayMs on /api/bytes with 400")
+  void bytesBadParameters(VertxTestContext testContext) {
+    String[] uris = {"/api/bytes", "/api/bytes?n=-1", "/api/bytes?n=1e3", "/api/bytes?n=9223372036854775808",
+        "/api/bytes?n=1&chunked=yes", "/api/bytes?n=1&delayMs=30001"};
+    var checkpoint = testContext.checkpoint(uris.length);
+    for (String uri : uris) {
+      request(HttpMethod.GET, uri).send().onComplete(testContext.succeeding(response -> testContext.verify(() -> {
+        assertEquals(400, response.statusCode(), uri);
+        assertJson(response);
+        assertEquals("bad request", response.bodyAsJsonObject().getString("error"), uri);
+        checkpoint.flag();
+      })));
+    }
+  }
+
+  @Test
+  @DisplayName("answers HEAD /api/bytes with the length it would send and no body")
+  void bytesHead(VertxTestContext testContext) {
+    expect(testContext, request(HttpMethod.HEAD, "/api/bytes?n=123456").send(), response -> {
+      assertEquals(200, response.statusCode());
+      assertEquals("123456", response.getHeader("content-length"));
+      assertNull(response.body());
+    });
+  }
+
+  @Test
+  @DisplayName("reads a POST /api/sink body as it streams and answers its length, CRC-32 and pattern check")
+  void sinkCountsPattern(Vertx vertx, VertxTestContext testContext) {
+    long n = 5 * 1024 * 1024 + 3;
+    upload(vertx, HttpMethod.POST, "/api/sink", n, false).onComplete(testContext.succeeding(got ->
+      testContext.verify(() -> {
+        assertEquals(200, got.status());
+        assertEquals(new JsonObject().put("bytes", n).put("crc32", patternCrc(n)).put("pattern", true), got.json());
+        testContext.completeNow();
+      })));
+  }
+
+  @Test
+  @DisplayName("reads a chunked PUT /api/sink body; bytes that are not the pattern say pattern false")
+  void sinkChunkedOtherBytes(Vertx vertx, VertxTestContext testContext) {
+    byte[] body = "not the pattern at all".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    CRC32 crc = new CRC32();
+    crc.update(body);
+    HttpClient http = vertx.createHttpClient();
+    http.request(HttpMethod.PUT, api.actualPort(), HOST, "/api/sink")
+      .compose(request -> request.setChunked(true).send(Buffer.buffer(body)))
+      .compose(response -> response.body().map(payload -> {
+        testContext.verify(() -> {
+          assertEquals(200, response.statusCode());
+          assertEquals(new JsonObject().put("bytes", body.length).put("crc32", String.format("%08x", crc.getValue()))
+            .put("pattern", false), payload.toJsonObject());
+        });
+        return payload;
+      }))
+      .onComplete(testContext.succeedingThenComplete());
+  }
+
+  @Test
+  @DisplayName("answers an empty /api/sink body with zero bytes")
+  void sinkEmpty(VertxTestContext testContext) {
+    expect(testContext, request(HttpMethod.POST, "/api/sink").send(), response -> {
+      assertEquals(200, response.statusCode());
+      assertJson(response);
+      assertEquals(new JsonObject().put("bytes", 0).put("crc32", "00000000").put("pattern", true),
+        response.bodyAsJsonObject());
+    });
+  }
+
+  @Test
+  @DisplayName("pauses readMs after each piece it reads from /api/sink (a slow reader)")
+  void sinkSlowReader(Vertx vertx, VertxTestContext testContext) {
+    long n = 256 * 1024;
+    long started = System.nanoTime();
+    upload(vertx, HttpMethod.POST, "/api/sink?readMs=50", n, true).onComplete(testContext.succeeding(got ->
+      testContext.verify(() -> {
+        long elapsedMs = (System.nanoTime() - started) / 1_000_000;
+        assertEquals(n, got.json().getLong("bytes"));
+        assertTrue(got.json().getBoolean("pattern"));
+        // pieces are at most 64 KiB: at least four of them, three pauses
+        assertTrue(elapsedMs >= 150, "read 256 KiB in " + elapsedMs + " ms");
+        testContext.completeNow();
+      })));
+  }
+
+  @Test
+  @DisplayName("sends 100 Continue to a /api/sink client that expects it")
+  void sinkContinue(Vertx vertx, VertxTestContext testContext) {
+    HttpClient http = vertx.createHttpClient();
+    Promise<Void> continued = Promise.promise();
+    http.request(HttpMethod.POST, api.actualPort(), HOST, "/api/sink")
+      .compose(request -> {
+        request.putHeader("Expect", "100-continue").putHeader("Content-Length", "3");
+        request.continueHandler(v -> {
+          continued.complete();
+          request.end(BytePattern.piece(0, 3));
+        });
+        request.sendHead();
+        return request.response();
+      })
+      .compose(response -> response.body())
+      .onComplete(testContext.succeeding(body -> testContext.verify(() -> {
+        assertTrue(continued.future().succeeded());
+        assertEquals(3, body.toJsonObject().getLong("bytes"));
+        testContext.completeNow();
+      })));
+  }
+
+  @Test
+  @DisplayName("answers /api/sink?answerEarly=413 before reading a byte, and closes the connection when no body ends")
+  void sinkAnswersEarly(Vertx vertx, VertxTestContext testContext) {
+    NetClient raw = vertx.createNetClient();
+    Buffer received = Buffer.buffer();
+    long started = System.nanoTime();
+    raw.connect(api.actualPort(), HOST).onComplete(testContext.succeeding(socket -> {
+      socket.handler(received::appendBuffer);
+      socket.closeHandler(v -> testContext.verify(() -> {
+        long closedAfterMs = (System.nanoTime() - started) / 1_000_000;
+        String answer = received.toString();
+        assertTrue(answer.startsWith("HTTP/1.1 413 "), answer);
+        assertTrue(answer.contains("\"status\":413"), answer);
+        assertTrue(closedAfterMs >= BodySink.LINGER_MS && closedAfterMs < BodySink.LINGER_MS + 3_000,
+          "closed after " + closedAfterMs + " ms");
+        testContext.completeNow();
+      }));
+      // announces 10 MiB and sends none of it
+      socket.write("POST /api/sink?answerEarly=413 HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n");
+    }));
+  }
+
+  @Test
+  @DisplayName("answers /api/sink?answerEarly=503 to a client that sends its whole body, and drops the body")
+  void sinkAnswersEarlyWholeBody(Vertx vertx, VertxTestContext testContext) {
+    upload(vertx, HttpMethod.POST, "/api/sink?answerEarly=503", 200_000, false)
+      .onComplete(testContext.succeeding(got -> testContext.verify(() -> {
+        assertEquals(503, got.status());
+        assertEquals(503, got.json().getInteger("status"));
+        testContext.completeNow();
+      })));
+  }
+
+  @Test
+  @DisplayName("rejects a bad readMs or answerEarly on /api/sink with 400")
+  void sinkBadParameters(VertxTestContext testContext) {
+    String[] uris = {"/api/sink?readMs=x", "/api/sink?readMs=30001", "/api/sink?answerEarly=200",
+        "/api/sink?answerEarly=600", "/api/sink?answerEarly="};
+    var checkpoint = testContext.checkpoint(uris.length);
+    for (String uri : uris) {
+      request(HttpMethod.POST, uri).sendBuffer(Buffer.buffer("abc"))
+        .onComplete(testContext.succeeding(response -> testContext.verify(() -> {
+          assertEquals(400, response.statusCode(), uri);
+          assertEquals("bad request", response.bodyAsJsonObject().getString("error"), uri);
+          checkpoint.flag();
+        })));
+    }
+  }
+
+  @Test
+  @DisplayName("echoes WebSocket text and binary messages on /api/ws, and answers a close with the same status")
+  void webSocketEcho(Vertx vertx, VertxTestContext testContext) {
+    WebSocketClient wsClient = vertx.createWebSocketClient();
+    List<Object> echoes = new ArrayList<>();
+    byte[] binary = {0, 1, 2, (byte) 0xff};
+    wsClient.connect(api.actualPort(), HOST, "/api/ws").onComplete(testContext.succeeding(ws -> {
+      ws.textMessageHandler(echoes::add);
+      ws.binaryMessageHandler(bytes -> {
+        echoes.add(bytes);
+        ws.close((short) 4000, "done");
+      });
+      ws.closeHandler(v -> testContext.verify(() -> {
+        assertEquals(2, echoes.size(), echoes.toString());
+        assertEquals("über die Schleuse", echoes.get(0));
+        assertArrayEquals(binary, ((Buffer) echoes.get(1)).getBytes());
+        assertEquals((short) 4000, ws.closeStatusCode());
+        assertEquals("done", ws.closeReason());
+        testContext.completeNow();
+      }));
+      ws.writeTextMessage("über die Schleuse");
+      ws.writeBinaryMessage(Buffer.buffer(binary));
+    }));
+  }
+
+  @Test
+  @DisplayName("answers a plain GET /api/ws (no upgrade) with 400")
+  void webSocketNeedsUpgrade(VertxTestContext testContext) {
+    expect(testContext, request(HttpMethod.GET, "/api/ws").send(), response -> {
+      assertEquals(400, response.statusCode());
+      assertJson(response);
+    });
+  }
+
+  private record Download(int status, MultiMap headers, BytePattern.Digest digest) {
+    String header(String name) {
+      return headers.get(name);
+    }
+  }
+
+  private record Upload(int status, JsonObject json) {
+  }
+
+  /** GETs {@code uri}, checking the body against the pattern as it streams in. */
+  private Future<Download> download(Vertx vertx, String uri) {
+    return vertx.createHttpClient().request(HttpMethod.GET, api.actualPort(), HOST, uri)
+      .compose(HttpClientRequest::send)
+      .compose(response -> {
+        BytePattern.Digest digest = new BytePattern.Digest();
+        response.handler(digest::update);
+        return response.end().map(v -> new Download(response.statusCode(), response.headers(), digest));
+      });
+  }
+
+  /** Sends {@code n} pattern bytes, only as fast as the connection takes them, and reads the JSON answer. */
+  private Future<Upload> upload(Vertx vertx, HttpMethod method, String uri, long n, boolean chunked) {
+    return vertx.createHttpClient().request(method, api.actualPort(), HOST, uri)
+      .compose(request -> {
+        if (chunked) {
+          request.setChunked(true);
+        } else {
+          request.putHeader("Content-Length", Long.toString(n));
+        }
+        writePattern(request, 0, n);
+        return request.response();
+      })
+      .compose(response -> response.body().map(body -> new Upload(response.statusCode(), body.toJsonObject())));
+  }
+
+  private static void writePattern(HttpClientRequest request, long from, long n) {
+    long at = from;
+    while (at < n && !request.writeQueueFull()) {
+      int length = (int) Math.min(BytePattern.MAX_PIECE, n - at);
+      request.write(BytePattern.piece(at, length));
+      at += length;
+    }
+    if (at == n) {
+      request.end();
+      return;
+    }
+    long next = at;
+    request.drainHandler(v -> {
+      request.drainHandler(null);
+      writePattern(request, next, n);
+    });
+  }
+
+  private static String patternCrc(long n) {
+    BytePattern.Digest digest = new BytePattern.Digest();
+    for (long at = 0; at < n; at += BytePattern.MAX_PIECE) {
+      digest.update(BytePattern.piece(at, (int) Math.min(BytePattern.MAX_PIECE, n - at)));
+    }
+    return digest.crc32();
   }
 
   private HttpRequest<Buffer> request(HttpMethod method, String uri) {
