@@ -19,6 +19,9 @@ import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SelfSignedCertificate;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketConnectOptions;
 import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
@@ -33,6 +36,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -124,6 +128,34 @@ public abstract class GatewayHttpContract {
     assertEquals("http", seen.getJsonArray("x-forwarded-proto").getString(0));
     assertEquals("127.0.0.1:" + gateway.proxyPort(), seen.getJsonArray("x-forwarded-host").getString(0));
     assertNull(seen.getJsonArray("x-hop"), "headers named by Connection are hop-by-hop");
+  }
+
+  @Test
+  @DisplayName("a WebSocket upgrade is counted by the limiter, then tunnelled both ways to the upstream; over the limit it gets 429")
+  void webSocketThroughTheGateway() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 2, "10s")));
+    WebSocketClient sockets = vertx.createWebSocketClient();
+    WebSocketConnectOptions options = new WebSocketConnectOptions().setHost("127.0.0.1")
+        .setPort(gateway.proxyPort()).setURI("/api/ws");
+    WebSocket socket = sockets.connect(options).await();
+    Promise<String> text = Promise.promise();
+    Promise<Buffer> binary = Promise.promise();
+    socket.textMessageHandler(text::tryComplete);
+    socket.binaryMessageHandler(binary::tryComplete);
+    socket.writeTextMessage("hello through the tunnel").await();
+    assertEquals("hello through the tunnel", text.future().await());
+    Buffer big = Buffer.buffer(new byte[200_000]).setByte(199_999, (byte) 7); // several frames, under the API's message limit
+    socket.writeBinaryMessage(big).await();
+    assertEquals(big, binary.future().await());
+    Promise<Short> closed = Promise.promise();
+    socket.closeHandler(v -> closed.tryComplete(socket.closeStatusCode()));
+    socket.close((short) 1000).await();
+    assertEquals((short) 1000, closed.future().await());
+
+    assertEquals(200, get(gateway, "/api/hello", null).statusCode(), "the upgrade used one of two slots");
+    Throwable refused = assertThrows(Exception.class, () -> sockets.connect(options).await());
+    assertTrue(refused.getMessage().contains("429"), refused.getMessage());
+    sockets.close().await();
   }
 
   @Test
