@@ -349,10 +349,14 @@ final class Exchange {
 
   // ---- 3. answer
 
-  /** An interim answer (102, 103...): relayed as it is. A 100 is the gateway's own to give, so it is dropped. */
+  /**
+   * An interim answer (102, 103...): relayed as it is, except to an HTTP/1.0 client, which may not be sent one
+   * (RFC 9110 §15.2). A 100 is the gateway's own to give, so it is dropped.
+   */
   void informational(HttpResponse response) {
     upstreamProgressNanos = System.nanoTime();
-    if (phase != Phase.FORWARDED || responseStarted || response.status().code() == 100) {
+    if (phase != Phase.FORWARDED || responseStarted || response.status().code() == 100
+        || request.protocolVersion() == HttpVersion.HTTP_1_0) {
       return;
     }
     ForwardingHeaders.toClient(response, request.protocolVersion());

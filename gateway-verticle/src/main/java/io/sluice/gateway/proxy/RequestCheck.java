@@ -268,7 +268,7 @@ final class RequestCheck {
     if (lengths.isEmpty()) {
       return new Verdict(null, Framing.NONE, 0, false, false);
     }
-    if (headers instanceof RequestHeaders received && received.contentLengthFields() > 1 || lengths.size() > 1 || lengths.get(0).indexOf(',') >= 0) {
+    if (FramingHeaders.ambiguous(headers) || lengths.size() > 1 || lengths.get(0).indexOf(',') >= 0) {
       return refuse(badRequest("the request has more than one Content-Length value"));
     }
     String value = lengths.get(0).trim();

@@ -41,7 +41,7 @@ final class ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder,
   private final class RequestDecoder extends HttpRequestDecoder {
 
     RequestDecoder(HttpDecoderConfig config) {
-      super(config.clone().setHeadersFactory(RequestHeaders.FACTORY));
+      super(config.clone().setHeadersFactory(FramingHeaders.VALIDATING));
     }
 
     @Override

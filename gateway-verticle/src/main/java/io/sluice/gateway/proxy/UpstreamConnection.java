@@ -178,13 +178,15 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       closeChannel();
       return;
     }
-    if (object.decoderResult().isFailure()) {
+    if (object.decoderResult().isFailure()
+        || msg instanceof HttpResponse response && FramingHeaders.ambiguous(response.headers())) {
       // not a valid answer (or it broke off): where it ends is unknown, so the connection goes
       ReferenceCountUtil.release(msg);
       inFlight.poll();
       closeChannel();
-      exchange.upstreamFailed(new IOException("upstream sent an invalid response: "
-          + object.decoderResult().cause().getMessage()), false);
+      exchange.upstreamFailed(new IOException("upstream sent an invalid response: " + (object.decoderResult().isFailure()
+          ? object.decoderResult().cause().getMessage() : "framed by both Content-Length and Transfer-Encoding")),
+          false);
       return;
     }
     if (msg instanceof HttpResponse response && !head(exchange, response)) {

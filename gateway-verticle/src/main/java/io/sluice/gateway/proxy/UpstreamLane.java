@@ -6,7 +6,6 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.ssl.SslContext;
@@ -35,7 +34,7 @@ final class UpstreamLane {
   /** Responses come from the configured upstreams: their headers are passed on as they are, not validated again. */
   private static final HttpDecoderConfig UPSTREAM_DECODER = new HttpDecoderConfig()
       .setMaxHeaderSize(16384)
-      .setHeadersFactory(DefaultHttpHeadersFactory.headersFactory().withValidation(false));
+      .setHeadersFactory(FramingHeaders.TRUSTING);
 
   private final String host;
   private final int port;
