@@ -1,0 +1,124 @@
+package io.sluice.gateway.proxy.conformance;
+
+import io.sluice.gateway.GatewayVerticle;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The HTTP/1.1 conformance table ({@code src/test/resources/conformance/cases/*.txt}, format in the README there),
+ * one dynamic test per case, replayed over real sockets against one gateway in front of a {@link RecordingUpstream}.
+ *
+ * <p>System properties: {@code conformance.target=host:port} replays against a proxy already running there (no
+ * gateway is deployed) that must forward to the recording upstream on {@code conformance.upstreamPort};
+ * {@code conformance.only=REGEX} runs the matching cases only; {@code conformance.report=FILE} appends one line per
+ * case (name, PASS/FAIL, statuses seen, first failure), for comparing targets.
+ */
+@DisplayName("HTTP/1.1 conformance of the proxy port")
+class ConformanceTest {
+
+  private static final Duration CASE_LIMIT = Duration.ofSeconds(20);
+
+  private static Vertx vertx;
+  private static RecordingUpstream upstream;
+  private static CaseRunner runner;
+
+  @BeforeAll
+  static void start() throws IOException {
+    upstream = new RecordingUpstream(Integer.getInteger("conformance.upstreamPort", 0));
+    String target = System.getProperty("conformance.target");
+    InetSocketAddress address;
+    if (target == null || target.isBlank()) {
+      vertx = Vertx.vertx();
+      GatewayVerticle gateway = new GatewayVerticle();
+      vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(gatewayConfig(upstream.port()))).await();
+      address = new InetSocketAddress("127.0.0.1", gateway.proxyPort());
+    } else {
+      int colon = target.lastIndexOf(':');
+      address = new InetSocketAddress(target.substring(0, colon), Integer.parseInt(target.substring(colon + 1)));
+    }
+    runner = new CaseRunner(address, upstream);
+  }
+
+  /**
+   * One gateway for the whole table: in-memory counters, 1 s upstream timeout, no warm-up, and one policy the
+   * rate-limit cases use (1 request per minute per X-Api-Key; requests without the key are not limited).
+   */
+  static JsonObject gatewayConfig(int upstreamPort) {
+    JsonObject perToken = new JsonObject().put("name", "per-token").put("key", "header:X-Api-Key")
+        .put("requests", 1).put("window", "60s").put("onExceed", "reject").put("onMissingKey", "skip");
+    return new JsonObject()
+        .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstreamPort))
+        .put("upstreamTimeout", "1s")
+        .put("clientIdleTimeout", "4s")
+        .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
+        .put("policies", new JsonArray().add(perToken));
+  }
+
+  @AfterAll
+  static void stop() throws IOException {
+    if (upstream != null) {
+      upstream.close();
+    }
+    if (vertx != null) {
+      vertx.close().await();
+    }
+  }
+
+  @TestFactory
+  @DisplayName("cases")
+  Stream<DynamicTest> cases() {
+    List<ConformanceCase> cases = CaseParser.fromClassPath("conformance/cases");
+    Pattern only = Pattern.compile(System.getProperty("conformance.only", ".*"));
+    return cases.stream()
+        .filter(c -> only.matcher(c.name()).find())
+        .map(c -> DynamicTest.dynamicTest(c.name(), () -> replay(c)));
+  }
+
+  private static void replay(ConformanceCase c) {
+    CaseRunner.Verdict verdict = assertTimeoutPreemptively(CASE_LIMIT, () -> runner.run(c),
+        () -> "case " + c.name() + " took longer than " + CASE_LIMIT);
+    report(c, verdict);
+    if (!verdict.passed()) {
+      fail(String.join("\n", verdict.failures()) + "\n\n" + verdict.transcript());
+    }
+  }
+
+  private static synchronized void report(ConformanceCase c, CaseRunner.Verdict verdict) {
+    String file = System.getProperty("conformance.report");
+    if (file == null || file.isBlank()) {
+      return;
+    }
+    String first = verdict.passed() ? "" : verdict.failures().get(0).split("\n", 2)[0];
+    String line = c.name() + "\t" + (verdict.passed() ? "PASS" : "FAIL") + "\t" + verdict.statuses() + "\t"
+        + first.replace('\t', ' ') + "\n";
+    try {
+      Files.writeString(Path.of(file), line, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+          StandardOpenOption.APPEND);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot write the report " + file, e);
+    }
+  }
+}
