@@ -3,6 +3,7 @@ package io.sluice.gateway;
 import io.sluice.gateway.config.ConfigLoader;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.http.ManagementServer;
+import io.sluice.gateway.http.UpstreamProbe;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.InMemoryCounterStore;
 import io.sluice.gateway.limit.RateLimiter;
@@ -35,6 +36,7 @@ public class GatewayVerticle extends VerticleBase {
   private final Clock clock;
   private ProxyServer proxy;
   private ManagementServer management;
+  private UpstreamProbe upstreams;
   private GatewayConfig gatewayConfig;
 
   /** A gateway whose limits live in this JVM only. */
@@ -58,10 +60,12 @@ public class GatewayVerticle extends VerticleBase {
       gatewayConfig = config;
       Shared shared = shared(config);
       proxy = new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
-      management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats());
+      upstreams = shared.upstreams();
+      management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats(), upstreams);
       return warmUp(shared.store())
           .compose(warm -> Future.all(startProxy(shared, config), management.start()))
-          .compose(listening -> proxy.warmUp(config.warmup()));
+          .compose(listening -> proxy.warmUp(config.warmup()))
+          .compose(warm -> upstreams.checkAtStartup());
     }).onSuccess(ready -> {
       management.markReady();
       System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store%n",
@@ -77,7 +81,9 @@ public class GatewayVerticle extends VerticleBase {
       management.markNotReady();
     }
     Future<Void> proxyStopped = proxy == null ? Future.succeededFuture() : proxy.stop(gatewayConfig.shutdownGraceMillis());
-    return proxyStopped.eventually(() -> management == null ? Future.succeededFuture() : management.stop());
+    return proxyStopped
+        .eventually(() -> upstreams == null ? Future.succeededFuture() : upstreams.stop())
+        .eventually(() -> management == null ? Future.succeededFuture() : management.stop());
   }
 
   /**
@@ -131,14 +137,15 @@ public class GatewayVerticle extends VerticleBase {
     CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
     RateLimiter limiter = new RateLimiter(config.policies(), store, clock);
     Shared created = new Shared(store, limiter, new GatewayStats(store, limiter), UUID.randomUUID().toString(),
-        new AtomicBoolean(), Promise.promise());
+        new AtomicBoolean(), Promise.promise(),
+        new UpstreamProbe(vertx, config.upstreams(), config.upstreamTimeoutMillis(), UpstreamProbe.RECHECK_MILLIS));
     existing = map.putIfAbsent(context.deploymentID(), created);
     return existing != null ? existing : created;
   }
 
   /** Parts shared by every instance in one Vert.x: one limiter means one set of limits. */
   record Shared(CounterStore store, RateLimiter limiter, GatewayStats stats, String warmupSecret,
-                AtomicBoolean firstToBind, Promise<Integer> port) implements Shareable {
+                AtomicBoolean firstToBind, Promise<Integer> port, UpstreamProbe upstreams) implements Shareable {
   }
 
   private CounterStore inMemoryStore(GatewayConfig config) {
