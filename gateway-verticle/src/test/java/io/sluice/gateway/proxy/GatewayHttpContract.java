@@ -265,6 +265,20 @@ public abstract class GatewayHttpContract {
     }
   }
 
+  /** Needs Exchange.upstreamFailed to count only counted requests (the lead's one-line change in proxy/Exchange.java). */
+  @Test
+  @DisplayName("warm-up requests that fail upstream are not counted as upstream failures; a real request is")
+  void warmUpFailuresAreNotCounted() {
+    GatewayVerticle gateway = gateway(new JsonArray(), "5s", "http://127.0.0.1:" + deadPort());
+
+    JsonObject before = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+    assertEquals(502, get(gateway, "/api/hello", null).statusCode());
+    JsonObject after = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+
+    assertEquals(0, before.getLong("upstreamFailures"), () -> "after 3 failed warm-up requests: " + before.encode());
+    assertEquals(1, after.getLong("upstreamFailures"), after::encode);
+  }
+
   @Test
   @DisplayName("the management port answers health and stats; the proxy port sends everything upstream")
   void managementPort() {
