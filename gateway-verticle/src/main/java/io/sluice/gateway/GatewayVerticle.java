@@ -16,6 +16,8 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.shareddata.LocalMap;
 import io.vertx.core.shareddata.Shareable;
 
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.time.Clock;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -63,7 +65,7 @@ public class GatewayVerticle extends VerticleBase {
       upstreams = shared.upstreams();
       management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats(), upstreams);
       return warmUp(shared.store())
-          .compose(warm -> Future.all(startProxy(shared, config), management.start()))
+          .compose(warm -> Future.all(startProxy(shared, config), startManagement(config)))
           .compose(listening -> proxy.warmUp(config.warmup()))
           .compose(warm -> upstreams.checkAtStartup());
     }).onSuccess(ready -> {
@@ -93,11 +95,38 @@ public class GatewayVerticle extends VerticleBase {
    */
   private Future<Integer> startProxy(Shared shared, GatewayConfig config) {
     if (shared.firstToBind().compareAndSet(false, true)) {
-      return proxy.start(config.http().port()).andThen(shared.port()::handle);
+      String host = config.http().host();
+      int port = config.http().port();
+      return portFree(host, port)
+          .compose(free -> proxy.start(port))
+          .recover(failure -> Future.failedFuture(new ListenFailure("proxy", host, port, failure)))
+          .andThen(shared.port()::handle);
     }
     return shared.port().future().compose(port -> vertx.isNativeTransportEnabled()
         ? proxy.start(port)
         : Future.succeededFuture(port));
+  }
+
+  private Future<?> startManagement(GatewayConfig config) {
+    return management.start().recover(failure -> Future.failedFuture(
+        new ListenFailure("management", config.management().host(), config.management().port(), failure)));
+  }
+
+  /**
+   * Fails if something already listens on the proxy port. With the native transport the proxy port is bound with
+   * SO_REUSEPORT (so that this deployment's instances share it), and a bind would then succeed beside another gateway
+   * of the same user and split the traffic with it; a plain bind first, released at once, refuses that.
+   */
+  private Future<Void> portFree(String host, int port) {
+    if (port == 0 || !vertx.isNativeTransportEnabled()) {
+      return Future.succeededFuture();
+    }
+    return vertx.executeBlocking(() -> {
+      try (ServerSocket probe = new ServerSocket()) {
+        probe.bind(new InetSocketAddress(host, port));
+      }
+      return null;
+    }, false);
   }
 
   public int proxyPort() {
