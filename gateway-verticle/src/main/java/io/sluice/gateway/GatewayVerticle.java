@@ -3,6 +3,7 @@ package io.sluice.gateway;
 import io.sluice.gateway.config.ConfigLoader;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.http.ManagementServer;
+import io.sluice.gateway.http.UpstreamProbe;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.InMemoryCounterStore;
 import io.sluice.gateway.limit.RateLimiter;
@@ -15,6 +16,8 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.shareddata.LocalMap;
 import io.vertx.core.shareddata.Shareable;
 
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.time.Clock;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -35,6 +38,7 @@ public class GatewayVerticle extends VerticleBase {
   private final Clock clock;
   private ProxyServer proxy;
   private ManagementServer management;
+  private UpstreamProbe upstreams;
   private GatewayConfig gatewayConfig;
 
   /** A gateway whose limits live in this JVM only. */
@@ -58,10 +62,12 @@ public class GatewayVerticle extends VerticleBase {
       gatewayConfig = config;
       Shared shared = shared(config);
       proxy = new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
-      management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats());
+      upstreams = shared.upstreams();
+      management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats(), upstreams);
       return warmUp(shared.store())
-          .compose(warm -> Future.all(startProxy(shared, config), management.start()))
-          .compose(listening -> proxy.warmUp(config.warmup()));
+          .compose(warm -> Future.all(startProxy(shared, config), startManagement(config)))
+          .compose(listening -> proxy.warmUp(config.warmup()))
+          .compose(warm -> upstreams.checkAtStartup());
     }).onSuccess(ready -> {
       management.markReady();
       System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store%n",
@@ -77,7 +83,9 @@ public class GatewayVerticle extends VerticleBase {
       management.markNotReady();
     }
     Future<Void> proxyStopped = proxy == null ? Future.succeededFuture() : proxy.stop(gatewayConfig.shutdownGraceMillis());
-    return proxyStopped.eventually(() -> management == null ? Future.succeededFuture() : management.stop());
+    return proxyStopped
+        .eventually(() -> upstreams == null ? Future.succeededFuture() : upstreams.stop())
+        .eventually(() -> management == null ? Future.succeededFuture() : management.stop());
   }
 
   /**
@@ -87,11 +95,38 @@ public class GatewayVerticle extends VerticleBase {
    */
   private Future<Integer> startProxy(Shared shared, GatewayConfig config) {
     if (shared.firstToBind().compareAndSet(false, true)) {
-      return proxy.start(config.http().port()).andThen(shared.port()::handle);
+      String host = config.http().host();
+      int port = config.http().port();
+      return portFree(host, port)
+          .compose(free -> proxy.start(port))
+          .recover(failure -> Future.failedFuture(new ListenFailure("proxy", host, port, failure)))
+          .andThen(shared.port()::handle);
     }
     return shared.port().future().compose(port -> vertx.isNativeTransportEnabled()
         ? proxy.start(port)
         : Future.succeededFuture(port));
+  }
+
+  private Future<?> startManagement(GatewayConfig config) {
+    return management.start().recover(failure -> Future.failedFuture(
+        new ListenFailure("management", config.management().host(), config.management().port(), failure)));
+  }
+
+  /**
+   * Fails if something already listens on the proxy port. With the native transport the proxy port is bound with
+   * SO_REUSEPORT (so that this deployment's instances share it), and a bind would then succeed beside another gateway
+   * of the same user and split the traffic with it; a plain bind first, released at once, refuses that.
+   */
+  private Future<Void> portFree(String host, int port) {
+    if (port == 0 || !vertx.isNativeTransportEnabled()) {
+      return Future.succeededFuture();
+    }
+    return vertx.executeBlocking(() -> {
+      try (ServerSocket probe = new ServerSocket()) {
+        probe.bind(new InetSocketAddress(host, port));
+      }
+      return null;
+    }, false);
   }
 
   public int proxyPort() {
@@ -131,14 +166,15 @@ public class GatewayVerticle extends VerticleBase {
     CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
     RateLimiter limiter = new RateLimiter(config.policies(), store, clock);
     Shared created = new Shared(store, limiter, new GatewayStats(store, limiter), UUID.randomUUID().toString(),
-        new AtomicBoolean(), Promise.promise());
+        new AtomicBoolean(), Promise.promise(),
+        new UpstreamProbe(vertx, config.upstreams(), config.upstreamTimeoutMillis(), UpstreamProbe.RECHECK_MILLIS));
     existing = map.putIfAbsent(context.deploymentID(), created);
     return existing != null ? existing : created;
   }
 
   /** Parts shared by every instance in one Vert.x: one limiter means one set of limits. */
   record Shared(CounterStore store, RateLimiter limiter, GatewayStats stats, String warmupSecret,
-                AtomicBoolean firstToBind, Promise<Integer> port) implements Shareable {
+                AtomicBoolean firstToBind, Promise<Integer> port, UpstreamProbe upstreams) implements Shareable {
   }
 
   private CounterStore inMemoryStore(GatewayConfig config) {

@@ -16,6 +16,8 @@ import org.junit.jupiter.api.Timeout;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -41,7 +43,6 @@ import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -102,13 +103,116 @@ class GatewayProcessesIT {
     assertRejectedAtStartup(gateway, "environment variable SLUICE_HTTP_PORT", "'http.port'");
   }
 
+  @Test
+  @DisplayName("-conf naming a file that does not exist: exit code 2 and one line naming the file, not a start on the "
+      + "defaults")
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void missingConfFileExitsTwo() throws Exception {
+    String path = LOGS.resolve("does-not-exist.json").toString();
+    JavaProcess gateway = JavaProcess.start("missing-conf-file", GATEWAY_JAR, Map.of(), "-conf", path);
+
+    assertOnlyLine(gateway, "sluice: invalid configuration: " + path + ": no such file (-conf takes the path of a "
+        + "JSON file, or a JSON object)");
+  }
+
+  @Test
+  @DisplayName("-conf naming a file that is not JSON: exit code 2 and one line naming the file and where it breaks")
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void brokenConfFileExitsTwo() throws Exception {
+    Files.createDirectories(LOGS);
+    Path broken = Files.writeString(LOGS.resolve("broken.json"), "{\n  \"http\": {\"port\": 8080,}\n}\n");
+    JavaProcess gateway = JavaProcess.start("broken-conf-file", GATEWAY_JAR, Map.of(), "-conf", broken.toString());
+
+    assertOnlyLine(gateway, "sluice: invalid configuration: " + broken + ": is not valid JSON: ", " at line 2, column 25");
+  }
+
+  @Test
+  @DisplayName("-conf with an inline object that is not JSON: exit code 2 and one line blaming -conf JSON")
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void brokenInlineConfExitsTwo() throws Exception {
+    JavaProcess gateway = JavaProcess.start("broken-conf-inline", GATEWAY_JAR, Map.of(), "-conf", "{\"http\": {");
+
+    assertOnlyLine(gateway, "sluice: invalid configuration: -conf JSON: is not valid JSON: ", " at line 1, column 11");
+  }
+
+  @Test
+  @DisplayName("a proxy port in use (even with SO_REUSEPORT, as another gateway holds it): exit code 2, one line "
+      + "naming the listener and the port, no stack trace")
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void proxyPortInUseExitsTwo() throws Exception {
+    try (ServerSocket holder = new ServerSocket()) {
+      if (holder.supportedOptions().contains(StandardSocketOptions.SO_REUSEPORT)) {
+        holder.setOption(StandardSocketOptions.SO_REUSEPORT, true);
+      }
+      holder.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+      int port = holder.getLocalPort();
+      JavaProcess gateway = JavaProcess.start("proxy-port-in-use", GATEWAY_JAR, Map.of(
+          "SLUICE_HTTP_HOST", "127.0.0.1", "SLUICE_HTTP_PORT", Integer.toString(port),
+          "SLUICE_MANAGEMENT_HOST", "127.0.0.1", "SLUICE_MANAGEMENT_PORT", "0"), "-conf", "conf/gateway.json");
+
+      assertCannotListen(gateway, "sluice: cannot listen: proxy port 127.0.0.1:" + port + " is already in use");
+    }
+  }
+
+  @Test
+  @DisplayName("a management port in use, clustered: exit code 2, one line naming the listener and the port, no stack "
+      + "trace")
+  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  void managementPortInUseExitsTwo() throws Exception {
+    try (ServerSocket holder = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      int port = holder.getLocalPort();
+      JavaProcess gateway = JavaProcess.start("management-port-in-use", GATEWAY_JAR, Map.of(
+          "SLUICE_CLUSTER_NAME", RUN, "SLUICE_HTTP_HOST", "127.0.0.1", "SLUICE_HTTP_PORT", "0",
+          "SLUICE_MANAGEMENT_HOST", "127.0.0.1", "SLUICE_MANAGEMENT_PORT", Integer.toString(port)),
+          "-cluster", "-conf", "conf/gateway.json");
+
+      assertCannotListen(gateway, "sluice: cannot listen: management port 127.0.0.1:" + port + " is already in use");
+    }
+  }
+
+  /** Exit code 2, and stderr is exactly one line, starting (and ending) as given. */
+  private static void assertOnlyLine(JavaProcess gateway, String start, String... end) throws Exception {
+    try {
+      awaitExitCodeTwo(gateway);
+      List<String> lines = gateway.stderrLines();
+      assertEquals(1, lines.size(), () -> "one line on stderr" + gateway.tails());
+      assertTrue(lines.get(0).startsWith(start) && (end.length == 0 || lines.get(0).endsWith(end[0])),
+          () -> "expected [" + start + "..." + String.join("", end) + "]" + gateway.tails());
+      assertFalse(gateway.stdout().contains("ready"), () -> "it must not start" + gateway.tails());
+    } finally {
+      gateway.stop(Duration.ofSeconds(5));
+    }
+  }
+
+  /** Exit code 2, the line once, and nothing that looks like a stack trace. */
+  private static void assertCannotListen(JavaProcess gateway, String line) throws Exception {
+    try {
+      awaitExitCodeTwo(gateway);
+      List<String> lines = gateway.stderrLines();
+      assertEquals(1, lines.stream().filter(line::equals).count(), () -> "expected the line [" + line + "] once"
+          + gateway.tails());
+      assertTrue(lines.stream().noneMatch(l -> l.startsWith("\tat ") || l.contains("SEVERE")),
+          () -> "no stack trace, no SEVERE log" + gateway.tails());
+    } finally {
+      gateway.stop(Duration.ofSeconds(5));
+    }
+  }
+
+  private static void awaitExitCodeTwo(JavaProcess gateway) throws InterruptedException {
+    Duration took = gateway.awaitExit(BAD_CONFIG_EXIT_LIMIT);
+    assertFalse(gateway.isAlive(), () -> gateway.name + " still runs after " + BAD_CONFIG_EXIT_LIMIT.toSeconds()
+        + " s" + gateway.tails());
+    System.out.printf("%s exited with %d after %d ms%n", gateway.name, gateway.exitCode(), took.toMillis());
+    assertEquals(2, gateway.exitCode(), () -> "exit code" + gateway.tails());
+  }
+
   private static void assertRejectedAtStartup(JavaProcess gateway, String source, String key) throws Exception {
     try {
       Duration took = gateway.awaitExit(BAD_CONFIG_EXIT_LIMIT);
       assertFalse(gateway.isAlive(), () -> gateway.name + " still runs after " + BAD_CONFIG_EXIT_LIMIT.toSeconds()
           + " s" + gateway.tails());
       System.out.printf("%s exited with %d after %d ms%n", gateway.name, gateway.exitCode(), took.toMillis());
-      assertNotEquals(0, gateway.exitCode(), () -> "exit code" + gateway.tails());
+      assertEquals(2, gateway.exitCode(), () -> "exit code" + gateway.tails());
       List<String> naming = gateway.stderrLines().stream()
           .filter(line -> line.contains(source) && line.contains(key))
           .toList();
@@ -385,6 +489,10 @@ class GatewayProcessesIT {
 
     String stderr() {
       return read(stderr);
+    }
+
+    String stdout() {
+      return read(stdout);
     }
 
     List<String> stderrLines() {

@@ -1,6 +1,8 @@
 package io.sluice.gateway.cluster;
 
 import io.sluice.gateway.GatewayVerticle;
+import io.sluice.gateway.ListenFailure;
+import io.sluice.gateway.config.ConfArgument;
 import io.sluice.gateway.config.ConfigException;
 import io.sluice.gateway.config.ConfigLoader;
 import io.vertx.core.Deployable;
@@ -18,48 +20,64 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
- * The gateway's {@code main}: Vert.x's launcher ({@code -cluster}, {@code -conf}, ...) plus three things it cannot
- * know: the configuration is validated before anything starts (one line on stderr, exit code 2), the clustered
- * instance uses our Hazelcast setup and hands its map to the verticle, and shutdown is bounded in time.
+ * The gateway's {@code main}: Vert.x's launcher ({@code -cluster}, {@code -conf}, ...) plus what it cannot know: the
+ * configuration ({@code -conf} included) is read and validated before anything starts, and a port that cannot be
+ * listened on is reported by name (each one line on stderr, exit code 2); the clustered instance uses our Hazelcast
+ * setup and hands its map to the verticle; shutdown is bounded in time.
  */
 public final class GatewayLauncher extends VertxApplication implements VertxApplicationHooks {
 
   /** After SIGTERM the process is gone within this time, whatever is still closing. */
   static final long SHUTDOWN_LIMIT_MILLIS = 9_500;
 
+  /** Exit code of a gateway that cannot start as configured: invalid configuration, a port it cannot listen on. */
+  static final int EXIT_CANNOT_START = 2;
+
   private final boolean clustered;
+  /** The -conf JSON, read by us (not Vert.x, which would warn and go on with the defaults); null without -conf. */
+  private final JsonObject conf;
   private volatile HazelcastClusterManager clusterManager;
 
-  GatewayLauncher(String[] args) {
+  GatewayLauncher(String[] args, JsonObject conf) {
     super(args);
     this.clustered = Arrays.stream(args).anyMatch(a -> a.equalsIgnoreCase("-cluster") || a.equalsIgnoreCase("--cluster"));
-    for (int i = 0; i + 1 < args.length; i++) {
-      if (args[i].equalsIgnoreCase("-conf") || args[i].equalsIgnoreCase("--conf")) {
-        String conf = args[i + 1].trim();
-        System.setProperty(ConfigLoader.CONF_SOURCE_PROPERTY, conf.startsWith("{") ? "-conf JSON" : conf);
-      }
-    }
+    this.conf = conf;
   }
 
   public static void main(String[] args) {
-    new GatewayLauncher(args).launch();
+    String argument = ConfArgument.find(args);
+    JsonObject conf = null;
+    if (argument != null) {
+      try {
+        conf = ConfArgument.read(argument);
+      } catch (ConfigException e) {
+        exit("invalid configuration: " + e.getMessage());
+      }
+      System.setProperty(ConfigLoader.CONF_SOURCE_PROPERTY, ConfArgument.sourceOf(argument));
+    }
+    new GatewayLauncher(args, conf).launch();
+  }
+
+  /** One line on stderr, then exit code 2 (shutdown hooks still close whatever was started). */
+  private static void exit(String problem) {
+    System.err.println("sluice: " + problem);
+    System.exit(EXIT_CANNOT_START);
   }
 
   @Override
   public JsonObject afterConfigParsed(JsonObject config) {
+    JsonObject effective = conf != null ? conf : config == null ? new JsonObject() : config;
     Vertx probe = Vertx.vertx();
     try {
-      ConfigLoader.load(probe, config == null ? new JsonObject() : config).await(30, TimeUnit.SECONDS);
+      ConfigLoader.load(probe, effective).await(30, TimeUnit.SECONDS);
     } catch (ConfigException e) {
-      System.err.println("sluice: invalid configuration: " + e.getMessage());
-      System.exit(2);
+      exit("invalid configuration: " + e.getMessage());
     } catch (Exception e) {
-      System.err.println("sluice: could not read configuration: " + e);
-      System.exit(2);
+      exit("could not read configuration: " + e);
     } finally {
       probe.close();
     }
-    return config;
+    return effective;
   }
 
   @Override
@@ -103,8 +121,13 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
 
   @Override
   public void afterFailureToDeployVerticle(HookContext context, Throwable t) {
+    // before Vert.x logs the failure with its stack trace: these two are said in one line, exit code 2
+    ListenFailure listen = ListenFailure.in(t);
+    if (listen != null) {
+      exit("cannot listen: " + listen.getMessage());
+    }
     if (t instanceof ConfigException) {
-      System.err.println("sluice: invalid configuration: " + t.getMessage());
+      exit("invalid configuration: " + t.getMessage());
     }
     context.vertx().close();
   }

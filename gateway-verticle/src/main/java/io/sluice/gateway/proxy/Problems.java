@@ -9,17 +9,17 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
 import io.vertx.core.json.JsonObject;
 
-/** Answers the gateway gives itself, as RFC 9457 problem documents. */
-final class Problems {
+/** Answers the gateway gives itself, as RFC 9457 problem documents (on the management port too). */
+public final class Problems {
 
-  static final String CONTENT_TYPE = "application/problem+json";
+  public static final String CONTENT_TYPE = "application/problem+json";
   /** Headers of answers the gateway builds itself: set from constants, so not validated again. */
   static final DefaultHttpHeadersFactory OWN_HEADERS = DefaultHttpHeadersFactory.headersFactory().withValidation(false);
 
   private Problems() {
   }
 
-  static JsonObject problem(int status, String type, String title, String detail) {
+  public static JsonObject problem(int status, String type, String title, String detail) {
     return new JsonObject()
         .put("type", "urn:sluice:problem:" + type)
         .put("title", title)
