@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpObject;
@@ -134,6 +135,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     lastProgress = server.sweep();
     if (reading == null) {
       drainQueued();
+    } else {
+      // the rest of an answered request's body is read and thrown away
+      resumeReading();
     }
   }
 
@@ -204,6 +208,15 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
   void close() {
     closing = true;
+    channel.close();
+  }
+
+  /** Closes with a reset (SO_LINGER 0): a client must see an answer that broke off as broken, not as ended. */
+  void reset() {
+    closing = true;
+    if (channel.isActive()) {
+      channel.config().setOption(ChannelOption.SO_LINGER, 0);
+    }
     channel.close();
   }
 

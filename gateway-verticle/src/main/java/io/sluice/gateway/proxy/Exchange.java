@@ -62,12 +62,20 @@ final class Exchange {
   private static final long KEEP_CONNECTION_MILLIS = 50;
   /** Body bytes held while the decision is pending; past this, reading from the client pauses. */
   private static final int MAX_HELD_BODY_BYTES = 256 * 1024;
+  /**
+   * At most this much of a body still to come is read and thrown away after an answer that did not need it (a 429, an
+   * early 413 from the upstream), so the connection can carry the client's next request; past it, the connection
+   * closes after the answer.
+   */
+  private static final long MAX_DISCARDED_BODY_BYTES = 256 * 1024;
   /** The gateway's pseudonym in {@code Via} (RFC 9110 §7.6.3). */
   static final String VIA_NAME = "sluice";
 
   private final ProxyServer server;
   private final ClientConnection client;
   private final HttpRequest request;
+  /** The version the client spoke (the request itself goes upstream as HTTP/1.1, the gateway's own). */
+  private final HttpVersion clientVersion;
   private final RequestCheck.Verdict verdict;
   private final boolean keepAlive;
   private final boolean idempotent;
@@ -79,6 +87,10 @@ final class Exchange {
   private boolean requestEnded;
   /** The response head has been written to the client. */
   private boolean responseStarted;
+  /** The upstream's response head, held until the first of its body shows the answer is sound (or a read ends). */
+  private HttpResponse pendingHead;
+  /** The gateway sent its own 100 Continue; an upstream's 100 would repeat it. */
+  private boolean continued;
   /** The client connection closes once this answer is sent. */
   private boolean closeAfterResponse;
   private RequestInfo info;
@@ -100,6 +112,7 @@ final class Exchange {
     this.server = server;
     this.client = client;
     this.request = request;
+    this.clientVersion = request.protocolVersion();
     this.verdict = server.requestCheck().check(request);
     this.keepAlive = HttpUtil.isKeepAlive(request);
     this.closeAfterResponse = !keepAlive || verdict.upgrade();
@@ -264,10 +277,12 @@ final class Exchange {
       // admitted: now the client may send its body (the upstream is not asked; it never sees Expect)
       request.headers().remove(HttpHeaderNames.EXPECT);
       if (!requestEnded) {
+        continued = true;
         client.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE));
       }
     }
     ForwardingHeaders.toUpstream(request, client.clientIp(), verdict.upgrade());
+    request.setProtocolVersion(HttpVersion.HTTP_1_1);
     connection.send(this, request);
     while (!heldBody.isEmpty()) {
       connection.writeBody(heldBody.poll());
@@ -351,16 +366,18 @@ final class Exchange {
 
   /**
    * An interim answer (102, 103...): relayed as it is, except to an HTTP/1.0 client, which may not be sent one
-   * (RFC 9110 §15.2). A 100 is the gateway's own to give, so it is dropped.
+   * (RFC 9110 §15.2), and a 100 after the gateway's own.
    */
   void informational(HttpResponse response) {
     upstreamProgressNanos = System.nanoTime();
-    if (phase != Phase.FORWARDED || responseStarted || response.status().code() == 100
-        || request.protocolVersion() == HttpVersion.HTTP_1_0) {
+    if (phase != Phase.FORWARDED || responseStarted || pendingHead != null || clientVersion == HttpVersion.HTTP_1_0
+        || response.status().code() == 100 && continued) {
       return;
     }
-    ForwardingHeaders.toClient(response, request.protocolVersion());
-    client.writeAndFlush(response);
+    ForwardingHeaders.toClient(response, response.protocolVersion());
+    DefaultFullHttpResponse interim = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
+        io.netty.buffer.Unpooled.EMPTY_BUFFER, response.headers(), Problems.OWN_HEADERS.newEmptyHeaders());
+    client.writeAndFlush(interim);
   }
 
   void responseHead(HttpResponse response) {
@@ -368,7 +385,6 @@ final class Exchange {
     if (phase != Phase.FORWARDED) {
       return;
     }
-    responseStarted = true;
     ForwardingHeaders.toClient(response, response.protocolVersion());
     server.gate().decorate(response, decision);
     boolean bodyless = request.method() == HttpMethod.HEAD || !hasBody(response.status().code());
@@ -376,15 +392,31 @@ final class Exchange {
       // the upstream ends this body by closing: so must the gateway, the client cannot tell otherwise
       closeAfterResponse = true;
     }
-    if (!requestEnded) {
-      // answered before the whole body arrived: the rest is not read, the connection cannot carry another request
-      closeAfterResponse = true;
-    }
-    if (verdict.upgrade()) {
+    if (!requestEnded && !restDiscardable()) {
+      // answered before the whole body arrived, and too much of it is left to read and throw away
       closeAfterResponse = true;
     }
     markConnection(response);
-    client.write(response);
+    response.setProtocolVersion(clientVersion == HttpVersion.HTTP_1_0 ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1);
+    pendingHead = response;
+  }
+
+  /** Writes the held response head: the answer has begun. */
+  private void startResponse() {
+    if (pendingHead != null) {
+      responseStarted = true;
+      client.write(pendingHead);
+      pendingHead = null;
+    }
+  }
+
+  /**
+   * Whether the rest of the request body can be read and thrown away after an answer that did not need it: its
+   * length is known and small, and the client is not waiting for a 100 Continue it will never get.
+   */
+  private boolean restDiscardable() {
+    return verdict.framing() == RequestCheck.Framing.FIXED && !(verdict.expectsContinue() && !continued)
+        && verdict.length() - bodyBytes <= MAX_DISCARDED_BODY_BYTES;
   }
 
   void responseContent(HttpContent content) {
@@ -393,6 +425,7 @@ final class Exchange {
       content.release();
       return;
     }
+    startResponse();
     if (isLast(content)) {
       client.writeAndFlush(content);
       if (!requestEnded) {
@@ -429,7 +462,8 @@ final class Exchange {
 
   /** End of a read from the upstream in the middle of this response: let the client have what arrived. */
   void flushPartial() {
-    if (responseStarted && phase == Phase.FORWARDED) {
+    if (phase == Phase.FORWARDED && (responseStarted || pendingHead != null)) {
+      startResponse();
       client.flush();
     }
   }
@@ -457,10 +491,11 @@ final class Exchange {
       server.stats().upstreamFailures.increment();
     }
     if (responseStarted) {
-      // never a truncated answer on a connection that stays open: the client sees the cut
+      // never a truncated answer that looks whole: the client sees the cut
       closeNow();
       return;
     }
+    pendingHead = null;
     String label = lane == null ? "?" : lane.label();
     FullHttpResponse problem = timedOut
         ? Problems.answer(Problems.problem(504, "upstream-timeout", "Gateway Timeout",
@@ -523,7 +558,7 @@ final class Exchange {
     if (phase == Phase.DONE) {
       return;
     }
-    if (keepAlive && requestEnded && !verdict.upgrade() && request.protocolVersion() == HttpVersion.HTTP_1_1) {
+    if (keepAlive && requestEnded && !verdict.upgrade() && clientVersion == HttpVersion.HTTP_1_1) {
       PreparedResponse prepared = server.gate().preparedRefusal(refused, counted);
       if (prepared != null) {
         client.writeAndFlush(prepared);
@@ -544,8 +579,8 @@ final class Exchange {
       response.release();
       return;
     }
-    boolean closeAfter = close || closeAfterResponse || !requestEnded;
-    if (request.protocolVersion() == HttpVersion.HTTP_1_0) {
+    boolean closeAfter = close || closeAfterResponse || !requestEnded && !restDiscardable();
+    if (clientVersion == HttpVersion.HTTP_1_0) {
       response.setProtocolVersion(HttpVersion.HTTP_1_0);
     }
     HttpUtil.setKeepAlive(response, !closeAfter);
@@ -568,21 +603,21 @@ final class Exchange {
     cancelWatchdog();
     releaseHeldBody();
     client.exchangeDone(this, close, !requestEnded);
+    pendingHead = null;
   }
 
-  /** The answer was cut: the client must see the connection end, not a response that looks whole. */
+  /** The answer was cut: the client sees the connection reset, never a response that looks whole. */
   private void closeNow() {
     phase = Phase.DONE;
     resumeUpstream();
     cancelWatchdog();
     releaseHeldBody();
     client.exchangeDone(this, true, false);
-    client.close();
+    client.reset();
   }
 
   private void markConnection(HttpResponse response) {
-    if (request.protocolVersion() == HttpVersion.HTTP_1_0) {
-      response.setProtocolVersion(HttpVersion.HTTP_1_0);
+    if (clientVersion == HttpVersion.HTTP_1_0) {
       if (HttpUtil.isTransferEncodingChunked(response)) {
         // HTTP/1.0 has no chunked encoding: this body ends when the connection does
         HttpUtil.setTransferEncodingChunked(response, false);
@@ -591,7 +626,7 @@ final class Exchange {
     }
     if (closeAfterResponse) {
       response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-    } else if (request.protocolVersion() == HttpVersion.HTTP_1_0) {
+    } else if (clientVersion == HttpVersion.HTTP_1_0) {
       response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
     }
   }

@@ -30,12 +30,7 @@ final class ForwardingHeaders {
    */
   static void toUpstream(HttpRequest request, String clientIp, boolean upgrade) {
     HttpHeaders headers = request.headers();
-    String protocols = upgrade ? headers.get(HttpHeaderNames.UPGRADE) : null;
-    dropHopByHop(headers);
-    if (protocols != null) {
-      headers.set(HttpHeaderNames.UPGRADE, protocols);
-      headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
-    }
+    dropHopByHop(headers, upgrade);
     addVia(headers, request.protocolVersion());
     String prior = headers.get("X-Forwarded-For");
     headers.set("X-Forwarded-For", prior == null || prior.isBlank() ? clientIp : prior + ", " + clientIp);
@@ -48,18 +43,14 @@ final class ForwardingHeaders {
 
   /** Prepares an upstream's response (final or interim) for the client; {@code received}: its version upstream. */
   static void toClient(HttpResponse response, HttpVersion received) {
-    dropHopByHop(response.headers());
+    dropHopByHop(response.headers(), false);
     addVia(response.headers(), received);
   }
 
   /** A 101 keeps the {@code Upgrade} it agreed to, with {@code Connection: Upgrade}. */
   static void toClientSwitching(HttpResponse response) {
-    String protocols = response.headers().get(HttpHeaderNames.UPGRADE);
-    toClient(response, response.protocolVersion());
-    if (protocols != null) {
-      response.headers().set(HttpHeaderNames.UPGRADE, protocols);
-    }
-    response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
+    dropHopByHop(response.headers(), true);
+    addVia(response.headers(), response.protocolVersion());
   }
 
   /** Appends this hop to {@code Via}, with the version of the message as it was received (RFC 9110 §7.6.3). */
@@ -69,18 +60,31 @@ final class ForwardingHeaders {
     headers.set(HttpHeaderNames.VIA, prior.isEmpty() ? hop : String.join(", ", prior) + ", " + hop);
   }
 
-  private static void dropHopByHop(HttpHeaders headers) {
-    for (String connection : headers.getAll(HttpHeaderNames.CONNECTION)) {
-      for (String token : connection.split(",")) {
+  /**
+   * Removes the hop-by-hop fields. For a switch of protocols ({@code keepUpgrade}) {@code Upgrade} stays where it
+   * is, and {@code Connection} says only {@code Upgrade}: the two ends agree on the switch through the gateway.
+   */
+  private static void dropHopByHop(HttpHeaders headers, boolean keepUpgrade) {
+    List<String> connection = headers.getAll(HttpHeaderNames.CONNECTION);
+    for (String field : connection) {
+      for (String token : field.split(",")) {
         String name = token.trim();
         if (!name.isEmpty() && !name.equalsIgnoreCase("close") && !name.equalsIgnoreCase("keep-alive")
-            && !isFraming(name)) {
+            && !isFraming(name) && !(keepUpgrade && name.equalsIgnoreCase("upgrade"))) {
           headers.remove(name);
         }
       }
     }
+    boolean connectionIsUpgrade = connection.size() == 1 && connection.get(0).trim().equalsIgnoreCase("upgrade");
     for (CharSequence name : HOP_BY_HOP) {
-      headers.remove(name);
+      boolean kept = keepUpgrade && (name == HttpHeaderNames.UPGRADE
+          || name == HttpHeaderNames.CONNECTION && connectionIsUpgrade);
+      if (!kept) {
+        headers.remove(name);
+      }
+    }
+    if (keepUpgrade && !connectionIsUpgrade) {
+      headers.set("Connection", "Upgrade");
     }
   }
 

@@ -165,7 +165,7 @@ final class RequestCheck {
       rest = "";
     }
     request.setUri(rest.isEmpty() || rest.startsWith("?") ? "/" + rest : rest);
-    request.headers().set(HttpHeaderNames.HOST, authority);
+    request.headers().set("Host", authority);
     return null;
   }
 

@@ -4,13 +4,13 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpUtil;
 import io.netty.util.ReferenceCountUtil;
 
 import java.io.IOException;
@@ -147,7 +147,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     this.tunnel = tunnel;
     inFlight.clear();
     lane.connectionClosed(this);
-    HttpClientCodec codec = channel.pipeline().get(HttpClientCodec.class);
+    UpstreamCodec codec = channel.pipeline().get(UpstreamCodec.class);
     if (codec != null) {
       channel.pipeline().remove(codec);
     }
@@ -178,15 +178,14 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       closeChannel();
       return;
     }
-    if (object.decoderResult().isFailure()
-        || msg instanceof HttpResponse response && FramingHeaders.ambiguous(response.headers())) {
+    if (object.decoderResult().isFailure() || msg instanceof HttpResponse response && !sound(response)) {
       // not a valid answer (or it broke off): where it ends is unknown, so the connection goes
       ReferenceCountUtil.release(msg);
       inFlight.poll();
       closeChannel();
       exchange.upstreamFailed(new IOException("upstream sent an invalid response: " + (object.decoderResult().isFailure()
-          ? object.decoderResult().cause().getMessage() : "framed by both Content-Length and Transfer-Encoding")),
-          false);
+          ? object.decoderResult().cause().getMessage()
+          : "status " + ((HttpResponse) msg).status().code() + ", or framed both by length and by chunks")), false);
       return;
     }
     if (msg instanceof HttpResponse response && !head(exchange, response)) {
@@ -195,6 +194,12 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     if (msg instanceof HttpContent content) {
       body(exchange, content);
     }
+  }
+
+  /** A head the gateway can pass on: a three-digit status, and one way of framing its body. */
+  private static boolean sound(HttpResponse response) {
+    int status = response.status().code();
+    return status >= 100 && status <= 599 && !FramingHeaders.ambiguous(response.headers());
   }
 
   /** A response head; false when the message was consumed (an interim answer, a switch). */
@@ -215,8 +220,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       exchange.informational(response);
       return response instanceof HttpContent;
     }
-    if (response.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE, true)
-        || (status == 204 || status == 304) && hasFraming(response)) {
+    if (!HttpUtil.isKeepAlive(response) || (status == 204 || status == 304) && hasFraming(response)) {
       // a 204/304 that announces a body: whether it sent one is unknown, so nothing more is asked of this connection
       retiring = true;
     }

@@ -6,7 +6,6 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -191,7 +190,7 @@ final class UpstreamLane {
               handler.engine().setSSLParameters(parameters);
               channel.pipeline().addLast(handler);
             }
-            channel.pipeline().addLast(new HttpClientCodec(UPSTREAM_DECODER, false, false), connection);
+            channel.pipeline().addLast(new UpstreamCodec(UPSTREAM_DECODER), connection);
           }
         })
         .connect(host, port);
