@@ -612,8 +612,8 @@ final class Exchange {
     resumeUpstream();
     cancelWatchdog();
     releaseHeldBody();
-    client.exchangeDone(this, true, false);
     client.reset();
+    client.exchangeDone(this, true, false);
   }
 
   private void markConnection(HttpResponse response) {

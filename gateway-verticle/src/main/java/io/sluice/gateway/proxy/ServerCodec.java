@@ -1,6 +1,10 @@
 package io.sluice.gateway.proxy;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.channel.ChannelHandlerContext;
@@ -33,6 +37,11 @@ final class ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder,
    * answer.
    */
   private boolean heldAfterUpgrade;
+  /** Checks what the decoder lets through (see {@link StrictScanner}); it has read {@link #scanned} bytes ahead. */
+  private final StrictScanner scanner = new StrictScanner();
+  private int scanned;
+  /** A body broke the rules: nothing more is decoded on this connection (it is answered 400 and closed). */
+  private boolean broken;
 
   ServerCodec(HttpDecoderConfig config) {
     init(new RequestDecoder(config), new ResponseEncoder());
@@ -49,15 +58,53 @@ final class ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder,
       if (heldAfterUpgrade) {
         return;
       }
+      if (broken) {
+        buffer.skipBytes(buffer.readableBytes());
+        return;
+      }
+      int start = buffer.readerIndex();
+      if (start + scanned < buffer.writerIndex()) {
+        scanned = scanner.scan(buffer, start + scanned, buffer.writerIndex()) - start;
+      }
+      if (scanner.violation() != null && scanner.part() != StrictScanner.Part.HEAD
+          && scanner.part() != StrictScanner.Part.PASS) {
+        // a broken chunked body: it ends here, failed; nothing after it is read
+        LastHttpContent failed = new DefaultLastHttpContent(Unpooled.EMPTY_BUFFER);
+        failed.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(scanner.violation())));
+        out.add(failed);
+        broken = true;
+        buffer.skipBytes(buffer.readableBytes());
+        return;
+      }
       int before = out.size();
       super.decode(ctx, buffer, out);
+      scanned = Math.max(0, scanned - (buffer.readerIndex() - start));
       for (int i = before; i < out.size(); i++) {
-        if (out.get(i) instanceof HttpRequest request) {
-          methods.add(request.method());
-          if (request.headers().contains(HttpHeaderNames.UPGRADE) && request.decoderResult().isSuccess()) {
-            heldAfterUpgrade = true;
-          }
+        Object decoded = out.get(i);
+        if (decoded instanceof HttpRequest request) {
+          started(request);
         }
+        if (decoded instanceof LastHttpContent) {
+          scanner.expectHead();
+          scanned = 0;
+        }
+      }
+    }
+
+    /** A request head was decoded: the scanner's findings mark it, and its body's framing says what to scan next. */
+    private void started(HttpRequest request) {
+      methods.add(request.method());
+      if (scanner.violation() != null && request.decoderResult().isSuccess()) {
+        request.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(scanner.violation())));
+      }
+      if (request.decoderResult().isSuccess() && HttpUtil.isTransferEncodingChunked(request)) {
+        scanner.expectChunkedBody();
+      } else {
+        scanner.pass();
+      }
+      scanned = 0;
+      if (request.headers().contains(HttpHeaderNames.UPGRADE) && request.decoderResult().isSuccess()) {
+        heldAfterUpgrade = true;
       }
     }
 

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.charset.StandardCharsets;
 
@@ -84,6 +85,8 @@ class RequestCheckTest {
       "GET / HTTP/1.1|Host: a|X: a\u0001b||; 400",
       "GET / HTTP/1.1|Host: a|X: a\u007fb||; 400",
       "GET / HTTP/1.1|Host: a|A: 1|B: 1|C: 1|D: 1|E: 1|F: 1|G: 1|H: 1|I: 1|J: 1||; 431",
+      "GET / HTTP/1.1|Host: a|X: b| c||; 400",
+      "GET / HTTP/1.1|Host: a|X: b|\tc||; 400",
   })
   void refused(String raw, int status) {
     RequestCheck.Verdict verdict = verdict(raw);
@@ -134,9 +137,61 @@ class RequestCheckTest {
     assertFalse(verdict("GET / HTTP/1.1|Host: a|Upgrade: websocket||").upgrade());
   }
 
+  @ParameterizedTest(name = "{0}")
+  @DisplayName("an invalid chunk-size line reaches the exchange as a failed last body part, whatever the TCP split")
+  @ValueSource(strings = {
+      "zz|hello|0||",
+      "5;\u0001|hello|0||",
+      "5 x|hello|0||",
+      " 5|hello|0||",
+      "5;=v|hello|0||",
+      "5;a=\"unterminated|hello|0||",
+      "5|helloXY0||",
+      "fffffffffffffffff|hello|0||",
+  })
+  void invalidChunkIsFailedContent(String body) {
+    String raw = ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||" + body).replace("|", "\r\n");
+    for (int split = 1; split < raw.length(); split += 7) {
+      EmbeddedChannel channel = new EmbeddedChannel(new ServerCodec(new HttpDecoderConfig()));
+      channel.writeInbound(Unpooled.copiedBuffer(raw.substring(0, split), StandardCharsets.ISO_8859_1));
+      channel.writeInbound(Unpooled.copiedBuffer(raw.substring(split), StandardCharsets.ISO_8859_1));
+      HttpRequest request = channel.readInbound();
+      assertTrue(check.check(request).passed());
+      boolean failed = false;
+      for (Object msg = channel.readInbound(); msg != null; msg = channel.readInbound()) {
+        failed |= msg instanceof HttpContent part && Exchange.isLast(part) && part.decoderResult().isFailure();
+        ReferenceCountUtil.release(msg);
+      }
+      assertTrue(failed, "no failed body part at split " + split + " of " + raw);
+      channel.finishAndReleaseAll();
+    }
+  }
+
   @Test
-  @DisplayName("an invalid chunk size reaches the exchange as a failed last body part")
-  void invalidChunkIsFailedContent() {
+  @DisplayName("valid chunk extensions and trailers pass, and the request after them is decoded")
+  void validChunkExtensionsPass() {
+    EmbeddedChannel channel = new EmbeddedChannel(new ServerCodec(new HttpDecoderConfig()));
+    channel.writeInbound(Unpooled.copiedBuffer(
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 ; a=b;c=\"d e\"\r\nhello\r\n0\r\n"
+            + "X-T: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n", StandardCharsets.ISO_8859_1));
+    int requests = 0;
+    for (Object msg = channel.readInbound(); msg != null; msg = channel.readInbound()) {
+      if (msg instanceof HttpRequest request) {
+        requests++;
+        assertTrue(check.check(request).passed());
+      }
+      if (msg instanceof HttpContent part) {
+        assertTrue(part.decoderResult().isSuccess(), part.decoderResult().toString());
+      }
+      ReferenceCountUtil.release(msg);
+    }
+    assertEquals(2, requests);
+    channel.finishAndReleaseAll();
+  }
+
+  @Test
+  @DisplayName("the first invalid chunk size of a request is a failed last body part")
+  void firstInvalidChunkIsFailedContent() {
     EmbeddedChannel channel = new EmbeddedChannel(new ServerCodec(new HttpDecoderConfig()));
     channel.writeInbound(Unpooled.copiedBuffer(
         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
