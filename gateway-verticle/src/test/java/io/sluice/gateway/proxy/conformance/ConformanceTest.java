@@ -102,7 +102,8 @@ class ConformanceTest {
         () -> "case " + c.name() + " took longer than " + CASE_LIMIT);
     report(c, verdict);
     if (!verdict.passed()) {
-      fail(String.join("\n", verdict.failures()) + "\n\n" + verdict.transcript());
+      // the case name first: Maven's one-line summary of a failure shows the start of its message
+      fail("[" + c.name() + "] " + String.join("\n", verdict.failures()) + "\n\n" + verdict.transcript());
     }
   }
 
