@@ -102,7 +102,8 @@ class ConformanceTest {
         () -> "case " + c.name() + " took longer than " + CASE_LIMIT);
     report(c, verdict);
     if (!verdict.passed()) {
-      fail(String.join("\n", verdict.failures()) + "\n\n" + verdict.transcript());
+      // the case name first: Maven's one-line summary of a failure shows the start of its message
+      fail("[" + c.name() + "] " + String.join("\n", verdict.failures()) + "\n\n" + verdict.transcript());
     }
   }
 
@@ -113,7 +114,7 @@ class ConformanceTest {
     }
     String first = verdict.passed() ? "" : verdict.failures().get(0).split("\n", 2)[0];
     String line = c.name() + "\t" + (verdict.passed() ? "PASS" : "FAIL") + "\t" + verdict.statuses() + "\t"
-        + first.replace('\t', ' ') + "\n";
+        + first.replace('\t', ' ') + "\t" + (verdict.onlyVia() ? "only-via" : "") + "\n";
     try {
       Files.writeString(Path.of(file), line, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
           StandardOpenOption.APPEND);

@@ -91,8 +91,7 @@ final class HttpFraming {
     if (head == null) {
       return null;
     }
-    String te = head.field("Transfer-Encoding");
-    if (te != null && te.toLowerCase(Locale.ROOT).strip().endsWith("chunked")) {
+    if (chunkedLast(head.field("Transfer-Encoding"))) {
       return chunked(bytes, head, false);
     }
     String length = head.field("Content-Length");
@@ -103,8 +102,20 @@ final class HttpFraming {
       } catch (NumberFormatException e) {
         return null;
       }
+      if (n < 0 || n > Integer.MAX_VALUE) {
+        return null;
+      }
     }
     return fixed(bytes, head, n, false);
+  }
+
+  /** Whether a Transfer-Encoding value ends with the chunked coding. */
+  private static boolean chunkedLast(String te) {
+    if (te == null) {
+      return false;
+    }
+    String[] codings = te.split(",");
+    return codings[codings.length - 1].strip().equalsIgnoreCase("chunked");
   }
 
   /** Every complete request in {@code bytes}, in order; what follows them is unparsed. */
@@ -151,7 +162,7 @@ final class HttpFraming {
         String length = head.field("Content-Length");
         if (method.equals("HEAD") || status == 204 || status == 304) {
           m = fixed(bytes, head, 0, true);
-        } else if (te != null && te.toLowerCase(Locale.ROOT).contains("chunked")) {
+        } else if (chunkedLast(te)) {
           m = chunked(bytes, head, true);
         } else if (length != null && length.strip().matches("\\d{1,18}")) {
           m = fixed(bytes, head, Long.parseLong(length.strip()), true);

@@ -151,53 +151,51 @@ final class RecordingUpstream implements AutoCloseable {
     boolean answered = false;  // whether the pending reply already ran (on the head)
     boolean hung = false;
     boolean echo = false;
-    {
-      InputStream in = socket.getInputStream();
-      OutputStream out = socket.getOutputStream();
-      while (!socket.isClosed()) {
-        int n;
-        try {
-          n = in.read(buffer);
-        } catch (SocketTimeoutException e) {
-          continue;
-        }
-        if (n < 0) {
-          recording.peerClosed = true;
-          return;
-        }
-        recording.append(buffer, n);
-        if (echo) {
-          out.write(buffer, 0, n);
-          out.flush();
-          continue;
-        }
-        String all = recording.received();
-        while (!hung && !echo) {
-          if (pending == null) {
-            if (HttpFraming.headEnd(all, consumed) < 0) {
-              break;
-            }
-            pending = takeReply();
-            answered = false;
-          }
-          if (pending.onHead() && !answered) {
-            answered = true;
-            Outcome outcome = run(pending, socket, out, recording);
-            hung = outcome == Outcome.HUNG;
-            echo = outcome == Outcome.ECHO;
-          }
-          HttpFraming.Message request = HttpFraming.request(all, consumed);
-          if (request == null) {
+    InputStream in = socket.getInputStream();
+    OutputStream out = socket.getOutputStream();
+    while (!socket.isClosed()) {
+      int n;
+      try {
+        n = in.read(buffer);
+      } catch (SocketTimeoutException e) {
+        continue;
+      }
+      if (n < 0) {
+        recording.peerClosed = true;
+        return;
+      }
+      recording.append(buffer, n);
+      if (echo) {
+        out.write(buffer, 0, n);
+        out.flush();
+        continue;
+      }
+      String all = recording.received();
+      while (!hung && !echo) {
+        if (pending == null) {
+          if (HttpFraming.headEnd(all, consumed) < 0) {
             break;
           }
-          consumed = request.end();
-          Reply reply = pending;
-          pending = null;
-          if (!reply.onHead()) {
-            Outcome outcome = run(reply, socket, out, recording);
-            hung = outcome == Outcome.HUNG;
-            echo = outcome == Outcome.ECHO;
-          }
+          pending = takeReply();
+          answered = false;
+        }
+        if (pending.onHead() && !answered) {
+          answered = true;
+          Outcome outcome = run(pending, socket, out, recording);
+          hung = outcome == Outcome.HUNG;
+          echo = outcome == Outcome.ECHO;
+        }
+        HttpFraming.Message request = HttpFraming.request(all, consumed);
+        if (request == null) {
+          break;
+        }
+        consumed = request.end();
+        Reply reply = pending;
+        pending = null;
+        if (!reply.onHead()) {
+          Outcome outcome = run(reply, socket, out, recording);
+          hung = outcome == Outcome.HUNG;
+          echo = outcome == Outcome.ECHO;
         }
       }
     }
