@@ -94,7 +94,7 @@ final class CaseRunner {
     waitForAnswers(client, methods, expect, deadline);
     boolean closed = client.closed();
     String received = client.received();
-    List<Message> responses = HttpFraming.responses(received, methods, closed);
+    List<Message> responses = HttpFraming.responses(received, methods, client.closedInOrder());
 
     List<String> failures = new ArrayList<>();
     checkClient(expect, received, responses, closed, failures);
@@ -119,7 +119,7 @@ final class CaseRunner {
     long until = System.currentTimeMillis() + await.millis();
     int[] found = {-1};
     waitUntil(until, () -> {
-      List<Message> responses = HttpFraming.responses(client.received(), methods(sent), client.closed());
+      List<Message> responses = HttpFraming.responses(client.received(), methods(sent), client.closedInOrder());
       for (int i = from; i < responses.size(); i++) {
         if (matches(await.what(), responses.get(i).status())) {
           found[0] = i;

@@ -15,6 +15,7 @@ final class RawClient implements AutoCloseable {
   private final Socket socket;
   private final StringBuilder received = new StringBuilder();
   private volatile boolean closed;
+  private volatile boolean reset;
   private volatile String writeError;
   private Thread writer;
 
@@ -37,7 +38,8 @@ final class RawClient implements AutoCloseable {
         }
       }
     } catch (IOException e) {
-      // a reset counts as closed, like an orderly close
+      // a reset closes too, but ends nothing: a body delimited by the close is cut, not complete
+      reset = true;
     }
     closed = true;
   }
@@ -87,6 +89,11 @@ final class RawClient implements AutoCloseable {
   /** Whether the gateway closed (or reset) the connection. */
   boolean closed() {
     return closed;
+  }
+
+  /** Whether the connection ended with an orderly close (not a reset): only that completes a close-delimited body. */
+  boolean closedInOrder() {
+    return closed && !reset;
   }
 
   String writeError() {
