@@ -1,0 +1,85 @@
+package io.sluice.gateway.proxy.conformance;
+
+import io.sluice.gateway.GatewayVerticle;
+import io.sluice.gateway.proxy.conformance.RequestStreams.Scenario;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.ShrinkingMode;
+import net.jqwik.api.lifecycle.AfterContainer;
+import net.jqwik.api.lifecycle.BeforeContainer;
+import net.jqwik.api.statistics.Statistics;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+
+/**
+ * The proxy port's strictness as a property: whatever pipelined requests a client sends (valid templates bent by
+ * framing and syntax mutations, cut into TCP writes anywhere), <em>the upstream receives exactly the requests the
+ * gateway admitted</em>. A strict reference model ({@link StrictHttp1Model}) says which those are; {@link PropertyTry}
+ * replays the bytes and checks what the client and the upstream saw. One gateway (in-memory store, a generous global
+ * policy, 1 s upstream timeout, no warm-up) serves every try, in front of an {@link AnsweringUpstream}.
+ */
+class ProxyPropertyTest {
+
+  /** The gateway's default {@code http.maxBodySize} (10 MiB): the model refuses what is larger. */
+  static final long MAX_BODY_SIZE = 10L * 1024 * 1024;
+
+  private static Vertx vertx;
+  private static AnsweringUpstream upstream;
+  private static PropertyTry replay;
+
+  @BeforeContainer
+  static void start() throws IOException {
+    upstream = new AnsweringUpstream();
+    vertx = Vertx.vertx();
+    GatewayVerticle gateway = new GatewayVerticle();
+    vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(gatewayConfig(upstream.port()))).await();
+    replay = new PropertyTry(new InetSocketAddress("127.0.0.1", gateway.proxyPort()),
+        new InetSocketAddress("127.0.0.1", gateway.managementPort()), upstream, StrictHttp1Model.readings(MAX_BODY_SIZE));
+  }
+
+  static JsonObject gatewayConfig(int upstreamPort) {
+    JsonObject generous = new JsonObject().put("name", "generous").put("key", "global")
+        .put("requests", 1_000_000).put("window", "1s").put("onExceed", "reject");
+    return new JsonObject()
+        .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstreamPort))
+        .put("upstreamTimeout", "1s")
+        .put("clientIdleTimeout", "4s")
+        .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
+        .put("policies", new JsonArray().add(generous));
+  }
+
+  @AfterContainer
+  static void stop() throws IOException {
+    if (upstream != null) {
+      upstream.close();
+    }
+    if (vertx != null) {
+      vertx.close().await();
+    }
+  }
+
+  @Property(tries = 150, seed = "7310452291", shrinking = ShrinkingMode.BOUNDED)
+  void upstreamReceivesExactlyTheAdmittedRequests(@ForAll("scenarios") Scenario scenario) {
+    PropertyTry.Outcome outcome = replay.run(scenario);
+    Statistics.label("model").collect(outcome.modelSummary());
+    Statistics.label("gateway followed").collect(outcome.reading());
+    Statistics.label("writes").collect(scenario.writes().size() == 1 ? "one write" : "split");
+    if (!outcome.failures().isEmpty()) {
+      throw new AssertionError(String.join("\n", outcome.failures()) + "\n\n" + outcome.transcript());
+    }
+  }
+
+  @Provide
+  Arbitrary<Scenario> scenarios() {
+    return RequestStreams.scenarios();
+  }
+}
