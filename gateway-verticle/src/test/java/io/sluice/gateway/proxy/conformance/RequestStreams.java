@@ -239,6 +239,9 @@ final class RequestStreams {
     int a = m.at();
     int v = m.variant();
     List<Field> h = d.headers;
+    if (h.isEmpty()) {
+      h.add(new Field("X-Empty", ""));
+    }
     switch (m.change()) {
       case NAME_CASE -> {
         int i = a % h.size();
@@ -331,7 +334,7 @@ final class RequestStreams {
       case OBS_FOLD -> {
         int i = a % h.size();
         String value = h.get(i).value().strip();
-        int cut = Math.max(1, value.length() / 2);
+        int cut = Math.min(value.length(), Math.max(1, value.length() / 2));
         h.set(i, new Field(h.get(i).name(), " " + value.substring(0, cut) + "\r\n" + (v % 2 == 0 ? " " : "\t")
             + value.substring(cut)));
       }

@@ -1,6 +1,7 @@
 package io.sluice.gateway.proxy.conformance;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
@@ -18,10 +19,36 @@ import java.util.Set;
  */
 final class StrictHttp1Model {
 
-  /** A leniency the RFC allows a recipient (a MAY), taken instead of refusing. */
+  /**
+   * A reading other than the strict one: a leniency the RFC allows a recipient (a MAY), or a deviation from the RFC
+   * ({@code rfc} false) that the gateway was found to take and that does not let requests be smuggled past it: a
+   * leniency where the gateway re-frames what it forwards, or a refusal of something valid. Deviations are reported
+   * as known defects (see {@link PropertyTry}).
+   */
   enum Choice {
+    /**
+     * A head with a fault in it that has not ended yet (no empty line) may be refused at once or once it ends: under
+     * this reading the recipient is still waiting for it.
+     */
+    WAIT_FOR_HEAD_END(true),
     /** RFC 9112 §5.2: a server may replace each obs-fold with SP before interpreting and forwarding the field. */
-    UNFOLD_OBS_FOLD
+    UNFOLD_OBS_FOLD(true),
+    /**
+     * Not in RFC 9112 §7.1 (chunk-size [ chunk-ext ] CRLF, BWS only before ';'): whitespace before the size is skipped,
+     * and after its hex digits anything that follows ';', SP, HTAB or a control byte is ignored (Netty's reading).
+     */
+    LENIENT_CHUNK_SIZE_LINE(false),
+    /**
+     * Stricter than RFC 9110 §5.6.1.2 (a recipient must ignore empty list elements): a Transfer-Encoding with an empty
+     * element ({@code chunked,}, or an empty field beside {@code chunked}) is refused.
+     */
+    REFUSE_EMPTY_CODING(false);
+
+    final boolean rfc;
+
+    Choice(boolean rfc) {
+      this.rfc = rfc;
+    }
   }
 
   /** What a strict proxy makes of one request. */
@@ -123,6 +150,7 @@ final class StrictHttp1Model {
     private int at;
     private String method;
     private String target;
+    private boolean inHead = true;
 
     Parse(String bytes, int start) {
       this.bytes = bytes;
@@ -134,19 +162,33 @@ final class StrictHttp1Model {
       try {
         return parseRequest();
       } catch (Stop stop) {
+        if (stop.kind == Kind.INVALID && inHead && choices.contains(Choice.WAIT_FOR_HEAD_END) && !headEnded()) {
+          return new Request(Kind.INCOMPLETE, "head not ended (" + stop.getMessage() + ")", start, bytes.length(),
+              method, target, List.of(), false, "", List.of());
+        }
         return new Request(stop.kind, stop.getMessage(), start, at, method, target, List.of(), false, "", List.of());
       }
+    }
+
+    /** Whether an empty line (after CRLF or a bare LF) ends a head starting here. */
+    private boolean headEnded() {
+      String rest = bytes.substring(start);
+      return rest.contains("\n\r\n") || rest.contains("\n\n");
     }
 
     private Request parseRequest() throws Stop {
       requestLine(line());
       List<Field> fields = fieldSection("header");
+      inHead = false;
       requireOne(fields, "host");
       List<String> codings = listElements(fields, "transfer-encoding");
       List<Field> lengths = fields.stream().filter(f -> f.is("content-length")).toList();
       if (!codings.isEmpty() || fields.stream().anyMatch(f -> f.is("transfer-encoding"))) {
         if (!lengths.isEmpty()) {
           throw invalid("Content-Length beside Transfer-Encoding");
+        }
+        if (choices.contains(Choice.REFUSE_EMPTY_CODING) && hasEmptyElement(fields, "transfer-encoding")) {
+          throw invalid("an empty element in Transfer-Encoding");
         }
         if (!codings.equals(List.of("chunked"))) {
           throw invalid("Transfer-Encoding is not exactly chunked: " + codings);
@@ -269,6 +311,11 @@ final class StrictHttp1Model {
       return elements;
     }
 
+    private boolean hasEmptyElement(List<Field> fields, String name) {
+      return fields.stream().filter(f -> f.is(name))
+          .anyMatch(f -> Arrays.stream(f.value().split(",", -1)).anyMatch(e -> strip(e).isEmpty()));
+    }
+
     private long decimal(String value) throws Stop {
       if (value.isEmpty() || value.length() > 18 || !value.chars().allMatch(c -> c >= '0' && c <= '9')) {
         throw invalid("Content-Length is not 1*DIGIT: '" + value + "'");
@@ -310,21 +357,31 @@ final class StrictHttp1Model {
 
     /** chunk-size [ chunk-ext ]: hex digits, then nothing or extensions (name[=value] after ';'). */
     private long chunkSize(String line) throws Stop {
-      int digits = 0;
+      boolean lenient = choices.contains(Choice.LENIENT_CHUNK_SIZE_LINE);
+      int from = 0;
+      while (lenient && from < line.length() && (line.charAt(from) == ' ' || line.charAt(from) == '\t')) {
+        from++;
+      }
+      int digits = from;
       while (digits < line.length() && Character.digit(line.charAt(digits), 16) >= 0) {
         digits++;
       }
-      if (digits == 0) {
+      if (digits == from) {
         throw invalid("chunk size is not hex: '" + line + "'");
       }
-      if (digits < line.length() && !chunkExtensions(line.substring(digits))) {
+      if (digits < line.length() && !(lenient ? ignoredAfterSize(line.charAt(digits))
+          : chunkExtensions(line.substring(digits)))) {
         throw invalid("chunk size line has more than hex and extensions: '" + line + "'");
       }
-      String hex = line.substring(0, digits).replaceFirst("^0+(?=.)", "");
+      String hex = line.substring(from, digits).replaceFirst("^0+(?=.)", "");
       if (hex.length() > 15) {
         throw invalid("chunk size overflows: '" + line + "'");
       }
       return Long.parseLong(hex, 16);
+    }
+
+    private boolean ignoredAfterSize(char c) {
+      return c == ';' || c == ' ' || c < 0x20 || c == 0x7f;
     }
 
     /** *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), ext-val a token (quoted strings are not generated). */
