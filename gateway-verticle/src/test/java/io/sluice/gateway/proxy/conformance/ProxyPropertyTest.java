@@ -7,6 +7,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Disabled;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -17,6 +19,8 @@ import net.jqwik.api.statistics.Statistics;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Set;
 
 /**
  * The proxy port's strictness as a property: whatever pipelined requests a client sends (valid templates bent by
@@ -33,6 +37,8 @@ class ProxyPropertyTest {
   private static Vertx vertx;
   private static AnsweringUpstream upstream;
   private static PropertyTry replay;
+  /** The strict reading only, no defect tolerated: for the examples of the defects found. */
+  private static PropertyTry strictReplay;
 
   @BeforeContainer
   static void start() throws IOException {
@@ -40,9 +46,12 @@ class ProxyPropertyTest {
     vertx = Vertx.vertx();
     GatewayVerticle gateway = new GatewayVerticle();
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(gatewayConfig(upstream.port()))).await();
-    replay = new PropertyTry(new InetSocketAddress("127.0.0.1", gateway.proxyPort()),
-        new InetSocketAddress("127.0.0.1", gateway.managementPort()), upstream, StrictHttp1Model.readings(MAX_BODY_SIZE),
+    InetSocketAddress proxy = new InetSocketAddress("127.0.0.1", gateway.proxyPort());
+    InetSocketAddress management = new InetSocketAddress("127.0.0.1", gateway.managementPort());
+    replay = new PropertyTry(proxy, management, upstream, StrictHttp1Model.readings(MAX_BODY_SIZE),
         !"fail".equals(System.getProperty("sluice.property.knownDefects")));
+    strictReplay = new PropertyTry(proxy, management, upstream,
+        List.of(new StrictHttp1Model(MAX_BODY_SIZE, Set.of())), false);
   }
 
   static JsonObject gatewayConfig(int upstreamPort) {
@@ -68,7 +77,7 @@ class ProxyPropertyTest {
     }
   }
 
-  @Property(tries = 500, seed = "11", shrinking = ShrinkingMode.BOUNDED)
+  @Property(tries = 250, seed = "20261201", shrinking = ShrinkingMode.BOUNDED)
   void upstreamReceivesExactlyTheAdmittedRequests(@ForAll("scenarios") Scenario scenario) {
     PropertyTry.Outcome outcome = replay.run(scenario);
     Statistics.label("model").collect(outcome.modelSummary());
@@ -84,5 +93,37 @@ class ProxyPropertyTest {
   @Provide
   Arbitrary<Scenario> scenarios() {
     return RequestStreams.scenarios();
+  }
+
+  // ---- what the property found: minimal examples, disabled until the gateway is fixed
+
+  @Example
+@Disabled("gateway defect FORWARDS_AFTER_PIPELINED_REFUSAL: ClientConnection.drainQueued goes on dispatching queued "
+      + "requests after one of them was refused and the connection is closing")
+  void nothingBehindARefusedPipelinedRequestGoesUpstream() {
+    assertStrict("GET / HTTP/1.1\r\nHost: h.test\r\n\r\n"
+        + "POST / HTTP/1.1\r\nContent-Length: 0\r\nHost: h.test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
+        + "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n");
+  }
+
+  @Example
+@Disabled("gateway deviation LENIENT_CHUNK_SIZE_LINE: Netty's chunk-size parser ignores what follows whitespace, a "
+      + "control byte or ';' (RFC 9112 §7.1 allows only chunk-ext after ';')")
+  void aChunkSizeWithTrailingWhitespaceIsRefused() {
+    assertStrict("POST / HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: chunked\r\n\r\n1 \r\na\r\n0\r\n\r\n");
+  }
+
+  @Example
+@Disabled("gateway deviation REFUSE_EMPTY_CODING: RequestCheck.framing counts an empty list element of "
+      + "Transfer-Encoding as a coding (RFC 9110 §5.6.1.2: a recipient must ignore empty elements)")
+  void anEmptyTransferCodingElementIsIgnored() {
+    assertStrict("POST / HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: chunked,\r\n\r\n1\r\na\r\n0\r\n\r\n");
+  }
+
+  private static void assertStrict(String bytes) {
+    PropertyTry.Outcome outcome = strictReplay.run(bytes, List.of(bytes), 0);
+    if (!outcome.failures().isEmpty()) {
+      throw new AssertionError(String.join("\n", outcome.failures()) + "\n\n" + outcome.transcript());
+    }
   }
 }

@@ -6,6 +6,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * The reference the property test holds the gateway to: a strict reading of RFC 9112 request framing, written apart
@@ -78,6 +79,10 @@ final class StrictHttp1Model {
           + (kind == Kind.VALID ? " body=" + ByteNotation.show(body) + (chunked ? " chunked" : "") : "");
     }
   }
+
+  /** RFC 9112 §3.2 and RFC 3986 §3.2.2: an IP literal or a reg-name (IPv4 included), then an optional port. */
+  private static final Pattern HOST = Pattern.compile(
+      "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9\\-._~!$&'()*+,;=%]+)(:[0-9]*)?");
 
   /** The largest body (and chunk) the gateway is configured to take here: larger is a refusal (413). */
   private final long maxBodySize;
@@ -181,6 +186,10 @@ final class StrictHttp1Model {
       List<Field> fields = fieldSection("header");
       inHead = false;
       requireOne(fields, "host");
+      String host = fields.stream().filter(f -> f.is("host")).findFirst().orElseThrow().value();
+      if (!host.isEmpty() && !HOST.matcher(host).matches()) {
+        throw invalid("Host is not uri-host[:port]: '" + host + "'");
+      }
       List<String> codings = listElements(fields, "transfer-encoding");
       List<Field> lengths = fields.stream().filter(f -> f.is("content-length")).toList();
       if (!codings.isEmpty() || fields.stream().anyMatch(f -> f.is("transfer-encoding"))) {
