@@ -28,6 +28,10 @@ import java.util.Set;
  * gateway admitted</em>. A strict reference model ({@link StrictHttp1Model}) says which those are; {@link PropertyTry}
  * replays the bytes and checks what the client and the upstream saw. One gateway (in-memory store, a generous global
  * policy, 1 s upstream timeout, no warm-up) serves every try, in front of an {@link AnsweringUpstream}.
+ *
+ * <p>The gateway deviations found so far ({@link PropertyTry.KnownDefect}, and the model's non-RFC readings) are
+ * counted in the property's statistics, not failed; {@code -Dsluice.property.knownDefects=fail} fails on them. Each
+ * has a minimal example below, disabled until the gateway is fixed.
  */
 class ProxyPropertyTest {
 
