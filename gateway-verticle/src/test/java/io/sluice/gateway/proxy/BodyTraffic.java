@@ -142,6 +142,20 @@ final class BodyTraffic {
     }
   }
 
+  /**
+   * Waits at most {@code limit} for a clean-up step; one that does not finish is reported on stderr, not failed:
+   * the test's own assertions have already said what went wrong.
+   */
+  static void awaitQuietly(Future<?> future, Duration limit, String what) {
+    try {
+      future.toCompletionStage().toCompletableFuture().get(limit.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException | ExecutionException e) {
+      System.err.println(what + ": not done within " + limit.toMillis() + " ms (" + e + "), going on");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
   /** The pattern's CRC-32 over its first {@code size} bytes, as /api/sink reports it. */
   static String patternCrc(long size) {
     BytePattern.Digest digest = new BytePattern.Digest();
