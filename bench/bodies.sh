@@ -136,7 +136,7 @@ transfer() {
   read -r code sent received secs <<< "${result:-000 0 0 0}"
   local moved="$received"
   [[ "$direction" == up ]] && moved="$sent"
-  rate="$(awk -v b="$moved" -v s="$secs" 'BEGIN { printf "%.1f", s > 0 ? b / s / 1e6 : 0 }')"
+  rate="$(awk -v b="$moved" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')"
   local heap="-" rss="-"
   if $via_gateway; then
     local logged now
