@@ -154,13 +154,29 @@ class BodyMatrixTest {
     return gateway;
   }
 
+  /** The large uploads again, straight to the API: a control, so a failure above is the gateway's, not the client's. */
+  static Stream<UploadCase> largeUploads() {
+    return uploads().filter(c -> c.size >= MIB);
+  }
+
   @ParameterizedTest(name = "{0}")
   @MethodSource("uploads")
   @DisplayName("uploads: the upstream gets every byte and its answer reaches the client; an early answer comes at once")
   void upload(UploadCase c) {
+    checkUpload(c, gateway.proxyPort());
+  }
+
+  @ParameterizedTest(name = "control, straight to the API: {0}")
+  @MethodSource("largeUploads")
+  @DisplayName("control: the same large uploads straight to the API pass")
+  void uploadDirect(UploadCase c) {
+    checkUpload(c, apiPort);
+  }
+
+  private void checkUpload(UploadCase c, int port) {
     String uri = c.upstream == Upstream.ANSWERS_EARLY ? "/api/sink?answerEarly=" + EARLY_STATUS : "/api/sink";
     Pacing pacing = c.pace == Pace.SLOW ? Pacing.spread(c.size, SLOW) : Pacing.FAST;
-    Answer answer = BodyTraffic.await(BodyTraffic.upload(vertx, http, gateway.proxyPort(), uri, c.size,
+    Answer answer = BodyTraffic.await(BodyTraffic.upload(vertx, http, port, uri, c.size,
         c.framing == Framing.CHUNKED, pacing), CASE_LIMIT, c.toString());
 
     if (c.upstream == Upstream.ANSWERS_EARLY) {
