@@ -158,6 +158,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
    */
   private void drainQueued() {
     while (!queued.isEmpty() && (current == null || (reading != null && !(queued.peek() instanceof HttpRequest)))) {
+      if (closing) {
+        // a request was refused and the connection is closing: what was read after it is not trusted, not sent on
+        queued.forEach(ReferenceCountUtil::release);
+        queued.clear();
+        return;
+      }
       dispatch(queued.poll());
     }
     if (queued.isEmpty()) {

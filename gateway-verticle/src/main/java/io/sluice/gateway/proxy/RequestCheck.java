@@ -250,8 +250,15 @@ final class RequestCheck {
       List<String> tokens = new ArrayList<>();
       for (String field : codings) {
         for (String token : field.split(",", -1)) {
-          tokens.add(token.trim().toLowerCase(Locale.ROOT));
+          String coding = token.trim().toLowerCase(Locale.ROOT);
+          if (!coding.isEmpty()) {
+            // empty list elements are ignored (RFC 9110 §5.6.1.2)
+            tokens.add(coding);
+          }
         }
+      }
+      if (tokens.isEmpty()) {
+        return refuse(badRequest("Transfer-Encoding names no coding"));
       }
       String last = tokens.get(tokens.size() - 1);
       if (!last.equals("chunked") || tokens.stream().filter("chunked"::equals).count() > 1
@@ -262,6 +269,11 @@ final class RequestCheck {
       if (tokens.size() > 1) {
         return refuse(new Refusal(501, "not-implemented", "Not Implemented",
             "transfer codings other than chunked are not supported: '" + String.join(", ", codings) + "'"));
+      }
+      if (codings.size() > 1 || !codings.get(0).trim().equalsIgnoreCase("chunked")) {
+        // the gateway re-frames the body in chunks: the head it forwards says exactly that, in one field, so an
+        // upstream cannot read the empty elements (or a second field) its own way
+        replaceInPlace(headers, HttpHeaderNames.TRANSFER_ENCODING, "chunked");
       }
       return new Verdict(null, Framing.CHUNKED, -1, false, false);
     }
@@ -285,6 +297,21 @@ final class RequestCheck {
       return refuse(tooLarge(maxBodySize));
     }
     return new Verdict(null, length == 0 ? Framing.NONE : Framing.FIXED, length, false, false);
+  }
+
+  /** Replaces every {@code name} field by one with {@code value}, where the first of them stood. */
+  private static void replaceInPlace(HttpHeaders headers, CharSequence name, String value) {
+    List<java.util.Map.Entry<String, String>> fields = headers.entries();
+    headers.clear();
+    boolean placed = false;
+    for (java.util.Map.Entry<String, String> field : fields) {
+      if (!io.netty.util.AsciiString.contentEqualsIgnoreCase(field.getKey(), name)) {
+        headers.add(field.getKey(), field.getValue());
+      } else if (!placed) {
+        headers.add(field.getKey(), value);
+        placed = true;
+      }
+    }
   }
 
   /**

@@ -164,9 +164,10 @@ final class StrictScanner {
     if (i == 0) {
       return -1;
     }
-    i = skipBws(line, i);
     while (i < line.length()) {
-      if (line.charAt(i) != ';') {
+      // whitespace only before a ';': "5 " is not a chunk-size line
+      i = skipBws(line, i);
+      if (i >= line.length() || line.charAt(i) != ';') {
         return -1;
       }
       i = skipBws(line, i + 1);
@@ -183,7 +184,6 @@ final class StrictScanner {
         if (i <= value) {
           return -1;
         }
-        i = skipBws(line, i);
       }
     }
     return size;

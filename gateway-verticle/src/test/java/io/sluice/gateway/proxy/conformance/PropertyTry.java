@@ -323,12 +323,12 @@ final class PropertyTry {
     if (!got.startLine().equals(line)) {
       return "start line " + ByteNotation.show(got.startLine()) + ", sent " + line;
     }
-    List<String> sentFields = sent.fields().stream()
+    List<String> sentFields = foldCodings(sent.fields().stream()
         .filter(f -> !HOP_BY_HOP.contains(f.name().toLowerCase(Locale.ROOT)))
-        .map(f -> field(f.name(), f.value())).toList();
-    List<String> gotFields = got.fields().stream()
+        .map(f -> field(f.name(), f.value())).toList());
+    List<String> gotFields = foldCodings(got.fields().stream()
         .filter(f -> !CaseRunner.ADDED_FIELDS.contains(f.name().toLowerCase(Locale.ROOT)))
-        .map(f -> field(f.name(), f.value())).toList();
+        .map(f -> field(f.name(), f.value())).toList());
     if (!gotFields.equals(sentFields)) {
       return "fields " + show(gotFields) + ", sent " + show(sentFields);
     }
@@ -342,6 +342,33 @@ final class PropertyTry {
         + f.value()).toList();
     return gotTrailers.equals(sentTrailers) ? null
         : "trailers " + show(gotTrailers) + ", sent " + show(sentTrailers);
+  }
+
+  /**
+   * Transfer-Encoding as the list of codings it means, in one field where the first stood: a proxy that re-frames
+   * the body may say it in one field, without the empty list elements a recipient ignores (RFC 9110 §5.6.1.2).
+   */
+  private static List<String> foldCodings(List<String> fields) {
+    String prefix = "transfer-encoding: ";
+    List<String> out = new ArrayList<>();
+    List<String> codings = new ArrayList<>();
+    int at = -1;
+    for (String f : fields) {
+      if (!f.startsWith(prefix)) {
+        out.add(f);
+        continue;
+      }
+      at = at < 0 ? out.size() : at;
+      for (String coding : f.substring(prefix.length()).split(",")) {
+        if (!coding.isBlank()) {
+          codings.add(coding.trim().toLowerCase(Locale.ROOT));
+        }
+      }
+    }
+    if (at >= 0) {
+      out.add(at, prefix + String.join(", ", codings));
+    }
+    return out;
   }
 
   /** A field for comparison: the name lower-cased; a Content-Length as its number (a proxy may drop leading zeros). */
