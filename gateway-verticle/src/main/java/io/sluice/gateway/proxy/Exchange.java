@@ -89,6 +89,8 @@ final class Exchange {
   private boolean responseStarted;
   /** The upstream's response head, held until the first of its body shows the answer is sound (or a read ends). */
   private HttpResponse pendingHead;
+  /** The upstream answered before the request body was all sent (see {@link #responseHead}). */
+  private boolean answeredEarly;
   /** The gateway sent its own 100 Continue; an upstream's 100 would repeat it. */
   private boolean continued;
   /** The client connection closes once this answer is sent. */
@@ -392,9 +394,13 @@ final class Exchange {
       // the upstream ends this body by closing: so must the gateway, the client cannot tell otherwise
       closeAfterResponse = true;
     }
-    if (!requestEnded && !restDiscardable()) {
-      // answered before the whole body arrived, and too much of it is left to read and throw away
-      closeAfterResponse = true;
+    if (!requestEnded) {
+      // answered before the whole body was sent: the upstream may not read the rest, so its connection is not reused
+      answeredEarly = true;
+      if (!restDiscardable()) {
+        // and too much of the body is left to read and throw away: the client connection closes after the answer
+        closeAfterResponse = true;
+      }
     }
     markConnection(response);
     response.setProtocolVersion(clientVersion == HttpVersion.HTTP_1_0 ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1);
@@ -428,8 +434,7 @@ final class Exchange {
     startResponse();
     if (isLast(content)) {
       client.writeAndFlush(content);
-      if (!requestEnded) {
-        // the upstream connection still expects the rest of a body it will never get
+      if (answeredEarly) {
         upstream.retire();
       }
       finish(closeAfterResponse);

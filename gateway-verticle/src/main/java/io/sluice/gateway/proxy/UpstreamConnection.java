@@ -93,6 +93,9 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       exclusive = true;
     }
     channel.write(request, channel.voidPromise());
+    // the head leaves in this turn of the event loop (with whatever else is written in it), not with its body: the
+    // upstream may answer on the head alone, and the client may be waiting for a 100 Continue before sending it
+    lane.flushSoon(this);
   }
 
   /** Body parts are flushed at the end of this turn of the event loop, together with whatever else was written. */
