@@ -88,6 +88,7 @@ API_PORT="$(await_line "$OUT/api.log" 'listening on port ([0-9]+)' "$API_PID")" 
 
 start gateway SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT=0 SLUICE_MANAGEMENT_HOST=127.0.0.1 \
   SLUICE_MANAGEMENT_PORT=0 SLUICE_UPSTREAMS="http://127.0.0.1:$API_PORT" SLUICE_WARMUP_REQUESTS=0 \
+  SLUICE_HTTP_MAX_BODY_SIZE=0 \
   SLUICE_POLICIES="$POLICIES" -- -jar "$GW_JAR"
 GW_PID="${PIDS[-1]}"
 GW_PORT="$(await_line "$OUT/gateway.log" 'proxy port ([0-9]+)' "$GW_PID")" || die "the gateway did not start"
