@@ -21,6 +21,9 @@ final class ForwardingHeaders {
       HttpHeaderNames.PROXY_AUTHENTICATE, HttpHeaderNames.PROXY_AUTHORIZATION, HttpHeaderNames.TE,
       HttpHeaderNames.TRAILER, HttpHeaderNames.UPGRADE, "Proxy-Connection");
 
+  private static final String VIA_1_0 = "1.0 " + Exchange.VIA_NAME;
+  private static final String VIA_1_1 = "1.1 " + Exchange.VIA_NAME;
+
   private ForwardingHeaders() {
   }
 
@@ -55,9 +58,12 @@ final class ForwardingHeaders {
 
   /** Appends this hop to {@code Via}, with the version of the message as it was received (RFC 9110 §7.6.3). */
   private static void addVia(HttpHeaders headers, HttpVersion received) {
-    String hop = (received == HttpVersion.HTTP_1_0 ? "1.0 " : "1.1 ") + Exchange.VIA_NAME;
-    List<String> prior = headers.getAll(HttpHeaderNames.VIA);
-    headers.set(HttpHeaderNames.VIA, prior.isEmpty() ? hop : String.join(", ", prior) + ", " + hop);
+    String hop = received == HttpVersion.HTTP_1_0 ? VIA_1_0 : VIA_1_1;
+    if (!headers.contains(HttpHeaderNames.VIA)) {
+      headers.add(HttpHeaderNames.VIA, hop);
+      return;
+    }
+    headers.set(HttpHeaderNames.VIA, String.join(", ", headers.getAll(HttpHeaderNames.VIA)) + ", " + hop);
   }
 
   /**

@@ -1,6 +1,7 @@
 package io.sluice.gateway.proxy;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.util.ByteProcessor;
 
 /**
  * What Netty's request decoder lets through and a strict proxy must not: a header line folded onto the one before
@@ -84,10 +85,12 @@ final class StrictScanner {
         }
         continue;
       }
-      byte b = buffer.getByte(i++);
       if (part == Part.HEAD) {
-        head(b);
-      } else if (remaining < 0) {
+        i = head(buffer, i, to);
+        continue;
+      }
+      byte b = buffer.getByte(i++);
+      if (remaining < 0) {
         remaining++;
         if (remaining == -1 && b != '\r' || remaining == 0 && b != '\n') {
           violation = "chunk data is not followed by CRLF";
@@ -99,24 +102,41 @@ final class StrictScanner {
     return i;
   }
 
-  private void head(byte b) {
-    if (b == '\n') {
-      if (lineStart && !firstLine) {
-        part = Part.PASS; // the blank line: the head is complete
+  /**
+   * Scans a head from {@code i}: only the first byte of each line matters (a fold starts with SP or HTAB; an empty
+   * line ends the head), so the rest of a line is skipped with a search for its LF. Returns where it stopped.
+   */
+  private int head(ByteBuf buffer, int i, int to) {
+    while (i < to) {
+      if (lineStart) {
+        byte b = buffer.getByte(i);
+        if (b == '\r') {
+          i++;
+          continue;
+        }
+        if (b == '\n') {
+          i++;
+          if (!firstLine) {
+            part = Part.PASS; // the blank line: the head is complete
+            return i;
+          }
+          continue; // empty lines before the request line are skipped, as the decoder does
+        }
+        if (!firstLine && (b == ' ' || b == '\t')) {
+          violation = "a header line is folded onto the previous one (obs-fold)";
+          return i;
+        }
+        lineStart = false;
       }
-      if (!lineStart || !firstLine) {
-        firstLine = false;
+      int lf = buffer.forEachByte(i, to - i, ByteProcessor.FIND_LF);
+      if (lf < 0) {
+        return to;
       }
+      i = lf + 1;
       lineStart = true;
-      return;
+      firstLine = false;
     }
-    if (b == '\r') {
-      return;
-    }
-    if (lineStart && !firstLine && (b == ' ' || b == '\t')) {
-      violation = "a header line is folded onto the previous one (obs-fold)";
-    }
-    lineStart = false;
+    return i;
   }
 
   private void bodyLine(byte b) {

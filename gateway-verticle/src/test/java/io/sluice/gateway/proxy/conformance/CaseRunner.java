@@ -403,7 +403,8 @@ final class CaseRunner {
           .append(ByteNotation.show(String.join(", ", values))).append('\n'));
       if (r.chunked()) {
         out.append("  [chunked body] ").append(ByteNotation.show(r.data(), 300)).append('\n');
-        r.trailers().forEach(t -> out.append("  [trailer] ").append(ByteNotation.show(t.name())).append(": ")
+        r.trailers().forEach(t -> out.append("  [trailer] ")
+            .append(ByteNotation.show(LENIENT ? t.name().toLowerCase(Locale.ROOT) : t.name())).append(": ")
             .append(ByteNotation.show(t.value())).append('\n'));
       } else if (!r.data().isEmpty()) {
         out.append("  [body] ").append(ByteNotation.show(r.data(), 300)).append('\n');

@@ -67,6 +67,11 @@ class ConformanceTest {
   static JsonObject gatewayConfig(int upstreamPort) {
     JsonObject perToken = new JsonObject().put("name", "per-token").put("key", "header:X-Api-Key")
         .put("requests", 1).put("window", "60s").put("onExceed", "reject").put("onMissingKey", "skip");
+    return gatewayConfig(upstreamPort, perToken);
+  }
+
+  /** The same gateway with another single policy (the property test's, which is never reached). */
+  static JsonObject gatewayConfig(int upstreamPort, JsonObject policy) {
     return new JsonObject()
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
@@ -74,7 +79,7 @@ class ConformanceTest {
         .put("upstreamTimeout", "1s")
         .put("clientIdleTimeout", "4s")
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
-        .put("policies", new JsonArray().add(perToken));
+        .put("policies", new JsonArray().add(policy));
   }
 
   @AfterAll

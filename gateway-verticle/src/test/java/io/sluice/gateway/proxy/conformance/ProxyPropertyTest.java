@@ -4,7 +4,6 @@ import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.proxy.conformance.RequestStreams.Scenario;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Example;
@@ -58,16 +57,8 @@ class ProxyPropertyTest {
   }
 
   static JsonObject gatewayConfig(int upstreamPort) {
-    JsonObject generous = new JsonObject().put("name", "generous").put("key", "global")
-        .put("requests", 1_000_000).put("window", "1s").put("onExceed", "reject");
-    return new JsonObject()
-        .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
-        .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
-        .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstreamPort))
-        .put("upstreamTimeout", "1s")
-        .put("clientIdleTimeout", "4s")
-        .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
-        .put("policies", new JsonArray().add(generous));
+    return ConformanceTest.gatewayConfig(upstreamPort, new JsonObject().put("name", "generous").put("key", "global")
+        .put("requests", 1_000_000).put("window", "1s").put("onExceed", "reject"));
   }
 
   @AfterContainer
