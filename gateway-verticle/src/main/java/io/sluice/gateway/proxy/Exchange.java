@@ -502,11 +502,10 @@ final class Exchange {
     }
     pendingHead = null;
     String label = lane == null ? "?" : lane.label();
+    String detail = UpstreamFailures.describe(label, cause, server.upstreamTimeoutMillis());
     FullHttpResponse problem = timedOut
-        ? Problems.answer(Problems.problem(504, "upstream-timeout", "Gateway Timeout",
-            "upstream " + label + " did not answer within " + server.upstreamTimeoutMillis() + " ms"))
-        : Problems.answer(Problems.problem(502, "upstream-unavailable", "Bad Gateway",
-            UpstreamFailures.describe(label, cause)));
+        ? Problems.answer(Problems.problem(504, "upstream-timeout", "Gateway Timeout", detail))
+        : Problems.answer(Problems.problem(502, "upstream-unavailable", "Bad Gateway", detail));
     answer(problem, false);
   }
 

@@ -39,6 +39,7 @@ import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -160,6 +161,33 @@ public abstract class GatewayHttpContract {
     assertEquals(200, get(gateway, "/api/hello", null).statusCode(), "the upgrade used one of two slots");
     Throwable refused = assertThrows(Exception.class, () -> sockets.connect(options).await());
     assertTrue(refused.getMessage().contains("429"), refused.getMessage());
+    sockets.close().await();
+  }
+
+  @Test
+  @DisplayName("a WebSocket tunnel is kept while bytes flow either way and closed after clientIdleTimeout of silence")
+  void idleWebSocketTunnelIsClosed() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
+        "http://127.0.0.1:" + apiPort, new JsonObject().put("clientIdleTimeout", "400ms"));
+    WebSocketClient sockets = vertx.createWebSocketClient();
+    WebSocket socket = sockets.connect(new WebSocketConnectOptions().setHost("127.0.0.1")
+        .setPort(gateway.proxyPort()).setURI("/api/ws")).await();
+    Promise<Void> closed = Promise.promise();
+    socket.closeHandler(v -> closed.tryComplete());
+    List<String> echoes = new ArrayList<>();
+    socket.textMessageHandler(echoes::add);
+    long start = System.nanoTime();
+    for (int i = 0; i < 6; i++) {
+      // a message every 200 ms: traffic keeps the tunnel open for longer than the idle timeout
+      socket.writeTextMessage("ping " + i).await();
+      vertx.timer(200).await();
+    }
+    assertFalse(closed.future().isComplete(), "closed while messages still flowed");
+    closed.future().await();
+    long lived = (System.nanoTime() - start) / 1_000_000;
+    assertEquals(6, echoes.size());
+    // the last message went at 1 000 ms: the tunnel lives at least the idle timeout after it, and not much longer
+    assertTrue(lived >= 1_000 + 400 && lived < 1_000 + 4_000, "closed after " + lived + " ms");
     sockets.close().await();
   }
 
