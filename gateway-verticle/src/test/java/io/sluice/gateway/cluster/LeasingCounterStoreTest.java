@@ -4,6 +4,7 @@ import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.CounterStoreContract;
+import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.core.Vertx;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -54,5 +55,11 @@ class LeasingCounterStoreTest extends CounterStoreContract {
   @Override
   protected CounterStore peer() {
     return peer;
+  }
+
+  /** At most one batch fetched ahead, and a batch is at most 1/20 of the limit. */
+  @Override
+  protected int heldAheadPerCaller(WindowSpec spec) {
+    return spec.requests() / 20;
   }
 }
