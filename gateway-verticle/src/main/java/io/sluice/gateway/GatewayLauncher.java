@@ -1,8 +1,7 @@
-package io.sluice.gateway.cluster;
+package io.sluice.gateway;
 
-import io.sluice.gateway.GatewayVerticle;
-import io.sluice.gateway.ListenFailure;
-import io.sluice.gateway.StoreFactory;
+import io.sluice.gateway.cluster.ClusterSetup;
+import io.sluice.gateway.cluster.ClusteredStores;
 import io.sluice.gateway.config.ConfArgument;
 import io.sluice.gateway.config.ConfigException;
 import io.sluice.gateway.config.ConfigLoader;
