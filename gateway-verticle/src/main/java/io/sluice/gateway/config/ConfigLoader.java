@@ -51,6 +51,7 @@ public final class ConfigLoader {
       "SLUICE_HTTP_MAX_REQUEST_LINE", "http.maxRequestLine",
       "SLUICE_HTTP_MAX_HEADER_SIZE", "http.maxHeaderSize",
       "SLUICE_HTTP_MAX_HEADERS", "http.maxHeaders",
+      "SLUICE_HTTP_MAX_CONNECTIONS", "http.maxConnections",
       "SLUICE_HTTP_TLS_CERT", "http.tls.cert",
       "SLUICE_HTTP_TLS_KEY", "http.tls.key",
       "SLUICE_MANAGEMENT_HOST", "management.host",
@@ -71,7 +72,7 @@ public final class ConfigLoader {
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
       "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
-      "http.maxHeaderSize", "http.maxHeaders");
+      "http.maxHeaderSize", "http.maxHeaders", "http.maxConnections");
   /** Largest request line and header block a user may allow: beyond that, a limit protects nothing. */
   private static final int MAX_HEAD_BYTES = 1024 * 1024;
   private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
@@ -240,7 +241,7 @@ public final class ConfigLoader {
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
           "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies"));
       GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
-          "maxHeaders", "tls"));
+          "maxHeaders", "maxConnections", "tls"));
       GatewayConfig.HttpLimits httpLimits = httpLimits(root.getJsonObject("http"));
       Optional<GatewayConfig.Tls> httpTls = httpTls(root.getJsonObject("http"));
       GatewayConfig.Endpoint management = endpoint(root, "management", Set.of());
@@ -286,7 +287,8 @@ public final class ConfigLoader {
               "must be a size from 256 to " + MAX_HEAD_BYTES + " bytes, like 8192 or \"8KiB\""),
           (int) size(http, "maxHeaderSize", "http.maxHeaderSize", 1024, MAX_HEAD_BYTES,
               "must be a size from 1024 to " + MAX_HEAD_BYTES + " bytes, like 16384 or \"16KiB\""),
-          integer(http, "maxHeaders", "http.maxHeaders", 1, 10_000));
+          integer(http, "maxHeaders", "http.maxHeaders", 1, 10_000),
+          integer(http, "maxConnections", "http.maxConnections", 1, 1_000_000));
     }
 
     /**

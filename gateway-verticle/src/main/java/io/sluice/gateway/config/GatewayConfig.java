@@ -44,9 +44,11 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
   /**
    * What the proxy port accepts from a client: a request body of at most {@code maxBodySize} bytes (0 = no limit), a
    * request line of at most {@code maxRequestLine} bytes, a header block of at most {@code maxHeaderSize} bytes and
-   * {@code maxHeaders} header fields.
+   * {@code maxHeaders} header fields; at most {@code maxConnections} client connections open at once (the gateway's
+   * whole, whatever its number of event loops).
    */
-  public record HttpLimits(long maxBodySize, int maxRequestLine, int maxHeaderSize, int maxHeaders) {
+  public record HttpLimits(long maxBodySize, int maxRequestLine, int maxHeaderSize, int maxHeaders,
+                           int maxConnections) {
   }
 
   /**

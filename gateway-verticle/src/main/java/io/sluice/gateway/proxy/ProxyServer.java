@@ -110,6 +110,9 @@ public final class ProxyServer {
         .childHandler(new ChannelInitializer<>() {
           @Override
           protected void initChannel(Channel channel) {
+            if (!admitConnection(channel)) {
+              return;
+            }
             if (clientTls != null) {
               ClientTls.addTo(channel, clientTls, stats);
             }
@@ -246,6 +249,23 @@ public final class ProxyServer {
     UpstreamLane lane = lanes.get(nextLane);
     nextLane = (nextLane + 1) % lanes.size();
     return lane;
+  }
+
+  /**
+   * Counts a connection just accepted against {@code http.maxConnections} (one count for every event loop of the
+   * gateway); over it, the connection is closed at once with a reset, before a byte is read, and counted. A client
+   * that holds many connections open cannot take the gateway's memory and file descriptors from the others.
+   */
+  private boolean admitConnection(Channel channel) {
+    if (stats.openConnections.incrementAndGet() > limits.maxConnections()) {
+      stats.openConnections.decrementAndGet();
+      stats.connectionsRefused.increment();
+      channel.config().setOption(ChannelOption.SO_LINGER, 0);
+      channel.close();
+      return false;
+    }
+    channel.closeFuture().addListener(closed -> stats.openConnections.decrementAndGet());
+    return true;
   }
 
   boolean stopping() {

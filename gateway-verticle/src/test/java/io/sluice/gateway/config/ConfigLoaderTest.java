@@ -106,7 +106,7 @@ class ConfigLoaderTest {
           () -> assertEquals(5_000, config.shutdownGraceMillis()),
           () -> assertEquals(60_000, config.clientIdleTimeoutMillis()),
           () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
-          () -> assertEquals(new GatewayConfig.HttpLimits(10L * 1024 * 1024, 8192, 16384, 100), config.httpLimits()),
+          () -> assertEquals(new GatewayConfig.HttpLimits(10L * 1024 * 1024, 8192, 16384, 100, 10_000), config.httpLimits()),
           () -> assertEquals(Optional.empty(), config.httpTls(), "the proxy port speaks plain HTTP by default"),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
@@ -129,7 +129,7 @@ class ConfigLoaderTest {
           () -> assertEquals(0, config.shutdownGraceMillis(), "a zero grace period is allowed"),
           () -> assertEquals(15_000, config.clientIdleTimeoutMillis()),
           () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
-          () -> assertEquals(new GatewayConfig.HttpLimits(0, 4096, 32768, 50), config.httpLimits(),
+          () -> assertEquals(new GatewayConfig.HttpLimits(0, 4096, 32768, 50, 250), config.httpLimits(),
               "a body size of 0 means no limit; sizes may be written with units"),
           () -> assertEquals("CN=other.localhost", tlsSubject(config), "an EC certificate and its key"),
           () -> assertEquals("EC", config.httpTls().orElseThrow().key().getAlgorithm()),
@@ -202,6 +202,7 @@ class ConfigLoaderTest {
         fractional-max-body-size.json   | http.maxBodySize         | like "512KiB", "10MiB" or "1GiB"
         small-max-request-line.json     | http.maxRequestLine      | from 256 to 1048576 bytes
         small-max-header-size.json      | http.maxHeaderSize       | from 1024 to 1048576 bytes
+        zero-max-connections.json       | http.maxConnections      | integer from 1 to 1000000
         zero-max-headers.json           | http.maxHeaders          | integer from 1 to 10000
         management-max-headers.json     | management.maxHeaders    | is not a known key
         tls-cert-without-key.json       | http.tls.key             | must be set too when http.tls.cert is
