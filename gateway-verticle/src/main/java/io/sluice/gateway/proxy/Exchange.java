@@ -410,6 +410,11 @@ final class Exchange {
   /** Writes the held response head: the answer has begun. */
   private void startResponse() {
     if (pendingHead != null) {
+      if (server.stopping() && !closeAfterResponse) {
+        // the gateway is stopping: the client must not send its next request on this connection, it closes after
+        closeAfterResponse = true;
+        markConnection(pendingHead);
+      }
       responseStarted = true;
       client.write(pendingHead);
       pendingHead = null;
@@ -562,7 +567,8 @@ final class Exchange {
     if (phase == Phase.DONE) {
       return;
     }
-    if (keepAlive && requestEnded && !verdict.upgrade() && clientVersion == HttpVersion.HTTP_1_1) {
+    if (keepAlive && requestEnded && !verdict.upgrade() && clientVersion == HttpVersion.HTTP_1_1
+        && !server.stopping()) {
       PreparedResponse prepared = server.gate().preparedRefusal(refused, counted);
       if (prepared != null) {
         client.writeAndFlush(prepared);
@@ -583,7 +589,7 @@ final class Exchange {
       response.release();
       return;
     }
-    boolean closeAfter = close || closeAfterResponse || !requestEnded && !restDiscardable();
+    boolean closeAfter = close || closeAfterResponse || server.stopping() || !requestEnded && !restDiscardable();
     if (clientVersion == HttpVersion.HTTP_1_0) {
       response.setProtocolVersion(HttpVersion.HTTP_1_0);
     }
