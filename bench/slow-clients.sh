@@ -26,62 +26,15 @@ RATE="${SLOW_RATE:-200}"
 IDLE_S="${SLOW_IDLE_SECONDS:-10}"
 OUT="${SLOW_OUT:-target/slow-clients}"
 CLASSES="$OUT/classes"
-API_JAR=api-verticle/target/api-verticle.jar
-GW_JAR=gateway-verticle/target/gateway-verticle.jar
 POLICIES='[{"name":"global","key":"global","requests":1000000,"window":"1s"}]'
-PIDS=()
-
-say() { printf '%s\n' "$*"; }
-die() { say "slow-clients.sh: $*" >&2; exit 1; }
-
-# Stops what this script started, by PID: SIGTERM, then SIGKILL after 10 s.
-cleanup() {
-  trap - EXIT INT TERM
-  local pid i
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for ((i = 0; i < 100; i++)); do
-    local alive=false
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=true; done
-    $alive || break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+NAME=slow-clients.sh
+source bench/jars.sh
 
 for tool in java javac python3 awk; do command -v "$tool" >/dev/null || die "$tool not found"; done
-if $BUILD || [[ ! -f "$API_JAR" || ! -f "$GW_JAR" ]]; then
-  say "building: mvn -B -q package -DskipTests"
-  mvn -B -q package -DskipTests || die "build failed"
-fi
+build_jars "$BUILD"
 mkdir -p "$OUT" "$CLASSES"
 rm -f "$OUT"/*.log "$OUT"/*.txt
 javac -d "$CLASSES" bench/LoadClient.java || die "cannot compile bench/LoadClient.java"
-
-# start NAME ENV=VALUE... -- JAVA_ARGS...
-start() {
-  local name="$1" envs=()
-  shift
-  while [[ "$1" != "--" ]]; do envs+=("$1"); shift; done
-  shift
-  env "${envs[@]}" java "$@" < /dev/null > "$OUT/$name.log" 2>&1 &
-  PIDS+=("$!")
-}
-
-# The first group of REGEX in FILE, waiting up to 60 s for it while PID lives.
-await_line() {
-  local file="$1" regex="$2" pid="$3" i match
-  for ((i = 0; i < 600; i++)); do
-    match="$(sed -nE "s/.*$regex.*/\\1/p" "$file" 2>/dev/null | head -n 1)"
-    [[ -n "$match" ]] && { printf '%s' "$match"; return 0; }
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  say "----- $file" >&2
-  tail -n 20 "$file" >&2
-  return 1
-}
 
 # field FILE KEY: a value from a "summary: ..." or "slow: ..." line of key=value pairs
 field() { tr ' ' '\n' < "$1" | sed -n "s/^$2=//p" | head -n 1; }
