@@ -10,7 +10,8 @@ import java.util.Map;
 
 /**
  * On the key's owner: adds admissions a gateway made without the store (see
- * {@link io.sluice.gateway.limit.FailoverCounterStore}). Empty, it is a probe: the owner answers and nothing changes.
+ * {@link io.sluice.gateway.limit.FailoverCounterStore}). Empty, it is a probe: the key's state is written back as it
+ * is, so the answer comes only once the owner and its backup have it, as for a decision.
  */
 final class AddAdmissionsProcessor extends WindowProcessor<Boolean> {
 
@@ -26,10 +27,16 @@ final class AddAdmissionsProcessor extends WindowProcessor<Boolean> {
 
   @Override
   public Boolean process(Map.Entry<String, WindowState> entry) {
+    WindowState state = entry.getValue();
     if (admitted.isEmpty()) {
+      if (state != null) {
+        // written back unchanged, so the probe also waits for the backup, as every decision does: a suspended
+        // backup member stalls decisions on this key, and must fail the probe too
+        store(entry, state);
+      }
       return false;
     }
-    WindowState state = entry.getValue() == null ? new WindowState() : entry.getValue();
+    state = state == null ? new WindowState() : state;
     state.addAll(spec, nowMillis, admitted);
     store(entry, state);
     return true;

@@ -322,7 +322,7 @@ public final class FailoverCounterStore implements CounterStore {
     batch.forEach((key, admitted) -> sent.add(timed(shared.addAdmissions(key, admitted.spec, now, admitted.state),
         key, admitted.spec, null).onFailure(f -> putBack(key, admitted))));
     if (transition != null) {
-      log(transition, batch.isEmpty() ? "nothing admitted alone is left to write back"
+      log(transition, batch.isEmpty() ? "what was admitted alone is in the shared counters"
           : "written back in " + MAX_CARRY_ROUNDS + " rounds, " + batch.size() + " keys still on their way");
       return;
     }
