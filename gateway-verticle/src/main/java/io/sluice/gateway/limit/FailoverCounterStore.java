@@ -23,8 +23,8 @@ import java.util.logging.Logger;
  * {@code ceil(requests / N)} per window (N = the gateways it saw in the cluster when the store failed); or 503; or
  * unlimited. That request and every later one are decided that way at once, without waiting on the store again.
  *
- * <p>Meanwhile the store is probed every {@value #PROBE_INTERVAL_MILLIS} ms on the key that failed (a call to its
- * owner that changes nothing). Once a probe is answered, every admission this gateway made alone in the last span is
+ * <p>Meanwhile the store is probed on the key that failed (its state written back unchanged): one store timeout after
+ * the failure, then every {@value #PROBE_INTERVAL_MILLIS} ms. Once a probe is answered, every admission this gateway made alone in the last span is
  * added to the shared counters ({@link CounterStore#addAdmissions}), and only then are decisions shared again: the
  * shared counters know what was forwarded during the outage, so the switch back lets no burst through on top of it.
  */
@@ -50,7 +50,7 @@ public final class FailoverCounterStore implements CounterStore {
   private volatile int gateways;
 
   // guarded by this
-  private final StoreMode mode = new StoreMode(PROBE_INTERVAL_MILLIS);
+  private final StoreMode mode;
   /** Key → what this gateway admitted without the store, in the store's own buckets, to add to it on return. */
   private final Map<String, Admitted> ledger = new HashMap<>();
   private String probeKey;
@@ -78,6 +78,8 @@ public final class FailoverCounterStore implements CounterStore {
     this.clock = clock;
     this.maxKeys = maxKeys;
     this.local = new InMemoryCounterStore(clock, maxKeys);
+    // the first probe one store timeout after the failure: a short pause is over that soon, or the probe says so
+    this.mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS);
     this.gateways = gatewaysSeen.getAsInt();
     if (sweep) {
       // a sweep over many keys is not event-loop work
@@ -276,6 +278,9 @@ public final class FailoverCounterStore implements CounterStore {
       transition = apply(StoreMode.Event.FAILED, gateways);
     }
     log(transition, why);
+    if (transition != null && transition.from() == StoreMode.State.SHARED) {
+      vertx.setTimer(timeoutMillis + 1, id -> probeIfDue());
+    }
   }
 
   /** Sends a probe if one is due: a call to the owner of the key that failed, which changes nothing. */

@@ -8,7 +8,7 @@ package io.sluice.gateway.limit;
  * <pre>
  *   state       event            next        what happens
  *   SHARED      FAILED           DEGRADED    a decision's store call timed out or failed; remember N, the gateways
- *                                            seen in the cluster now; probe the store every probe interval
+ *                                            seen in the cluster now; probe the store soon, then every interval
  *   SHARED      PROBE_ANSWERED   SHARED      (a late answer: nothing to do)
  *   SHARED      CARRIED          SHARED      (a late answer: nothing to do)
  *   DEGRADED    FAILED           DEGRADED    a probe (or a late call) failed: next probe one interval later
@@ -38,6 +38,7 @@ public final class StoreMode {
   public record Transition(State from, State to, Event cause, long atMillis, int gateways) {
   }
 
+  private final long firstProbeMillis;
   private final long probeIntervalMillis;
   private State state = State.SHARED;
   private long sinceMillis;
@@ -46,10 +47,17 @@ public final class StoreMode {
   private boolean probing;
   private long switches;
 
-  public StoreMode(long probeIntervalMillis) {
-    if (probeIntervalMillis < 1) {
-      throw new IllegalArgumentException("probe interval must be >= 1 ms, got " + probeIntervalMillis);
+  /**
+   * @param firstProbeMillis    how long after the store failed the first probe goes out (soon: most failures are a
+   *                            pause of a few hundred ms at most, a GC or a partition migration)
+   * @param probeIntervalMillis how long after a failed probe the next one goes out
+   */
+  public StoreMode(long firstProbeMillis, long probeIntervalMillis) {
+    if (firstProbeMillis < 0 || probeIntervalMillis < 1) {
+      throw new IllegalArgumentException("probe delays must be >= 0 and >= 1 ms, got " + firstProbeMillis + " and "
+          + probeIntervalMillis);
     }
+    this.firstProbeMillis = firstProbeMillis;
     this.probeIntervalMillis = probeIntervalMillis;
   }
 
@@ -64,6 +72,7 @@ public final class StoreMode {
         if (event == Event.FAILED) {
           gateways = Math.max(1, gatewaysSeen);
           enter(State.DEGRADED, nowMillis);
+          nextProbeMillis = nowMillis + firstProbeMillis;
         }
       }
       case DEGRADED -> {

@@ -16,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class StoreModeTest {
 
   private static final long T0 = 1_800_000_000_000L;
+  private static final long FIRST = 50;
   private static final long PROBE = 200;
 
   @ParameterizedTest(name = "{0} --{1}--> {2}")
@@ -56,7 +57,7 @@ class StoreModeTest {
   @Test
   @DisplayName("a failure remembers how many gateways were seen: the local share is 1/N of a limit")
   void failureRemembersGateways() {
-    StoreMode mode = new StoreMode(PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE);
     mode.on(Event.FAILED, T0, 3);
     assertEquals(3, mode.gateways());
     mode.on(Event.FAILED, T0 + 1, 1);
@@ -65,14 +66,14 @@ class StoreModeTest {
   }
 
   @Test
-  @DisplayName("probes: the first one interval after the failure, one at a time, the next one interval after a "
+  @DisplayName("probes: the first one soon after the failure, one at a time, the next one an interval after a "
       + "failed one")
   void probesAreSpaced() {
-    StoreMode mode = new StoreMode(PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE);
     assertFalse(mode.takeProbe(T0), "no probe while shared");
     mode.on(Event.FAILED, T0, 2);
-    assertFalse(mode.takeProbe(T0 + PROBE - 1));
-    assertTrue(mode.takeProbe(T0 + PROBE));
+    assertFalse(mode.takeProbe(T0 + FIRST - 1));
+    assertTrue(mode.takeProbe(T0 + FIRST));
     assertFalse(mode.takeProbe(T0 + 5 * PROBE), "one probe in flight at a time");
     mode.on(Event.FAILED, T0 + 5 * PROBE, 2);
     assertFalse(mode.takeProbe(T0 + 6 * PROBE - 1));
@@ -92,7 +93,7 @@ class StoreModeTest {
   @Test
   @DisplayName("a whole outage: SHARED, DEGRADED, RECOVERING, SHARED, four switches counted with the next one")
   void wholeOutage() {
-    StoreMode mode = new StoreMode(PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE);
     mode.on(Event.FAILED, T0, 2);
     assertTrue(mode.takeProbe(T0 + PROBE));
     mode.on(Event.PROBE_ANSWERED, T0 + PROBE + 1, 2);
@@ -114,14 +115,14 @@ class StoreModeTest {
   }
 
   private static StoreMode failedWith(int gateways) {
-    StoreMode mode = new StoreMode(PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE);
     mode.on(Event.FAILED, T0, gateways);
     return mode;
   }
 
   /** A machine brought to {@code state} by the events that lead there, with N = 2. */
   private static StoreMode in(State state) {
-    StoreMode mode = new StoreMode(PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE);
     if (state == State.SHARED) {
       return mode;
     }
