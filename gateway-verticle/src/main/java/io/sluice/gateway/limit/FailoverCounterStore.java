@@ -113,13 +113,25 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   /**
-   * Notes a slot the shared counters granted in the local counters too, in this gateway's share of the limit: should
-   * the store fail, this gateway's own recent admissions count against what it may admit alone.
+   * Keeps the local counters, in this gateway's share of the limit, as full as the shared counters say the window
+   * is, so that should the store fail, what was admitted just before counts against what this gateway admits alone.
+   * A granted slot is this gateway's own admission; and with {@code r} left in the window across the cluster, at most
+   * {@code floor(r / N)} of its share may still be used alone (N gateways may all switch at once). A denial says the
+   * window is full everywhere: nothing alone until it has passed. Either lasts one window from now: a little longer
+   * than the shared counters would hold it, never shorter.
    */
   private void shadow(String key, WindowSpec spec, long nowMillis, Reservation reservation) {
-    if (reservation.granted() && onFailure == OnStoreFailure.LOCAL) {
-      WindowSpec share = StoreMode.shareOf(spec, gateways);
-      local.record(key, share, nowMillis, localBucket(share, spec, reservation.bucket()));
+    if (onFailure != OnStoreFailure.LOCAL) {
+      return;
+    }
+    int n = gateways;
+    WindowSpec share = StoreMode.shareOf(spec, n);
+    if (reservation.granted()) {
+      long bucket = localBucket(share, spec, reservation.bucket());
+      local.record(key, share, nowMillis, bucket);
+      local.fillTo(key, share, nowMillis, bucket, share.requests() - reservation.remaining() / n);
+    } else {
+      local.fillTo(key, share, nowMillis, share.bucketOf(nowMillis), share.requests());
     }
   }
 

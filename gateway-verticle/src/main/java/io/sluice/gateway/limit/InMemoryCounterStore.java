@@ -72,6 +72,16 @@ public final class InMemoryCounterStore implements CounterStore {
     });
   }
 
+  /** Raises the key's count in the span up to now to {@code target} (see {@link WindowState#fillTo}). */
+  public void fillTo(String key, WindowSpec spec, long nowMillis, long bucket, int target) {
+    entries.compute(key, (k, entry) -> {
+      Entry current = entry == null || entry.expiresAt <= nowMillis ? new Entry() : entry;
+      current.state.fillTo(spec, nowMillis, bucket, target);
+      current.expiresAt = current.state.expiresAtMillis(spec);
+      return current.state.isEmpty() ? null : current;
+    });
+  }
+
   /** Number of keys currently held (expired ones may linger until the next sweep). */
   public int size() {
     return entries.size();

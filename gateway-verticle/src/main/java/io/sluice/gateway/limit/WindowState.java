@@ -109,6 +109,18 @@ public final class WindowState {
     }
   }
 
+  /**
+   * Raises what the span up to now holds to {@code target}, adding the difference in {@code bucket}: what a gateway
+   * learnt from the shared counters about admissions it did not make itself (see FailoverCounterStore).
+   */
+  public void fillTo(WindowSpec spec, long nowMillis, long bucket, int target) {
+    long keepFrom = advance(spec, nowMillis);
+    int count = countFrom(keepFrom);
+    if (bucket >= keepFrom && count < target) {
+      add(bucket, target - count);
+    }
+  }
+
   /** Moves "now" forward and drops what no longer counts; returns the first bucket that still does. */
   private long advance(WindowSpec spec, long nowMillis) {
     highWater = Math.max(highWater, spec.bucketOf(nowMillis));

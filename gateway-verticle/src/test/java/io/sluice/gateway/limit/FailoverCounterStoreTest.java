@@ -125,6 +125,39 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("what other gateways admitted counts too, as far as the shared counters told: with 1 left of 10 "
+        + "across the cluster, nothing alone")
+    void othersAdmissionsCountAlone() {
+      assertEquals(8, granted(under, "k", TEN_PER_SECOND, T0, 8), "other gateways");
+      assertEquals(1, granted(failover, "k", TEN_PER_SECOND, T0 + 10, 1), "this one, told 1 is left");
+      under.fault = Fault.FAIL;
+      assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20), "1 left, 2 gateways: none alone");
+      long nextWindow = T0 + 10 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20), "a window later, its share");
+    }
+
+    @Test
+    @DisplayName("a shared denial (the window is full across the cluster) leaves nothing to admit alone until it has "
+        + "passed")
+    void sharedDenialCountsAlone() {
+      assertEquals(10, granted(under, "k", TEN_PER_SECOND, T0, 10), "other gateways");
+      assertFalse(reserve(failover, "k", T0 + 10).granted());
+      under.fault = Fault.FAIL;
+      assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20));
+      long nextWindow = T0 + 10 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20));
+    }
+
+    @Test
+    @DisplayName("the same when the store answers later, on another thread, as Hazelcast does")
+    void sharedAdmissionsAnsweredLaterCountAlone() {
+      under.answerLater = true;
+      assertEquals(3, granted(failover, "k", TEN_PER_SECOND, T0, 3));
+      under.fault = Fault.FAIL;
+      assertEquals(2, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20), "5 - 3 left of its share");
+    }
+
+    @Test
     @DisplayName("back to shared counting once a probe is answered, with what was admitted alone added first: no "
         + "burst over the limit at the switch")
     void returnsWithoutBurst() {
@@ -262,6 +295,8 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   static final class FaultyStore implements CounterStore {
     final InMemoryCounterStore inner;
     volatile Fault fault = Fault.NONE;
+    /** Answers on a Vert.x event loop a moment later instead of at once. */
+    volatile boolean answerLater;
     int calls;
     private final List<Runnable> held = new ArrayList<>();
 
@@ -279,6 +314,11 @@ class FailoverCounterStoreTest extends CounterStoreContract {
           held.add(() -> real.get().onComplete(promise));
           return promise.future();
         default:
+          if (answerLater) {
+            Promise<T> later = Promise.promise();
+            vertx.setTimer(2, id -> real.get().onComplete(later));
+            return later.future();
+          }
           return real.get();
       }
     }
