@@ -1,6 +1,7 @@
 package io.sluice.gateway.config;
 
 import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.OnStoreFailure;
 import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.config.ConfigRetriever;
@@ -66,6 +67,8 @@ public final class ConfigLoader {
       "SLUICE_LIMITER_MAP_NAME", "limiter.mapName",
       "SLUICE_LIMITER_MAX_KEYS", "limiter.maxKeys",
       "SLUICE_LIMITER_TRANSIT_ALLOWANCE", "limiter.transitAllowance",
+      "SLUICE_LIMITER_ON_STORE_FAILURE", "limiter.onStoreFailure",
+      "SLUICE_LIMITER_STORE_TIMEOUT", "limiter.storeTimeout",
       "SLUICE_WARMUP_PATH", "warmup.path",
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
       "SLUICE_POLICIES", "policies");
@@ -259,14 +262,22 @@ public final class ConfigLoader {
           integer(poolJson, "connections", "upstreamPool.connections", 1, 1024),
           integer(poolJson, "pipelining", "upstreamPool.pipelining", 1, 64));
       JsonObject limiterJson = object(root, "limiter");
-      knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys", "transitAllowance"));
+      knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys", "transitAllowance", "onStoreFailure",
+          "storeTimeout"));
       long transit = duration(limiterJson, "transitAllowance", "limiter.transitAllowance", false);
       if (transit > 1_000) {
         throw fail("limiter.transitAllowance", "must be at most 1s", limiterJson.getValue("transitAllowance"));
       }
+      long storeTimeout = duration(limiterJson, "storeTimeout", "limiter.storeTimeout", true);
+      if (storeTimeout > 1_000) {
+        throw fail("limiter.storeTimeout", "must be at most 1s (a gateway switches within 1 s of its store failing)",
+            limiterJson.getValue("storeTimeout"));
+      }
       GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(
           string(limiterJson, "mapName", "limiter.mapName"),
-          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE));
+          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE),
+          choice(limiterJson, "onStoreFailure", "limiter.onStoreFailure", OnStoreFailure.class, "local"),
+          storeTimeout);
       JsonObject warmupJson = object(root, "warmup");
       knownKeys(warmupJson, "warmup.", Set.of("path", "requests"));
       String warmupPath = string(warmupJson, "path", "warmup.path");

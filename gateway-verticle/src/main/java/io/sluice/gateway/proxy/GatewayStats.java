@@ -46,6 +46,9 @@ public final class GatewayStats {
         .put("connectionsRefused", connectionsRefused.sum())
         .put("rejectedLocally", limiter.localDenials())
         .put("decidedAgainWhenLate", limiter.redecisions())
-        .put("storeRoundTrips", store.remoteCalls());
+        .put("storeRoundTrips", store.remoteCalls())
+        .put("limiterMode", store.mode().name())
+        .put("limiterModeSwitches", store.modeSwitches())
+        .put("storeFailures", store.storeFailures());
   }
 }
