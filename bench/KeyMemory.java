@@ -63,7 +63,7 @@ public final class KeyMemory {
     if (storeName.equals("hazelcast")) {
       member = Hazelcast.newHazelcastInstance(ClusterSetup.load(
           Map.of("SLUICE_CLUSTER_NAME", "key-memory-" + UUID.randomUUID()), new Properties()));
-      store = ClusteredStores.production(vertx, member, config.limiter().mapName());
+      store = ClusteredStores.production(vertx, member, config.limiter());
     } else {
       store = new InMemoryCounterStore(Clock.systemUTC(), config.limiter().maxKeys());
     }

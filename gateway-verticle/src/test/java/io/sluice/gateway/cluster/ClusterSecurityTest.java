@@ -108,7 +108,8 @@ class ClusterSecurityTest {
           .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstream.actualPort()))
           .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
           .put("policies", policies);
-      GatewayVerticle gateway = new GatewayVerticle((v, c) -> ClusteredStores.production(v, first, map));
+      GatewayVerticle gateway =
+          new GatewayVerticle((v, c) -> ClusteredStores.production(v, first, c.limiter().withMapName(map)));
       vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
       WebClient client = WebClient.create(vertx);
       List<Integer> statuses = new ArrayList<>();
