@@ -61,7 +61,8 @@ class ConformanceTest {
   }
 
   /**
-   * One gateway for the whole table: in-memory counters, 1 s upstream timeout, no warm-up, and one policy the
+   * One gateway for the whole table: in-memory counters, 2 s upstream timeout (a 10 MiB body reaches the recording
+   * upstream late on a loaded machine: 1 s gave a 504 once), no warm-up, and one policy the
    * rate-limit cases use (1 request per minute per X-Api-Key; requests without the key are not limited).
    */
   static JsonObject gatewayConfig(int upstreamPort) {
@@ -76,7 +77,7 @@ class ConformanceTest {
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstreamPort))
-        .put("upstreamTimeout", "1s")
+        .put("upstreamTimeout", "2s")
         .put("clientIdleTimeout", "4s")
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
         .put("policies", new JsonArray().add(policy));
