@@ -54,7 +54,9 @@ now_ms() { date +%s%3N; }
 event() { printf '%s %s\n' "$(now_ms)" "$*" >> "$OUT/events.txt"; say "[$(date +%T)] $*"; }
 
 start_api() {
-  start api -- -jar "$API_JAR" -conf "{\"http\": {\"host\": \"127.0.0.1\", \"port\": $API_PORT}}"
+  # warmed up before it listens (as conf/api.json does), so a restarted API is not a cold one that stamps a backlog
+  # of arrivals late and together
+  start api -- -jar "$API_JAR" -conf "{\"http\": {\"host\": \"127.0.0.1\", \"port\": $API_PORT}, \"warmupRequests\": 500}"
   API_PID="${PIDS[-1]}"
   await_line "$OUT/api.log" "listening on port ($API_PORT)" "$API_PID" > /dev/null || die "the API did not start"
 }
