@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 import java.util.function.IntSupplier;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
@@ -381,7 +382,9 @@ public final class FailoverCounterStore implements CounterStore {
         case OPEN -> "limited requests are forwarded unlimited";
       };
     };
-    LOG.warning(() -> "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
+    // leaving shared counting is the news; the way back is routine
+    Level level = transition.to() == StoreMode.State.DEGRADED ? Level.WARNING : Level.INFO;
+    LOG.log(level, () -> "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
         + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")");
   }
 
