@@ -52,6 +52,8 @@ public final class FailoverCounterStore implements CounterStore {
   private final LongAdder failures = new LongAdder();
   /** The gateways seen in the cluster, looked up every probe interval (not on every request). */
   private volatile int gateways;
+  /** Whether probes go out on timers (false for tests, which send them on a test clock). */
+  private boolean timers;
 
   // guarded by this
   private final StoreMode mode;
@@ -65,6 +67,7 @@ public final class FailoverCounterStore implements CounterStore {
   public FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
                               IntSupplier gatewaysSeen, Clock clock, int maxKeys) {
     this(vertx, shared, onFailure, timeoutMillis, gatewaysSeen, clock, maxKeys, false);
+    timers = true;
     vertx.setPeriodic(PROBE_INTERVAL_MILLIS, id -> {
       gateways = gatewaysSeen.getAsInt();
       probeIfDue();
@@ -298,7 +301,7 @@ public final class FailoverCounterStore implements CounterStore {
       transition = apply(StoreMode.Event.FAILED, gateways);
     }
     log(transition, why);
-    if (transition != null && transition.from() == StoreMode.State.SHARED) {
+    if (timers && transition != null && transition.from() == StoreMode.State.SHARED) {
       vertx.setTimer(timeoutMillis + 1, id -> probeIfDue());
     }
   }
