@@ -14,6 +14,7 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -22,12 +23,17 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
@@ -72,17 +78,25 @@ class StoreOutageIT {
   private JavaProcess api;
   private JavaProcess held;
   private int apiPort;
+  /** Ports the OS reported free, all distinct, taken at the start for every process of this class. */
+  private Deque<Integer> nextPorts;
+  /** Each gateway's proxy and management ports. */
+  private final Map<JavaProcess, int[]> ports = new ConcurrentHashMap<>();
+  /** When the held member was resumed, in ms from the start of the current outage's traffic; -1 while suspended. */
+  private long resumedAt = -1;
   private String policies;
 
   @BeforeAll
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
   void startApiAndHeldGateway() throws Exception {
-    apiPort = freePort();
+    int[] ports = freePorts(3 + 2 * 3);
+    nextPorts = new ArrayDeque<>(Arrays.stream(ports).boxed().toList());
+    apiPort = nextPorts.pop();
     policies = new JsonArray().add(new JsonObject().put("name", "outage-global").put("key", "global")
         .put("requests", LIMIT).put("window", "1s").put("onExceed", "reject")).encode();
     api = JavaProcess.start("outage-api", API_JAR, Map.of(),
         "-conf", new JsonObject().put("http", new JsonObject().put("host", "127.0.0.1").put("port", apiPort)).encode());
-    held = startGateway("outage-held", "local", freePort(), freePort());
+    held = startGateway("outage-held", "local", nextPorts.pop(), nextPorts.pop());
     awaitTrue("the API to answer", () -> status("http://127.0.0.1:" + apiPort + "/health") == 200, api);
     awaitTrue(held.name + " to be ready", () -> status(managementUrl(held, "/health/ready")) == 200, held);
   }
@@ -153,7 +167,7 @@ class StoreOutageIT {
    * second to the live one for the outage and after it, resuming the held one in between; then stops the live one.
    */
   private Outage outage(String mode) throws Exception {
-    JavaProcess live = startGateway("outage-live-" + mode, mode, freePort(), freePort());
+    JavaProcess live = startGateway("outage-live-" + mode, mode, nextPorts.pop(), nextPorts.pop());
     try {
       awaitTrue(live.name + " to be ready in a cluster of 2",
           () -> status(managementUrl(live, "/health/ready")) == 200 && live.stderr().contains("Members {size:2"),
@@ -202,7 +216,6 @@ class StoreOutageIT {
     }
   }
 
-  private long resumedAt = -1;
 
   private boolean isStopped() {
     return resumedAt < 0;
@@ -297,7 +310,7 @@ class StoreOutageIT {
 
   /** Polls the live gateway's mode every {@value #WATCH_EVERY_MILLIS} ms and keeps each change, as "STATE@ms". */
   private final class ModeWatcher extends Thread {
-    final List<String> changes = new java.util.concurrent.CopyOnWriteArrayList<>();
+    final List<String> changes = new CopyOnWriteArrayList<>();
     private final JavaProcess live;
     private final long start;
 
@@ -346,7 +359,6 @@ class StoreOutageIT {
     return process;
   }
 
-  private final Map<JavaProcess, int[]> ports = new java.util.concurrent.ConcurrentHashMap<>();
 
   private String proxyUrl(JavaProcess gateway, String path) {
     return "http://127.0.0.1:" + ports.get(gateway)[0] + path;
@@ -364,7 +376,7 @@ class StoreOutageIT {
       int exit = new ProcessBuilder("kill", "-" + signal, Long.toString(process.process.pid())).start().waitFor();
       assertEquals(0, exit, "kill -" + signal + " " + process.name);
     } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
+      throw new UncheckedIOException(e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
@@ -420,9 +432,21 @@ class StoreOutageIT {
     }
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return socket.getLocalPort();
+  /** Ports the OS reports free, all distinct (held open together while asking). */
+  private static int[] freePorts(int count) throws IOException {
+    List<ServerSocket> sockets = new ArrayList<>();
+    try {
+      int[] ports = new int[count];
+      for (int i = 0; i < count; i++) {
+        ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        sockets.add(socket);
+        ports[i] = socket.getLocalPort();
+      }
+      return ports;
+    } finally {
+      for (ServerSocket socket : sockets) {
+        socket.close();
+      }
     }
   }
 }

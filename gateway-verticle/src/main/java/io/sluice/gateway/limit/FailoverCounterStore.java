@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 import java.util.function.IntSupplier;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
@@ -23,10 +24,13 @@ import java.util.logging.Logger;
  * {@code ceil(requests / N)} per window (N = the gateways it saw in the cluster when the store failed); or 503; or
  * unlimited. That request and every later one are decided that way at once, without waiting on the store again.
  *
- * <p>Meanwhile the store is probed on the key that failed (its state written back unchanged): one store timeout after
- * the failure, then every {@value #PROBE_INTERVAL_MILLIS} ms. Once a probe is answered, every admission this gateway made alone in the last span is
- * added to the shared counters ({@link CounterStore#addAdmissions}), and only then are decisions shared again: the
- * shared counters know what was forwarded during the outage, so the switch back lets no burst through on top of it.
+ * <p>While shared, the local counters shadow what the shared ones said (see {@link #shadow}), so that a gateway that
+ * switches knows how much of its share the last window already used. While alone, the store is probed on the key that
+ * failed (its state written back unchanged): one store timeout after the failure, then every
+ * {@value #PROBE_INTERVAL_MILLIS} ms. Once a probe is answered, every admission this gateway made alone in the last
+ * span is added to the shared counters ({@link CounterStore#addAdmissions}), and only then are decisions shared again:
+ * the shared counters know what was forwarded during the outage, so the switch back lets no burst through on top of
+ * it.
  */
 public final class FailoverCounterStore implements CounterStore {
 
@@ -48,6 +52,8 @@ public final class FailoverCounterStore implements CounterStore {
   private final LongAdder failures = new LongAdder();
   /** The gateways seen in the cluster, looked up every probe interval (not on every request). */
   private volatile int gateways;
+  /** Whether probes go out on timers (false for tests, which send them on a test clock). */
+  private boolean timers;
 
   // guarded by this
   private final StoreMode mode;
@@ -60,16 +66,26 @@ public final class FailoverCounterStore implements CounterStore {
 
   public FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
                               IntSupplier gatewaysSeen, Clock clock, int maxKeys) {
-    this(vertx, shared, onFailure, timeoutMillis, gatewaysSeen, clock, maxKeys, true);
+    this(vertx, shared, onFailure, timeoutMillis, gatewaysSeen, clock, maxKeys, false);
+    timers = true;
     vertx.setPeriodic(PROBE_INTERVAL_MILLIS, id -> {
       gateways = gatewaysSeen.getAsInt();
       probeIfDue();
     });
+    // a sweep over many keys is not event-loop work
+    vertx.setPeriodic(SWEEP_PERIOD_MILLIS, id -> vertx.executeBlocking(() -> {
+      local.evictExpired();
+      return null;
+    }, false));
   }
 
-  /** Without the periodic probe, for tests that send probes themselves ({@link #probeIfDue}) on a test clock. */
+  /**
+   * Without timers: tests send the probes themselves ({@link #probeIfDue}) on a test clock.
+   *
+   * @param withoutTimers only tells this constructor from the public one
+   */
   FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
-                       IntSupplier gatewaysSeen, Clock clock, int maxKeys, boolean sweep) {
+                       IntSupplier gatewaysSeen, Clock clock, int maxKeys, boolean withoutTimers) {
     this.vertx = vertx;
     this.shared = shared;
     this.onFailure = onFailure;
@@ -81,13 +97,6 @@ public final class FailoverCounterStore implements CounterStore {
     // the first probe one store timeout after the failure: a short pause is over that soon, or the probe says so
     this.mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS);
     this.gateways = gatewaysSeen.getAsInt();
-    if (sweep) {
-      // a sweep over many keys is not event-loop work
-      vertx.setPeriodic(SWEEP_PERIOD_MILLIS, id -> vertx.executeBlocking(() -> {
-        local.evictExpired();
-        return null;
-      }, false));
-    }
   }
 
   @Override
@@ -203,8 +212,10 @@ public final class FailoverCounterStore implements CounterStore {
   private Future<Reservation> alone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                     long latestMillis) {
     if (onFailure == OnStoreFailure.CLOSED) {
-      return Future.failedFuture(new StoreUnavailable("the shared counters did not answer; "
-          + "limiter.onStoreFailure=closed refuses limited requests until they do"));
+      return state == StoreMode.State.SHARED
+          ? reserve(key, spec, nowMillis, notBeforeMillis, latestMillis)
+          : Future.failedFuture(new StoreUnavailable("the shared counters did not answer; "
+              + "limiter.onStoreFailure=closed refuses limited requests until they do"));
     }
     Reservation reservation = decideAlone(key, spec, nowMillis, notBeforeMillis, latestMillis);
     // null: the store came back between the caller's look and now, so decide there after all
@@ -290,7 +301,7 @@ public final class FailoverCounterStore implements CounterStore {
       transition = apply(StoreMode.Event.FAILED, gateways);
     }
     log(transition, why);
-    if (transition != null && transition.from() == StoreMode.State.SHARED) {
+    if (timers && transition != null && transition.from() == StoreMode.State.SHARED) {
       vertx.setTimer(timeoutMillis + 1, id -> probeIfDue());
     }
   }
@@ -374,7 +385,9 @@ public final class FailoverCounterStore implements CounterStore {
         case OPEN -> "limited requests are forwarded unlimited";
       };
     };
-    LOG.warning(() -> "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
+    // leaving shared counting is the news; the way back is routine
+    Level level = transition.to() == StoreMode.State.DEGRADED ? Level.WARNING : Level.INFO;
+    LOG.log(level, () -> "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
         + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")");
   }
 

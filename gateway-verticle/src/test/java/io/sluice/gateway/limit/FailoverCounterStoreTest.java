@@ -58,7 +58,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   }
 
   private FailoverCounterStore failover(CounterStore under, OnStoreFailure onFailure, int gateways) {
-    return new FailoverCounterStore(vertx, under, onFailure, TIMEOUT, () -> gateways, clock, 10_000, false);
+    return new FailoverCounterStore(vertx, under, onFailure, TIMEOUT, () -> gateways, clock, 10_000, true);
   }
 
   private static int granted(CounterStore store, String key, WindowSpec spec, long at, int attempts) {
