@@ -70,7 +70,8 @@ public final class ConfigLoader {
       "SLUICE_LIMITER_TRANSIT_ALLOWANCE", "limiter.transitAllowance",
       "SLUICE_WARMUP_PATH", "warmup.path",
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
-      "SLUICE_POLICIES", "policies");
+      "SLUICE_POLICIES", "policies",
+      "SLUICE_PROXY_ENGINE", "proxy.engine");
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
       "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
@@ -241,7 +242,7 @@ public final class ConfigLoader {
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
-          "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies"));
+          "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies", "proxy"));
       GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
           "maxHeaders"));
       GatewayConfig.HttpLimits httpLimits = httpLimits(root.getJsonObject("http"));
@@ -276,8 +277,11 @@ public final class ConfigLoader {
       }
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
+      JsonObject proxyJson = object(root, "proxy");
+      knownKeys(proxyJson, "proxy.", Set.of("engine"));
+      GatewayConfig.Engine engine = choice(proxyJson, "engine", "proxy.engine", GatewayConfig.Engine.class, "netty");
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits);
+          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, engine);
     }
 
     private GatewayConfig.HttpLimits httpLimits(JsonObject http) {

@@ -13,7 +13,14 @@ import java.util.List;
 public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams,
                             List<X509Certificate> upstreamTrust, long upstreamTimeoutMillis,
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
-                            Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits) {
+                            Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits,
+                            Engine engine) {
+
+  /**
+   * What serves the proxy port ({@code proxy.engine}): the hand-written Netty proxy ({@code netty}, the default) or
+   * Vert.x's HttpServer with vertx-http-proxy ({@code vertx}, HTTP/1.1 only so far; see docs/vertx-engine.md).
+   */
+  public enum Engine { NETTY, VERTX }
 
   /** Where a server listens. Port 0 picks a free port. */
   public record Endpoint(String host, int port) {

@@ -15,7 +15,7 @@ import java.util.List;
  * client was from X-Forwarded-For/-Proto/-Host. Message framing (Content-Length, Transfer-Encoding) is kept: bodies
  * are streamed as they came, after {@link RequestCheck} made sure their framing is unambiguous.
  */
-final class ForwardingHeaders {
+public final class ForwardingHeaders {
 
   private static final List<CharSequence> HOP_BY_HOP = List.of(HttpHeaderNames.CONNECTION, HttpHeaderNames.KEEP_ALIVE,
       HttpHeaderNames.PROXY_AUTHENTICATE, HttpHeaderNames.PROXY_AUTHORIZATION, HttpHeaderNames.TE,
@@ -31,7 +31,7 @@ final class ForwardingHeaders {
    * Prepares a client's request for the upstream. An upgrade request keeps its {@code Upgrade} and says
    * {@code Connection: Upgrade} again: the switch is for the two ends to agree on, through the gateway.
    */
-  static void toUpstream(HttpRequest request, String clientIp, boolean upgrade) {
+  public static void toUpstream(HttpRequest request, String clientIp, boolean upgrade) {
     HttpHeaders headers = request.headers();
     dropHopByHop(headers, upgrade);
     addVia(headers, request.protocolVersion());
@@ -45,13 +45,13 @@ final class ForwardingHeaders {
   }
 
   /** Prepares an upstream's response (final or interim) for the client; {@code received}: its version upstream. */
-  static void toClient(HttpResponse response, HttpVersion received) {
+  public static void toClient(HttpResponse response, HttpVersion received) {
     dropHopByHop(response.headers(), false);
     addVia(response.headers(), received);
   }
 
   /** A 101 keeps the {@code Upgrade} it agreed to, with {@code Connection: Upgrade}. */
-  static void toClientSwitching(HttpResponse response) {
+  public static void toClientSwitching(HttpResponse response) {
     dropHopByHop(response.headers(), true);
     addVia(response.headers(), response.protocolVersion());
   }

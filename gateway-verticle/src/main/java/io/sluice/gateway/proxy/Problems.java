@@ -28,7 +28,7 @@ public final class Problems {
   }
 
   /** A complete response carrying {@code problem}, its status taken from the document. */
-  static FullHttpResponse answer(JsonObject problem) {
+  public static FullHttpResponse answer(JsonObject problem) {
     return answer(problem.getInteger("status"), problem.toBuffer().getBytes());
   }
 

@@ -194,6 +194,7 @@ class ConfigLoaderTest {
         small-max-header-size.json      | http.maxHeaderSize       | from 1024 to 1048576 bytes
         zero-max-headers.json           | http.maxHeaders          | integer from 1 to 10000
         management-max-headers.json     | management.maxHeaders    | is not a known key
+        unknown-engine.json             | proxy.engine             | "netty" or "vertx"
         """)
     void badFixtureIsRejected(String fixture, String key, String expectation) {
       ConfigException e = assertThrows(ConfigException.class, () -> parseFixture(fixture));
@@ -250,6 +251,8 @@ class ConfigLoaderTest {
           layer("http.maxHeaders", "50", "50", "60", "60", "70", "70", c -> String.valueOf(c.httpLimits().maxHeaders())),
           layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),
           layer("warmup.requests", "1", "1", "2", "2", "3", "3", c -> String.valueOf(c.warmup().requests())),
+          layer("proxy.engine", "\"vertx\"", "vertx", "netty", "netty", "vertx", "vertx",
+              c -> c.engine().name().toLowerCase(java.util.Locale.ROOT)),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
               c -> c.policies().get(0).name()));
     }

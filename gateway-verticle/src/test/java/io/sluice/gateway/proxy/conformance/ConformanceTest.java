@@ -10,6 +10,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.TestInstance;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -35,23 +36,30 @@ import static org.junit.jupiter.api.Assertions.fail;
  * case (name, PASS/FAIL, statuses seen, first failure), for comparing targets.
  */
 @DisplayName("HTTP/1.1 conformance of the proxy port")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ConformanceTest {
 
   private static final Duration CASE_LIMIT = Duration.ofSeconds(20);
 
-  private static Vertx vertx;
-  private static RecordingUpstream upstream;
-  private static CaseRunner runner;
+  private Vertx vertx;
+  private RecordingUpstream upstream;
+  private CaseRunner runner;
+
+  /** The proxy engine the table is replayed against ({@code proxy.engine}); {@code -Dconformance.engine} picks it. */
+  protected String engine() {
+    return System.getProperty("conformance.engine", "netty");
+  }
 
   @BeforeAll
-  static void start() throws IOException {
+  void start() throws IOException {
     upstream = new RecordingUpstream(Integer.getInteger("conformance.upstreamPort", 0));
     String target = System.getProperty("conformance.target");
     InetSocketAddress address;
     if (target == null || target.isBlank()) {
       vertx = Vertx.vertx();
       GatewayVerticle gateway = new GatewayVerticle();
-      vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(gatewayConfig(upstream.port()))).await();
+      JsonObject config = gatewayConfig(upstream.port()).put("proxy", new JsonObject().put("engine", engine()));
+      vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
       address = new InetSocketAddress("127.0.0.1", gateway.proxyPort());
     } else {
       int colon = target.lastIndexOf(':');
@@ -83,7 +91,7 @@ class ConformanceTest {
   }
 
   @AfterAll
-  static void stop() throws IOException {
+  void stop() throws IOException {
     if (upstream != null) {
       upstream.close();
     }
@@ -102,7 +110,7 @@ class ConformanceTest {
         .map(c -> DynamicTest.dynamicTest(c.name(), () -> replay(c)));
   }
 
-  private static void replay(ConformanceCase c) {
+  private void replay(ConformanceCase c) {
     CaseRunner.Verdict verdict = assertTimeoutPreemptively(CASE_LIMIT, () -> runner.run(c),
         () -> "case " + c.name() + " took longer than " + CASE_LIMIT);
     report(c, verdict);

@@ -1,0 +1,80 @@
+package io.sluice.gateway.proxy.vertx;
+
+import io.netty.buffer.ByteBufUtil;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.sluice.gateway.proxy.Problems;
+import io.sluice.gateway.proxy.RequestCheck;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.httpproxy.Body;
+import io.vertx.httpproxy.MediaType;
+import io.vertx.httpproxy.ProxyResponse;
+
+import java.util.Map;
+
+/**
+ * The gateway's own answers (refusals, problems), built once by the engine-neutral code as Netty
+ * {@link FullHttpResponse}s, written through Vert.x: directly to the client, or as the {@link ProxyResponse} of a
+ * proxied request that could not be sent. Only status, headers and body are carried over; framing is Vert.x's.
+ */
+final class Answers {
+
+  private Answers() {
+  }
+
+  /** Writes {@code answer} (and releases it); closes the connection after it if {@code close}. */
+  static void send(HttpServerRequest request, FullHttpResponse answer, boolean close) {
+    HttpServerResponse response = request.response();
+    if (response.ended() || response.headWritten()) {
+      answer.release();
+      request.connection().close();
+      return;
+    }
+    response.setStatusCode(answer.status().code());
+    for (Map.Entry<String, String> field : answer.headers()) {
+      if (!HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(field.getKey())) {
+        response.headers().add(field.getKey(), field.getValue());
+      }
+    }
+    if (close) {
+      response.putHeader(HttpHeaderNames.CONNECTION, "close");
+    }
+    Buffer body = Buffer.buffer(ByteBufUtil.getBytes(answer.content()));
+    answer.release();
+    response.end(body).onComplete(written -> {
+      if (close) {
+        request.connection().close();
+      }
+    });
+  }
+
+  /** {@code answer} as the response of a proxied request (the request is released by the caller). */
+  static ProxyResponse toProxyResponse(ProxyResponse response, FullHttpResponse answer) {
+    response.setStatusCode(answer.status().code());
+    response.setStatusMessage(answer.status().reasonPhrase());
+    String type = Problems.CONTENT_TYPE;
+    for (Map.Entry<String, String> field : answer.headers()) {
+      String name = field.getKey();
+      if (HttpHeaderNames.CONTENT_TYPE.contentEqualsIgnoreCase(name)) {
+        type = field.getValue();
+      } else if (!HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
+        response.headers().add(name, field.getValue());
+      }
+    }
+    Buffer body = Buffer.buffer(ByteBufUtil.getBytes(answer.content()));
+    answer.release();
+    return response.setBody(Body.body(body, MediaType.parse(type)));
+  }
+
+  /** The problem answer to a request {@link RequestCheck} refused (405 names the methods allowed). */
+  static FullHttpResponse problem(RequestCheck.Refusal refusal) {
+    FullHttpResponse response = Problems.answer(Problems.problem(refusal.status(), refusal.type(), refusal.title(),
+        refusal.detail()));
+    if (refusal.status() == 405) {
+      response.headers().set(HttpHeaderNames.ALLOW, RequestCheck.ALLOWED_METHODS);
+    }
+    return response;
+  }
+}

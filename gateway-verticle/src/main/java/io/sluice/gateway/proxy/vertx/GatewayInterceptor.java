@@ -1,0 +1,66 @@
+package io.sluice.gateway.proxy.vertx;
+
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
+import io.sluice.gateway.proxy.ForwardingHeaders;
+import io.sluice.gateway.proxy.LimitGate;
+import io.vertx.core.Future;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.httpproxy.ProxyContext;
+import io.vertx.httpproxy.ProxyInterceptor;
+import io.vertx.httpproxy.ProxyResponse;
+
+/**
+ * The gateway's part of every proxied exchange. On the way up it ties the proxy's context to the
+ * {@link VertxExchange} that admitted the request (the origin provider confirms through it) and sets the target the
+ * checks settled; if the request cannot be sent (refused on confirmation, upstream down or slow) it answers with the
+ * gateway's problem instead of the proxy's bare 502. On the way down it applies the hop-by-hop and Via rules and adds
+ * the RateLimit headers.
+ */
+final class GatewayInterceptor implements ProxyInterceptor {
+
+  static final String EXCHANGE = "sluice.exchange";
+
+  private final VertxProxyServer server;
+  private final LimitGate gate;
+
+  GatewayInterceptor(VertxProxyServer server, LimitGate gate) {
+    this.server = server;
+    this.gate = gate;
+  }
+
+  @Override
+  public Future<ProxyResponse> handleProxyRequest(ProxyContext context) {
+    VertxExchange exchange = server.claim(context.request().proxiedRequest());
+    context.set(EXCHANGE, exchange);
+    context.request().setURI(exchange.target());
+    return context.sendRequest().recover(failure ->
+        Future.succeededFuture(Answers.toProxyResponse(context.request().release().response(),
+            exchange.failure(failure))));
+  }
+
+  @Override
+  public Future<Void> handleProxyResponse(ProxyContext context) {
+    ProxyResponse response = context.response();
+    HttpClientResponse upstream = response.proxiedResponse();
+    VertxExchange exchange = context.get(EXCHANGE, VertxExchange.class);
+    if (upstream == null || exchange == null || !(response.headers() instanceof HttpHeaders headers)) {
+      // the gateway's own answer: nothing to adapt
+      return context.sendResponse();
+    }
+    HttpVersion received = upstream.version() == io.vertx.core.http.HttpVersion.HTTP_1_0
+        ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1;
+    HttpResponse view = new DefaultHttpResponse(received, HttpResponseStatus.valueOf(response.getStatusCode()),
+        headers);
+    if (response.getStatusCode() == 101) {
+      ForwardingHeaders.toClientSwitching(view);
+    } else {
+      ForwardingHeaders.toClient(view, received);
+    }
+    gate.decorate(view, exchange.decision());
+    return context.sendResponse();
+  }
+}

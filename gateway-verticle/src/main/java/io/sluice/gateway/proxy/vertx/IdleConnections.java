@@ -1,0 +1,74 @@
+package io.sluice.gateway.proxy.vertx;
+
+import io.sluice.gateway.proxy.GatewayStats;
+import io.vertx.core.http.HttpConnection;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Closes client connections that have waited on their client for {@code clientIdleTimeout}: no request in progress
+ * since then (an idle keep-alive connection, or a request head that never completed). Vert.x's own idle timeout
+ * cannot be used: it also counts time spent waiting on the upstream or on a delayed request's slot. A request body
+ * that stops half-way is not seen here (the proxy pipes it); see docs/vertx-engine.md. Event-loop confined.
+ */
+final class IdleConnections {
+
+  /** One client connection: requests in progress, and the sweep at which it last became idle. */
+  static final class State {
+    private int active;
+    private long idleSince;
+  }
+
+  private final Map<HttpConnection, State> connections = new HashMap<>();
+  private final long idleSweeps;
+  private final GatewayStats stats;
+  private long sweeps;
+
+  /** A connection idle since sweep n is closed at sweep n + idleSweeps + 1. */
+  IdleConnections(long idleSweeps, GatewayStats stats) {
+    this.idleSweeps = idleSweeps;
+    this.stats = stats;
+  }
+
+  void opened(HttpConnection connection) {
+    State state = new State();
+    state.idleSince = sweeps;
+    connections.put(connection, state);
+    connection.closeHandler(v -> connections.remove(connection));
+  }
+
+  /** A request began on {@code connection}; the returned state is handed back to {@link #ended}. */
+  State started(HttpConnection connection) {
+    State state = connections.get(connection);
+    if (state != null) {
+      state.active++;
+    }
+    return state;
+  }
+
+  void ended(State state) {
+    if (state != null && state.active > 0) {
+      state.active--;
+      state.idleSince = sweeps;
+    }
+  }
+
+  void sweep() {
+    long now = ++sweeps;
+    for (Map.Entry<HttpConnection, State> entry : new ArrayList<>(connections.entrySet())) {
+      State state = entry.getValue();
+      if (state.active == 0 && now - state.idleSince > idleSweeps) {
+        stats.idleClosed.increment();
+        connections.remove(entry.getKey());
+        entry.getKey().close();
+      }
+    }
+  }
+
+  void closeAll() {
+    new ArrayList<>(connections.keySet()).forEach(HttpConnection::close);
+    connections.clear();
+  }
+}

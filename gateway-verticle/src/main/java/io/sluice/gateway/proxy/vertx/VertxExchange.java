@@ -1,0 +1,304 @@
+package io.sluice.gateway.proxy.vertx;
+
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpVersion;
+import io.sluice.gateway.limit.Decision;
+import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.limit.RequestInfo;
+import io.sluice.gateway.proxy.ForwardingHeaders;
+import io.sluice.gateway.proxy.LimitGate;
+import io.sluice.gateway.proxy.Problems;
+import io.sluice.gateway.proxy.RequestCheck;
+import io.sluice.gateway.proxy.UpstreamFailures;
+import io.vertx.core.AsyncResult;
+import io.vertx.core.Future;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpServerRequest;
+
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+
+/**
+ * One request's way through the Vert.x engine: checked, decided by the {@link LimitGate}, held if the decision says
+ * so, handed to the proxy, and confirmed once more when its upstream connection is ready (see {@link #leave}). Runs
+ * on the event loop of the client's connection. Its life is {@link Phase}, forward only.
+ */
+final class VertxExchange {
+
+  enum Phase {
+    /** Checked; the limiter is asked. */
+    DECIDING,
+    /** Admitted for a later instant: the paused request waits on a timer. */
+    HOLDING,
+    /** Handed to the proxy: it takes a connection, the gate confirms, the request goes up and the answer down. */
+    FORWARDING,
+    /** Answered by the gateway, or the client went away before it was forwarded. */
+    DONE
+  }
+
+  /** Times a request that leaves too late for its slots is decided again before it gets 503 (as the Netty engine). */
+  private static final int MAX_CONFIRMATIONS = 8;
+  /** A request decided again keeps its upstream connection if its new slot starts within this. */
+  private static final long KEEP_CONNECTION_MILLIS = 50;
+  /** A refused request's body is read and dropped, to keep the connection, if at most this much of it is left. */
+  private static final long MAX_DISCARDED_BODY_BYTES = 256 * 1024;
+
+  private final VertxProxyServer server;
+  private final HttpServerRequest request;
+  /** The same request as Netty's type, over the same header map: what {@link RequestCheck} and the gate read. */
+  private final HttpRequest head;
+  private final String clientIp;
+  private final IdleConnections.State connection;
+  private Phase phase = Phase.DECIDING;
+  private RequestCheck.Verdict verdict;
+  private RateLimiter decider;
+  private boolean counted;
+  private RequestInfo info;
+  private Decision decision;
+  private int confirmations;
+  private String upstreamLabel = "?";
+
+  VertxExchange(VertxProxyServer server, HttpServerRequest request, IdleConnections.State connection) {
+    this.server = server;
+    this.request = request;
+    this.connection = connection;
+    this.head = nettyView(request);
+    this.clientIp = request.remoteAddress() == null ? "unknown" : request.remoteAddress().hostAddress();
+    request.response().endHandler(v -> server.idle().ended(connection));
+    request.response().closeHandler(v -> clientGone());
+  }
+
+  /**
+   * The request as a Netty {@link HttpRequest}. The Vert.x HTTP/1.x server keeps headers in a map that is Netty's
+   * {@link HttpHeaders} too: then the view shares it, and what the checks rewrite reaches the forwarded request.
+   */
+  private static HttpRequest nettyView(HttpServerRequest request) {
+    HttpVersion version = request.version() == io.vertx.core.http.HttpVersion.HTTP_1_0
+        ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1;
+    HttpMethod method = HttpMethod.valueOf(request.method().name());
+    if (request.headers() instanceof HttpHeaders shared) {
+      return new DefaultHttpRequest(version, method, request.uri(), shared);
+    }
+    HttpHeaders copy = new DefaultHttpHeaders();
+    request.headers().forEach(field -> copy.add(field.getKey(), field.getValue()));
+    return new DefaultHttpRequest(version, method, request.uri(), copy);
+  }
+
+  // ---- 1. check and decide
+
+  void start() {
+    try {
+      decide();
+    } catch (RuntimeException e) {
+      answer(Problems.answer(Problems.problem(500, "internal-error", "Internal Server Error",
+          "the gateway failed on this request: " + e)), true);
+    }
+  }
+
+  private void decide() {
+    verdict = server.check().check(head);
+    if (!verdict.passed()) {
+      answer(Answers.problem(verdict.refusal()), true);
+      return;
+    }
+    LimitGate gate = server.gate();
+    decider = gate.limiterFor(head.headers());
+    counted = gate.counts(decider);
+    info = new VertxRequestInfo(request.headers(), clientIp);
+    gate.decide(decider, info).onComplete(this::decided);
+  }
+
+  private void decided(AsyncResult<Decision> answer) {
+    if (answer.failed()) {
+      answer(server.gate().unavailable(answer.cause()), false);
+      return;
+    }
+    Decision decided = answer.result();
+    if (phase == Phase.DONE) {
+      if (decided.admitted()) {
+        decider.release(decided);
+      }
+      return;
+    }
+    if (!decided.admitted()) {
+      answer(server.gate().refusal(decided, counted), false);
+      return;
+    }
+    decision = decided;
+    long wait = decided.forwardAtMillis() - server.clock().millis();
+    if (wait <= 0) {
+      forward();
+      return;
+    }
+    if (counted) {
+      server.stats().delayed.increment();
+    }
+    phase = Phase.HOLDING;
+    server.vertx().setTimer(wait, id -> forward());
+  }
+
+  // ---- 2. forward
+
+  private void forward() {
+    if (phase == Phase.DONE) {
+      decider.release(decision);
+      return;
+    }
+    phase = Phase.FORWARDING;
+    if (verdict.expectsContinue()) {
+      // admitted: now the client may send its body (the upstream never sees Expect)
+      head.headers().remove(HttpHeaderNames.EXPECT);
+      if (!request.isEnded()) {
+        request.response().writeContinue();
+      }
+    }
+    ForwardingHeaders.toUpstream(head, clientIp, verdict.upgrade());
+    server.proxy(this);
+  }
+
+  HttpServerRequest request() {
+    return request;
+  }
+
+  /** The target the upstream gets: origin form (an absolute target was rewritten by the checks). */
+  String target() {
+    return head.uri();
+  }
+
+  Decision decision() {
+    return decision;
+  }
+
+  /**
+   * The confirm step, called by the origin provider: takes an upstream connection ({@code connect}), then asks the
+   * gate whether the request may still leave now. The same decision: it goes. A new one: denied (fails with
+   * {@link Refused}), or admitted for later (waits, keeping the connection if that is soon, and confirms again).
+   */
+  Future<HttpClientRequest> leave(String label, Supplier<Future<HttpClientRequest>> connect) {
+    upstreamLabel = label;
+    return connect.get().compose(upstream -> confirm(upstream, connect));
+  }
+
+  private Future<HttpClientRequest> confirm(HttpClientRequest upstream, Supplier<Future<HttpClientRequest>> connect) {
+    return server.gate().confirm(decider, decision, info)
+        .recover(failure -> {
+          upstream.reset();
+          return Future.failedFuture(new LimiterDown(failure));
+        })
+        .compose(again -> confirmed(upstream, again, connect));
+  }
+
+  private Future<HttpClientRequest> confirmed(HttpClientRequest upstream, Decision again,
+                                              Supplier<Future<HttpClientRequest>> connect) {
+    if (again == decision) {
+      if (counted) {
+        server.stats().forwarded.increment();
+      }
+      String host = head.headers().get(HttpHeaderNames.HOST);
+      if (host != null && !host.isEmpty()) {
+        // the client's Host, not the upstream's address (the proxy leaves Host to the client request)
+        upstream.putHeader(HttpHeaderNames.HOST, host);
+      }
+      return Future.succeededFuture(upstream);
+    }
+    decision = again;
+    if (!again.admitted()) {
+      upstream.reset();
+      return Future.failedFuture(new Refused(again));
+    }
+    if (++confirmations >= MAX_CONFIRMATIONS) {
+      upstream.reset();
+      return decider.release(again).transform(released -> Future.failedFuture(new Overloaded()));
+    }
+    long wait = again.forwardAtMillis() - server.clock().millis();
+    if (wait > KEEP_CONNECTION_MILLIS) {
+      upstream.reset();
+      return server.vertx().timer(wait).compose(v -> leave(upstreamLabel, connect));
+    }
+    return server.vertx().timer(Math.max(1, wait)).compose(v -> confirm(upstream, connect));
+  }
+
+  /** The gateway's answer when the proxied request could not be sent: refused on confirmation, or upstream failure. */
+  FullHttpResponse failure(Throwable cause) {
+    if (cause instanceof Refused refused) {
+      return server.gate().refusal(refused.decision, counted);
+    }
+    if (cause instanceof Overloaded) {
+      return server.gate().overloaded();
+    }
+    if (cause instanceof LimiterDown down) {
+      return server.gate().unavailable(down.getCause());
+    }
+    if (counted) {
+      server.stats().upstreamFailures.increment();
+    }
+    String detail = UpstreamFailures.describe(upstreamLabel, cause, server.upstreamTimeoutMillis());
+    boolean timedOut = cause instanceof TimeoutException
+        || cause instanceof io.netty.channel.ConnectTimeoutException;
+    return timedOut
+        ? Problems.answer(Problems.problem(504, "upstream-timeout", "Gateway Timeout", detail))
+        : Problems.answer(Problems.problem(502, "upstream-unavailable", "Bad Gateway", detail));
+  }
+
+  // ---- 3. answers of the gateway itself
+
+  /**
+   * Answers without the upstream. The connection closes after it if asked, or if a body is still to come and too
+   * much of it to read and drop.
+   */
+  private void answer(FullHttpResponse response, boolean close) {
+    if (phase == Phase.DONE) {
+      response.release();
+      return;
+    }
+    phase = Phase.DONE;
+    boolean closeAfter = close || !request.isEnded() && !discardable();
+    if (!closeAfter) {
+      request.resume();
+    }
+    Answers.send(request, response, closeAfter);
+  }
+
+  private boolean discardable() {
+    return verdict != null && verdict.framing() == RequestCheck.Framing.FIXED && !verdict.expectsContinue()
+        && verdict.length() <= MAX_DISCARDED_BODY_BYTES;
+  }
+
+  /** The client connection closed: a request not yet forwarded gives its slots back (when its timer fires). */
+  private void clientGone() {
+    if (phase == Phase.DECIDING || phase == Phase.HOLDING) {
+      phase = Phase.DONE;
+    }
+    server.idle().ended(connection);
+  }
+
+  /** The limiter denied the request when it was about to leave. */
+  static final class Refused extends RuntimeException {
+    private final transient Decision decision;
+
+    Refused(Decision decision) {
+      super("denied when leaving", null, false, false);
+      this.decision = decision;
+    }
+  }
+
+  /** The request could not leave in time for its slots, again and again. */
+  static final class Overloaded extends RuntimeException {
+    Overloaded() {
+      super("could not leave in time for its slots", null, false, false);
+    }
+  }
+
+  /** The limiter's store failed while confirming. */
+  static final class LimiterDown extends RuntimeException {
+    LimiterDown(Throwable cause) {
+      super(cause.toString(), cause, false, false);
+    }
+  }
+}

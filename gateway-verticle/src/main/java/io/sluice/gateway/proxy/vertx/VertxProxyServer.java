@@ -1,0 +1,221 @@
+package io.sluice.gateway.proxy.vertx;
+
+import io.sluice.gateway.config.GatewayConfig;
+import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.proxy.GatewayStats;
+import io.sluice.gateway.proxy.LimitGate;
+import io.sluice.gateway.proxy.ProxyEngine;
+import io.sluice.gateway.proxy.RequestCheck;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.PemTrustOptions;
+import io.vertx.httpproxy.HttpProxy;
+import io.vertx.httpproxy.ProxyOptions;
+
+import java.security.cert.CertificateEncodingException;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.util.Base64;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The "vertx" proxy engine ({@code proxy.engine: vertx}): a Vert.x {@link HttpServer} (HTTP/1.x) whose request
+ * handler checks each request ({@link RequestCheck}, where Vert.x's codec has not already refused it), asks the
+ * shared {@link LimitGate}, answers refusals itself, and hands admitted requests to vertx-http-proxy's
+ * {@link HttpProxy} over one pooled, keep-alive {@link HttpClient}. Runs on the event loop of the verticle that
+ * owns it. What it does not yet do as the Netty engine does: docs/vertx-engine.md.
+ */
+public final class VertxProxyServer implements ProxyEngine {
+
+  private static final long WARMUP_LIMIT_MILLIS = 10_000;
+  /** Upstream response heads may be this large (the Vert.x client's default, 8 KiB, is below what clients may send). */
+  private static final int MAX_UPSTREAM_HEADER_SIZE = 64 * 1024;
+
+  private final Vertx vertx;
+  private final Context context;
+  private final GatewayConfig config;
+  private final LimitGate gate;
+  private final GatewayStats stats;
+  private final Clock clock;
+  private final RequestCheck check;
+  private final IdleConnections idle;
+  private final long sweepMillis;
+  /** Admitted requests handed to the proxy, until its interceptor claims them (the same turn of the event loop). */
+  private final Map<HttpServerRequest, VertxExchange> handedOver = new IdentityHashMap<>();
+  private HttpServer server;
+  private HttpClient client;
+  private HttpProxy proxy;
+  private long sweepTimer = -1;
+  private int actualPort = -1;
+
+  public VertxProxyServer(Vertx vertx, Context context, GatewayConfig config, RateLimiter limiter, GatewayStats stats,
+                          Clock clock, String warmupSecret) {
+    this.vertx = vertx;
+    this.context = context;
+    this.config = config;
+    this.stats = stats;
+    this.clock = clock;
+    this.gate = new LimitGate(limiter, stats, clock, warmupSecret);
+    this.check = new RequestCheck(config.httpLimits().maxBodySize(), config.httpLimits().maxHeaders());
+    long idleMillis = config.clientIdleTimeoutMillis();
+    this.sweepMillis = Math.max(10, Math.min(1_000, idleMillis / 4));
+    this.idle = new IdleConnections((idleMillis + sweepMillis - 1) / sweepMillis, stats);
+  }
+
+  @Override
+  public Future<Integer> start(int port) {
+    client = vertx.createHttpClient(clientOptions(),
+        new PoolOptions().setHttp1MaxSize(config.upstreamPool().connections()));
+    proxy = HttpProxy.reverseProxy(new ProxyOptions().setSupportWebSocket(true), client)
+        .origin(new RoundRobinOrigins(config.upstreams(), config.upstreamTimeoutMillis()))
+        .addInterceptor(new GatewayInterceptor(this, gate), true);
+    GatewayConfig.HttpLimits limits = config.httpLimits();
+    HttpServerOptions options = new HttpServerOptions()
+        .setHost(config.http().host())
+        .setTcpNoDelay(true)
+        .setReusePort(vertx.isNativeTransportEnabled())
+        // HTTP/1.x only, as the Netty engine: an h2c upgrade is ignored, a prior-knowledge preface refused
+        .setHttp2ClearTextEnabled(false)
+        .setMaxInitialLineLength(limits.maxRequestLine())
+        .setMaxHeaderSize(limits.maxHeaderSize());
+    server = vertx.createHttpServer(options)
+        .connectionHandler(idle::opened)
+        .invalidRequestHandler(this::undecodable)
+        .requestHandler(this::handle);
+    return server.listen(port).map(listening -> {
+      actualPort = listening.actualPort();
+      sweepTimer = vertx.setPeriodic(sweepMillis, id -> idle.sweep());
+      return actualPort;
+    });
+  }
+
+  private HttpClientOptions clientOptions() {
+    int pipelining = config.upstreamPool().pipelining();
+    HttpClientOptions options = new HttpClientOptions()
+        .setKeepAlive(true)
+        .setPipelining(pipelining > 1)
+        .setPipeliningLimit(pipelining)
+        .setTcpNoDelay(true)
+        .setMaxHeaderSize(MAX_UPSTREAM_HEADER_SIZE)
+        .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.upstreamTimeoutMillis()));
+    if (!config.upstreamTrust().isEmpty()) {
+      PemTrustOptions trust = new PemTrustOptions();
+      config.upstreamTrust().forEach(certificate -> trust.addCertValue(Buffer.buffer(pem(certificate))));
+      options.setTrustOptions(trust);
+    }
+    return options.setVerifyHost(true);
+  }
+
+  private static String pem(X509Certificate certificate) {
+    try {
+      return "-----BEGIN CERTIFICATE-----\n"
+          + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(certificate.getEncoded())
+          + "\n-----END CERTIFICATE-----\n";
+    } catch (CertificateEncodingException e) {
+      throw new IllegalStateException("cannot encode a certificate of upstreamTrust", e);
+    }
+  }
+
+  private void handle(HttpServerRequest request) {
+    // nothing of the body is read until the request is admitted (and the proxy resumes it)
+    request.pause();
+    new VertxExchange(this, request, idle.started(request.connection())).start();
+  }
+
+  /** A request Vert.x's codec could not decode (bad request line or header, too long): the gateway's problem. */
+  private void undecodable(HttpServerRequest request) {
+    Throwable cause = request.decoderResult().cause();
+    Answers.send(request, Answers.problem(RequestCheck.undecodable(cause)), true);
+  }
+
+  /** Hands an admitted exchange to the proxy; its interceptor {@link #claim}s it. */
+  void proxy(VertxExchange exchange) {
+    handedOver.put(exchange.request(), exchange);
+    proxy.handle(exchange.request());
+  }
+
+  VertxExchange claim(HttpServerRequest request) {
+    return handedOver.remove(request);
+  }
+
+  @Override
+  public Future<Void> warmUp(GatewayConfig.Warmup warmup) {
+    if (warmup.requests() == 0 || actualPort < 0) {
+      return Future.succeededFuture();
+    }
+    String host = config.http().host().equals("0.0.0.0") ? "127.0.0.1" : config.http().host();
+    HttpClient self = vertx.createHttpClient(new PoolOptions().setHttp1MaxSize(4));
+    RequestOptions options = new RequestOptions().setHost(host).setPort(actualPort).setURI(warmup.path())
+        .putHeader(LimitGate.WARMUP_HEADER, gate.warmupSecret()).setIdleTimeout(config.upstreamTimeoutMillis());
+    long deadline = System.currentTimeMillis() + WARMUP_LIMIT_MILLIS;
+    Future<Void> chain = Future.succeededFuture();
+    for (int i = 0; i < warmup.requests(); i++) {
+      chain = chain.transform(previous -> System.currentTimeMillis() > deadline
+          ? Future.succeededFuture()
+          : self.request(options).compose(HttpClientRequest::send).compose(HttpClientResponse::body).mapEmpty());
+    }
+    return chain.transform(done -> self.close());
+  }
+
+  /** Vert.x's graceful shutdown: no new connections, requests in progress (held ones too) get the grace time. */
+  @Override
+  public Future<Void> stop(long graceMillis) {
+    if (sweepTimer >= 0) {
+      vertx.cancelTimer(sweepTimer);
+    }
+    Future<Void> closed = server == null ? Future.succeededFuture()
+        : server.shutdown(Math.max(1, graceMillis), TimeUnit.MILLISECONDS);
+    return closed.eventually(() -> {
+      idle.closeAll();
+      return client == null ? Future.succeededFuture() : client.close();
+    });
+  }
+
+  @Override
+  public int actualPort() {
+    return actualPort;
+  }
+
+  // ---- for the exchange and the interceptor, on the event loop
+
+  LimitGate gate() {
+    return gate;
+  }
+
+  RequestCheck check() {
+    return check;
+  }
+
+  GatewayStats stats() {
+    return stats;
+  }
+
+  Clock clock() {
+    return clock;
+  }
+
+  Vertx vertx() {
+    return vertx;
+  }
+
+  IdleConnections idle() {
+    return idle;
+  }
+
+  long upstreamTimeoutMillis() {
+    return config.upstreamTimeoutMillis();
+  }
+}
