@@ -104,6 +104,18 @@ class GatewayProcessesIT {
   }
 
   @Test
+  @DisplayName("SLUICE_HTTP_TLS_CERT without SLUICE_HTTP_TLS_KEY stops the jar with exit code 2 and one line naming the "
+      + "variable and the missing key")
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void tlsCertificateWithoutKeyExitsNonZero() throws Exception {
+    Path cert = Path.of(resource("/config/tls/cert.pem"));
+    JavaProcess gateway = JavaProcess.start("tls-cert-alone", GATEWAY_JAR,
+        Map.of("SLUICE_CLUSTER_NAME", RUN, "SLUICE_HTTP_TLS_CERT", cert.toString()), "-conf", "conf/gateway.json");
+
+    assertRejectedAtStartup(gateway, "environment variable SLUICE_HTTP_TLS_CERT", "'http.tls.key'");
+  }
+
+  @Test
   @DisplayName("-conf naming a file that does not exist: exit code 2 and one line naming the file, not a start on the "
       + "defaults")
   @Timeout(value = 60, unit = TimeUnit.SECONDS)

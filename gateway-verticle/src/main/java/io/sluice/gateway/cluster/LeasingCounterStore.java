@@ -126,7 +126,12 @@ public final class LeasingCounterStore implements CounterStore {
       remaining = 0;
     }
 
+    /**
+     * Takes back a permit of the current batch, or says it belongs to an earlier one (for the owner). Either way a
+     * slot is free again, so a refused batch no longer says the key is full.
+     */
     synchronized boolean giveBack(long releasedBucket) {
+      refusedUntil = Long.MIN_VALUE;
       if (releasedBucket != bucket) {
         return false;
       }

@@ -13,16 +13,10 @@ import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.URISyntaxException;
-import java.nio.file.Files;
-import java.nio.file.InvalidPathException;
-import java.nio.file.Path;
-import java.security.cert.Certificate;
+import java.security.PrivateKey;
 import java.security.cert.CertificateException;
-import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -32,6 +26,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -56,6 +51,8 @@ public final class ConfigLoader {
       "SLUICE_HTTP_MAX_REQUEST_LINE", "http.maxRequestLine",
       "SLUICE_HTTP_MAX_HEADER_SIZE", "http.maxHeaderSize",
       "SLUICE_HTTP_MAX_HEADERS", "http.maxHeaders",
+      "SLUICE_HTTP_TLS_CERT", "http.tls.cert",
+      "SLUICE_HTTP_TLS_KEY", "http.tls.key",
       "SLUICE_MANAGEMENT_HOST", "management.host",
       "SLUICE_MANAGEMENT_PORT", "management.port",
       "SLUICE_UPSTREAMS", "upstreams",
@@ -244,8 +241,9 @@ public final class ConfigLoader {
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
           "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies", "proxy"));
       GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
-          "maxHeaders"));
+          "maxHeaders", "tls"));
       GatewayConfig.HttpLimits httpLimits = httpLimits(root.getJsonObject("http"));
+      Optional<GatewayConfig.Tls> httpTls = httpTls(root.getJsonObject("http"));
       GatewayConfig.Endpoint management = endpoint(root, "management", Set.of());
       if (http.port() != 0 && http.port() == management.port()) {
         throw fail("management.port", "must differ from http.port", management.port());
@@ -281,7 +279,7 @@ public final class ConfigLoader {
       knownKeys(proxyJson, "proxy.", Set.of("engine"));
       GatewayConfig.Engine engine = choice(proxyJson, "engine", "proxy.engine", GatewayConfig.Engine.class, "netty");
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, engine);
+          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls, engine);
     }
 
     private GatewayConfig.HttpLimits httpLimits(JsonObject http) {
@@ -308,19 +306,79 @@ public final class ConfigLoader {
       if (!(value instanceof String path)) {
         throw fail("upstreamTrust", expected, value);
       }
-      try (InputStream in = Files.newInputStream(Path.of(path))) {
-        List<X509Certificate> certificates = new ArrayList<>();
-        for (Certificate certificate : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
-          certificates.add((X509Certificate) certificate);
-        }
-        if (certificates.isEmpty()) {
-          throw fail("upstreamTrust", expected + " (it holds none)", value);
-        }
-        return List.copyOf(certificates);
-      } catch (IOException | InvalidPathException | CertificateException e) {
-        throw fail("upstreamTrust", expected + " (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")",
-            value);
+      try {
+        return PemFiles.certificates(path);
+      } catch (PemFiles.Unusable e) {
+        throw fail("upstreamTrust", expected + " (" + e.getMessage() + ")", value);
       }
+    }
+
+    /**
+     * TLS on the proxy port: {@code http.tls.cert} (PEM, the server's certificate first, then its chain) and {@code
+     * http.tls.key} (its PEM PKCS#8 private key), both or neither (absent or blank = neither). Read once at startup,
+     * and refused here if a file is missing or unreadable, the key is not the certificate's, or a certificate of the
+     * chain is outside its validity period (every client that checks would refuse it anyway).
+     */
+    private Optional<GatewayConfig.Tls> httpTls(JsonObject http) {
+      Object value = http.getValue("tls");
+      if (value == null) {
+        return Optional.empty();
+      }
+      if (!(value instanceof JsonObject json)) {
+        throw fail("http.tls", "must be an object with keys cert and key", value);
+      }
+      knownKeys(json, "http.tls.", Set.of("cert", "key"));
+      String certPath = optionalString(json, "cert", "http.tls.cert");
+      String keyPath = optionalString(json, "key", "http.tls.key");
+      if (certPath == null && keyPath == null) {
+        return Optional.empty();
+      }
+      if (certPath == null || keyPath == null) {
+        String set = certPath == null ? "http.tls.key" : "http.tls.cert";
+        String missing = certPath == null ? "http.tls.cert" : "http.tls.key";
+        throw new ConfigException(merged.sourceOf(set) + ": key '" + missing + "' must be set too when " + set
+            + " is (both or neither), got nothing");
+      }
+      List<X509Certificate> chain;
+      try {
+        chain = PemFiles.certificates(certPath);
+      } catch (PemFiles.Unusable e) {
+        throw fail("http.tls.cert", "must be the path of a readable PEM file of the server's certificate chain ("
+            + e.getMessage() + ")", certPath);
+      }
+      for (X509Certificate certificate : chain) {
+        try {
+          certificate.checkValidity();
+        } catch (CertificateException e) {
+          throw fail("http.tls.cert", "must hold certificates valid now, but " + certificate.getSubjectX500Principal()
+              + " is valid from " + certificate.getNotBefore().toInstant() + " to "
+              + certificate.getNotAfter().toInstant(), certPath);
+        }
+      }
+      PrivateKey key;
+      try {
+        key = PemFiles.privateKey(keyPath);
+      } catch (PemFiles.Unusable e) {
+        throw fail("http.tls.key", "must be the path of a readable PEM file of an unencrypted PKCS#8 RSA or EC "
+            + "private key (" + e.getMessage() + ")", keyPath);
+      }
+      if (!PemFiles.belongTogether(key, chain.get(0))) {
+        throw fail("http.tls.key", "must be the private key of the first certificate in http.tls.cert ("
+            + chain.get(0).getSubjectX500Principal() + "), and is not", keyPath);
+      }
+      return Optional.of(new GatewayConfig.Tls(chain, key));
+    }
+
+    /** A non-blank string, or null when absent or blank. */
+    private String optionalString(JsonObject json, String field, String path) {
+      Object value = json.getValue(field);
+      if (value == null || (value instanceof String blank && blank.isBlank())) {
+        return null;
+      }
+      if (!(value instanceof String text)) {
+        throw fail(path, "must be a string (a file path)", value);
+      }
+      return text;
     }
 
     private GatewayConfig.Endpoint endpoint(JsonObject root, String name, Set<String> otherKeys) {

@@ -3,18 +3,21 @@ package io.sluice.gateway.config;
 import io.sluice.gateway.limit.Policy;
 
 import java.net.URI;
+import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The gateway's configuration after validation. Built only by {@link ConfigLoader}. {@code upstreamTrust}: the
- * certificates https upstreams are verified against; empty = the JDK's trusted certificates.
+ * certificates https upstreams are verified against; empty = the JDK's trusted certificates. {@code httpTls}: present
+ * when the proxy port speaks TLS (only).
  */
 public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstreams,
                             List<X509Certificate> upstreamTrust, long upstreamTimeoutMillis,
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
                             Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits,
-                            Engine engine) {
+                            Optional<Tls> httpTls, Engine engine) {
 
   /**
    * What serves the proxy port ({@code proxy.engine}): the hand-written Netty proxy ({@code netty}, the default) or
@@ -50,5 +53,18 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
    * {@code maxHeaders} header fields.
    */
   public record HttpLimits(long maxBodySize, int maxRequestLine, int maxHeaderSize, int maxHeaders) {
+  }
+
+  /**
+   * A TLS server identity: its certificate chain (the server's own certificate first) and that certificate's private
+   * key, checked to belong together.
+   */
+  public record Tls(List<X509Certificate> chain, PrivateKey key) {
+
+    /** Names the certificate; never prints the key. */
+    @Override
+    public String toString() {
+      return "Tls[" + chain.get(0).getSubjectX500Principal() + ", " + chain.size() + " certificate(s)]";
+    }
   }
 }

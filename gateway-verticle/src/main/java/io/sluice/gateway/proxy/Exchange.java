@@ -283,7 +283,7 @@ final class Exchange {
         client.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE));
       }
     }
-    ForwardingHeaders.toUpstream(request, client.clientIp(), verdict.upgrade());
+    ForwardingHeaders.toUpstream(request, client.clientIp(), server.scheme(), verdict.upgrade());
     request.setProtocolVersion(HttpVersion.HTTP_1_1);
     connection.send(this, request);
     while (!heldBody.isEmpty()) {

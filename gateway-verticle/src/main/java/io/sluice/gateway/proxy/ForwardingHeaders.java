@@ -28,16 +28,17 @@ public final class ForwardingHeaders {
   }
 
   /**
-   * Prepares a client's request for the upstream. An upgrade request keeps its {@code Upgrade} and says
-   * {@code Connection: Upgrade} again: the switch is for the two ends to agree on, through the gateway.
+   * Prepares a client's request for the upstream; {@code scheme} ({@code http} or {@code https}): how the client
+   * reached the gateway. An upgrade request keeps its {@code Upgrade} and says {@code Connection: Upgrade} again: the
+   * switch is for the two ends to agree on, through the gateway.
    */
-  public static void toUpstream(HttpRequest request, String clientIp, boolean upgrade) {
+  public static void toUpstream(HttpRequest request, String clientIp, String scheme, boolean upgrade) {
     HttpHeaders headers = request.headers();
     dropHopByHop(headers, upgrade);
     addVia(headers, request.protocolVersion());
     String prior = headers.get("X-Forwarded-For");
     headers.set("X-Forwarded-For", prior == null || prior.isBlank() ? clientIp : prior + ", " + clientIp);
-    headers.set("X-Forwarded-Proto", "http");
+    headers.set("X-Forwarded-Proto", scheme);
     String host = headers.get(HttpHeaderNames.HOST);
     if (host != null) {
       headers.set("X-Forwarded-Host", host);

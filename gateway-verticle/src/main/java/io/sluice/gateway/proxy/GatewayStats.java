@@ -17,6 +17,7 @@ public final class GatewayStats {
   final LongAdder limiterFailures = new LongAdder();
   final LongAdder overloaded = new LongAdder();
   public final LongAdder idleClosed = new LongAdder();
+  final LongAdder tlsHandshakeFailures = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
 
@@ -35,6 +36,7 @@ public final class GatewayStats {
         .put("limiterFailures", limiterFailures.sum())
         .put("overloaded", overloaded.sum())
         .put("idleConnectionsClosed", idleClosed.sum())
+        .put("tlsHandshakeFailures", tlsHandshakeFailures.sum())
         .put("rejectedLocally", limiter.localDenials())
         .put("decidedAgainWhenLate", limiter.redecisions())
         .put("storeRoundTrips", store.remoteCalls());

@@ -15,6 +15,7 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.PoolOptions;
@@ -56,6 +57,8 @@ public final class ProxyServer {
   private final Clock clock;
   private final GatewayConfig.HttpLimits limits;
   private final RequestCheck requestCheck;
+  /** TLS for client connections when {@code http.tls} is set, else null (plain HTTP). */
+  private final SslContext clientTls;
   private final Set<ClientConnection> connections = new HashSet<>();
   private List<UpstreamLane> lanes = List.of();
   private int nextLane;
@@ -80,6 +83,7 @@ public final class ProxyServer {
     this.gate = new LimitGate(limiter, stats, clock, warmupSecret);
     this.limits = config.httpLimits();
     this.requestCheck = new RequestCheck(limits.maxBodySize(), limits.maxHeaders());
+    this.clientTls = config.httpTls().map(ClientTls::serverContext).orElse(null);
     long idle = config.clientIdleTimeoutMillis();
     this.sweepMillis = Math.max(10, Math.min(1_000, idle / 4));
     // a connection idle since sweep n is closed at sweep n + idleSweeps + 1: after idle to idle + sweepMillis
@@ -106,6 +110,9 @@ public final class ProxyServer {
         .childHandler(new ChannelInitializer<>() {
           @Override
           protected void initChannel(Channel channel) {
+            if (clientTls != null) {
+              ClientTls.addTo(channel, clientTls, stats);
+            }
             channel.pipeline().addLast(
                 new ServerCodec(new HttpDecoderConfig().setMaxInitialLineLength(limits.maxRequestLine())
                     .setMaxHeaderSize(limits.maxHeaderSize()).setMaxChunkSize(MAX_CHUNK_SIZE)),
@@ -141,7 +148,10 @@ public final class ProxyServer {
       return Future.succeededFuture();
     }
     String host = config.http().host().equals("0.0.0.0") ? "127.0.0.1" : config.http().host();
-    HttpClient self = vertx.createHttpClient(new PoolOptions().setHttp1MaxSize(4));
+    HttpClientOptions overTls = new HttpClientOptions();
+    config.httpTls().ifPresent(identity ->
+        overTls.setSsl(true).setVerifyHost(false).setTrustOptions(ClientTls.trustingOnly(identity)));
+    HttpClient self = vertx.createHttpClient(overTls, new PoolOptions().setHttp1MaxSize(4));
     RequestOptions options = new RequestOptions().setHost(host).setPort(actualPort).setURI(warmup.path())
         .putHeader(LimitGate.WARMUP_HEADER, gate.warmupSecret()).setIdleTimeout(config.upstreamTimeoutMillis());
     long deadline = System.currentTimeMillis() + WARMUP_LIMIT_MILLIS;
@@ -220,6 +230,11 @@ public final class ProxyServer {
 
   Vertx vertx() {
     return vertx;
+  }
+
+  /** What {@code X-Forwarded-Proto} tells the upstream: how clients reach this port. */
+  String scheme() {
+    return clientTls != null ? "https" : "http";
   }
 
   long upstreamTimeoutMillis() {

@@ -49,8 +49,7 @@ class ClusteredGatewaysTest {
       HazelcastClusterManager manager = new HazelcastClusterManager(ClusterSetup.load(env, new Properties()));
       Vertx vertx = Vertx.builder().withClusterManager(manager).buildClustered().await();
       members.add(vertx);
-      GatewayVerticle gateway = new GatewayVerticle((v, config) ->
-          new HazelcastCounterStore(v, manager.getHazelcastInstance(), config.limiter().mapName()));
+      GatewayVerticle gateway = new GatewayVerticle(ClusteredStores.production(manager.getHazelcastInstance()));
       JsonObject config = new JsonObject()
           .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
           .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))

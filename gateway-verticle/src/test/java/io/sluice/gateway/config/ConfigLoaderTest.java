@@ -21,6 +21,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.function.Function;
 import java.util.stream.Stream;
@@ -35,6 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ConfigLoaderTest {
 
   private static final String DEFAULTS_SOURCE = "defaults (" + ConfigLoader.DEFAULTS_RESOURCE + ")";
+  /** PEM files made for these tests with openssl (valid for 100 years; expired-cert.pem ran out in 2021). */
+  private static final String TLS_FIXTURES = "src/test/resources/config/tls/";
 
   private final Map<String, String> env = new HashMap<>();
   private final Properties props = new Properties();
@@ -70,6 +73,10 @@ class ConfigLoaderTest {
     }
   }
 
+  private static String tlsSubject(GatewayConfig config) {
+    return config.httpTls().orElseThrow().chain().get(0).getSubjectX500Principal().getName();
+  }
+
   private static void assertOneLine(String message) {
     assertFalse(message.contains("\n") || message.contains("\r"), () -> "not one line: " + message);
   }
@@ -100,6 +107,7 @@ class ConfigLoaderTest {
           () -> assertEquals(60_000, config.clientIdleTimeoutMillis()),
           () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
           () -> assertEquals(new GatewayConfig.HttpLimits(10L * 1024 * 1024, 8192, 16384, 100), config.httpLimits()),
+          () -> assertEquals(Optional.empty(), config.httpTls(), "the proxy port speaks plain HTTP by default"),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -123,6 +131,8 @@ class ConfigLoaderTest {
           () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
           () -> assertEquals(new GatewayConfig.HttpLimits(0, 4096, 32768, 50), config.httpLimits(),
               "a body size of 0 means no limit; sizes may be written with units"),
+          () -> assertEquals("CN=other.localhost", tlsSubject(config), "an EC certificate and its key"),
+          () -> assertEquals("EC", config.httpTls().orElseThrow().key().getAlgorithm()),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(100, 60_000, false, 30), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -195,6 +205,17 @@ class ConfigLoaderTest {
         zero-max-headers.json           | http.maxHeaders          | integer from 1 to 10000
         management-max-headers.json     | management.maxHeaders    | is not a known key
         unknown-engine.json             | proxy.engine             | "netty" or "vertx"
+        tls-cert-without-key.json       | http.tls.key             | must be set too when http.tls.cert is
+        tls-key-without-cert.json       | http.tls.cert            | must be set too when http.tls.key is
+        tls-missing-cert-file.json      | http.tls.cert            | readable PEM file of the server's certificate chain (NoSuchFileException
+        tls-missing-key-file.json       | http.tls.key             | PKCS#8 RSA or EC private key (NoSuchFileException
+        tls-garbage-cert.json           | http.tls.cert            | (CertificateException
+        tls-key-as-cert.json            | http.tls.cert            | no PEM block BEGIN CERTIFICATE
+        tls-cert-as-key.json            | http.tls.key             | it holds no PEM block BEGIN PRIVATE KEY
+        tls-pkcs1-key.json              | http.tls.key             | it holds a RSA PRIVATE KEY; convert it with: openssl pkcs8 -topk8 -nocrypt -in
+        tls-key-of-another-cert.json    | http.tls.key             | must be the private key of the first certificate in http.tls.cert (CN=localhost), and is not
+        tls-expired-cert.json           | http.tls.cert            | valid now, but CN=localhost is valid from 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z
+        tls-unknown-key.json            | http.tls.password        | is not a known key
         """)
     void badFixtureIsRejected(String fixture, String key, String expectation) {
       ConfigException e = assertThrows(ConfigException.class, () -> parseFixture(fixture));
@@ -302,6 +323,22 @@ class ConfigLoaderTest {
           () -> assertEquals(confRead, fromConf, "-conf over the defaults"),
           () -> assertEquals(envRead, fromEnv, "environment variable " + variableFor(key) + " over -conf"),
           () -> assertEquals(propRead, fromProps, "system property sluice." + key + " over the environment"));
+    }
+
+    @Test
+    @DisplayName("http.tls.cert and http.tls.key: the environment beats -conf, system properties beat both")
+    void tlsPairFromEveryLayer() {
+      JsonObject conf = new JsonObject().put("http", new JsonObject().put("tls", new JsonObject()
+          .put("cert", TLS_FIXTURES + "cert.pem").put("key", TLS_FIXTURES + "key.pem")));
+      assertEquals("CN=localhost", tlsSubject(parse(conf, "conf.json")));
+
+      env.put("SLUICE_HTTP_TLS_CERT", TLS_FIXTURES + "other-cert.pem");
+      env.put("SLUICE_HTTP_TLS_KEY", TLS_FIXTURES + "other-key.pem");
+      assertEquals("CN=other.localhost", tlsSubject(parse(conf, "conf.json")));
+
+      props.setProperty("sluice.http.tls.cert", TLS_FIXTURES + "cert.pem");
+      props.setProperty("sluice.http.tls.key", TLS_FIXTURES + "key.pem");
+      assertEquals("CN=localhost", tlsSubject(parse(conf, "conf.json")));
     }
 
     @Test
@@ -448,6 +485,32 @@ class ConfigLoaderTest {
       env.clear();
       JsonObject conf = new JsonObject().put("upstreamTimeout", "5s\n10s");
       assertOneLine(rejection(conf, "conf.json").getMessage());
+    }
+
+    @Test
+    @DisplayName("SLUICE_HTTP_TLS_CERT without a key names the variable that set the certificate and the missing key")
+    void tlsCertAloneInEnvironment() {
+      env.put("SLUICE_HTTP_TLS_CERT", TLS_FIXTURES + "cert.pem");
+
+      assertNames(rejection(new JsonObject(), "-conf JSON"), "environment variable SLUICE_HTTP_TLS_CERT",
+          "http.tls.key");
+    }
+
+    @Test
+    @DisplayName("a key of another certificate in sluice.http.tls.key names the system property")
+    void tlsKeyMismatchInSystemProperty() {
+      env.put("SLUICE_HTTP_TLS_CERT", TLS_FIXTURES + "cert.pem");
+      props.setProperty("sluice.http.tls.key", TLS_FIXTURES + "other-key.pem");
+
+      assertNames(rejection(new JsonObject(), "-conf JSON"), "system property sluice.http.tls.key", "http.tls.key");
+    }
+
+    @Test
+    @DisplayName("the TLS settings never print the private key")
+    void tlsNeverPrintsTheKey() {
+      GatewayConfig.Tls tls = parseFixture("valid-full.json").httpTls().orElseThrow();
+
+      assertEquals("Tls[CN=other.localhost, 1 certificate(s)]", tls.toString());
     }
 
     @Test

@@ -15,16 +15,32 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * What every counter store guarantees. Each implementation runs this suite; times are passed explicitly, so no
  * test waits for a window to pass.
+ *
+ * <p>Small limits are decided exactly: the store grants the limit to the request, and says to the millisecond when a
+ * slot frees up. A high limit ({@link WindowSpec#LEASE_MIN_REQUESTS} or more) may be leased in batches, and then two
+ * things are weaker, by design: a store may hold up to {@link #heldAheadPerCaller} permits per caller that nobody
+ * uses at that instant (the next batch, fetched while the current one serves), and the instant it gives with a
+ * denial is when a slot is sure to be free, not the earliest one. It never grants more than the limit.
  */
 public abstract class CounterStoreContract {
 
   protected static final long T0 = 1_800_000_000_000L;
   private static final WindowSpec FIVE_PER_SECOND = new WindowSpec(5, 1_000);
+  /** A limit high enough for a store to lease it. */
+  private static final WindowSpec THREE_HUNDRED_PER_SECOND = new WindowSpec(300, 1_000);
 
   /** The store under test; {@link #peer()} returns one sharing its state (the same one, for a local store). */
   protected abstract CounterStore store();
 
   protected abstract CounterStore peer();
+
+  /**
+   * How many permits of a high limit one caller of this store may hold without using them at one instant: none for a
+   * store that decides every request at the key's owner.
+   */
+  protected int heldAheadPerCaller(WindowSpec spec) {
+    return 0;
+  }
 
   private static String freshKey() {
     return "contract|" + UUID.randomUUID();
@@ -95,5 +111,77 @@ public abstract class CounterStoreContract {
     Future.join(answers).await();
     long granted = answers.stream().filter(f -> f.result().granted()).count();
     assertEquals(50, granted);
+  }
+
+  @Test
+  @DisplayName("a high limit: at one instant never more than the limit, all of it but what is held ahead; the "
+      + "instant a denial names is free")
+  void highLimitGrantsThenDenies() {
+    WindowSpec spec = THREE_HUNDRED_PER_SECOND;
+    String key = freshKey();
+    int granted = 0;
+    Reservation denied = null;
+    for (int i = 0; i < 2 * spec.requests(); i++) {
+      Reservation r = store().reserve(key, spec, T0, T0, T0).await();
+      if (r.granted()) {
+        granted++;
+      } else if (denied == null) {
+        denied = r;
+      }
+    }
+    assertAtMostTheLimit(spec, granted, 1);
+    assertTrue(denied.atMillis() > T0, "a denial names a later instant: " + denied);
+    long retry = denied.atMillis();
+    assertTrue(store().reserve(key, spec, retry, retry, retry).await().granted(), "granted at " + (retry - T0));
+  }
+
+  @Test
+  @DisplayName("a high limit: two callers at once never add up to more than the limit")
+  void highLimitSharedByConcurrentCallers() {
+    WindowSpec spec = THREE_HUNDRED_PER_SECOND;
+    String key = freshKey();
+    List<Future<Reservation>> answers = new ArrayList<>();
+    for (int i = 0; i < 2 * spec.requests(); i++) {
+      CounterStore caller = i % 2 == 0 ? store() : peer();
+      answers.add(caller.reserve(key, spec, T0, T0, T0));
+    }
+    Future.join(answers).await();
+    int granted = (int) answers.stream().filter(f -> f.result().granted()).count();
+    assertAtMostTheLimit(spec, granted, store() == peer() ? 1 : 2);
+  }
+
+  @Test
+  @DisplayName("a high limit: a released slot can be taken again, and only once")
+  void highLimitReleases() {
+    WindowSpec spec = THREE_HUNDRED_PER_SECOND;
+    String key = freshKey();
+    Reservation first = null;
+    for (int i = 0; i < spec.requests(); i++) {
+      Reservation r = store().reserve(key, spec, T0, T0, T0).await();
+      first = first == null && r.granted() ? r : first;
+    }
+    store().release(key, spec, T0, first.bucket()).await();
+    assertTrue(store().reserve(key, spec, T0 + 1, T0 + 1, T0 + 1).await().granted());
+    assertFalse(store().reserve(key, spec, T0 + 2, T0 + 2, T0 + 2).await().granted());
+  }
+
+  @Test
+  @DisplayName("a high limit: a delayed reservation waits for the window to pass, within its deadline")
+  void highLimitDelays() {
+    WindowSpec spec = THREE_HUNDRED_PER_SECOND;
+    String key = freshKey();
+    for (int i = 0; i < spec.requests(); i++) {
+      store().reserve(key, spec, T0, T0, T0).await();
+    }
+    Reservation later = store().reserve(key, spec, T0 + 100, T0 + 100, T0 + 2_100).await();
+    assertTrue(later.granted());
+    assertTrue(later.atMillis() >= T0 + spec.windowMillis(), "after the window: " + (later.atMillis() - T0));
+    assertFalse(store().reserve(key, spec, T0 + 100, T0 + 100, T0 + 500).await().granted());
+  }
+
+  private void assertAtMostTheLimit(WindowSpec spec, int granted, int callers) {
+    int floor = spec.requests() - callers * heldAheadPerCaller(spec);
+    assertTrue(granted <= spec.requests() && granted >= floor,
+        granted + " granted, expected " + floor + ".." + spec.requests());
   }
 }

@@ -4,7 +4,7 @@ import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
 import io.sluice.gateway.StoreFactory;
 import io.sluice.gateway.cluster.ClusterSetup;
-import io.sluice.gateway.cluster.HazelcastCounterStore;
+import io.sluice.gateway.cluster.ClusteredStores;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
@@ -31,7 +31,8 @@ class HazelcastGatewayTest extends GatewayHttpContract {
 
   @Override
   protected StoreFactory storeFactory() {
+    // the production store, on a map of its own: gateways of other tests on this member never share its counters
     String map = "limits-" + UUID.randomUUID();
-    return (vertx, config) -> new HazelcastCounterStore(vertx, member, map);
+    return (vertx, config) -> ClusteredStores.production(vertx, member, map);
   }
 }

@@ -158,7 +158,7 @@ final class VertxExchange {
         request.response().writeContinue();
       }
     }
-    ForwardingHeaders.toUpstream(head, clientIp, verdict.upgrade());
+    ForwardingHeaders.toUpstream(head, clientIp, request.isSSL() ? "https" : "http", verdict.upgrade());
     server.proxy(this);
   }
 

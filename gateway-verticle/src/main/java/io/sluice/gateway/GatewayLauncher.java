@@ -1,7 +1,7 @@
-package io.sluice.gateway.cluster;
+package io.sluice.gateway;
 
-import io.sluice.gateway.GatewayVerticle;
-import io.sluice.gateway.ListenFailure;
+import io.sluice.gateway.cluster.ClusterSetup;
+import io.sluice.gateway.cluster.ClusteredStores;
 import io.sluice.gateway.config.ConfArgument;
 import io.sluice.gateway.config.ConfigException;
 import io.sluice.gateway.config.ConfigLoader;
@@ -115,8 +115,8 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
     if (manager == null) {
       return GatewayVerticle::new;
     }
-    return () -> new GatewayVerticle((vertx, config) -> new LeasingCounterStore(
-        new HazelcastCounterStore(vertx, manager.getHazelcastInstance(), config.limiter().mapName())));
+    StoreFactory store = ClusteredStores.production(manager.getHazelcastInstance());
+    return () -> new GatewayVerticle(store);
   }
 
   @Override
