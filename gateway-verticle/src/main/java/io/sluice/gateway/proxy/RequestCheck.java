@@ -70,9 +70,10 @@ public final class RequestCheck {
           "CONNECT is not supported: this is a reverse proxy"));
     }
     HttpHeaders headers = request.headers();
-    if (headers.size() > maxHeaders) {
+    int fields = fieldCount(headers);
+    if (fields > maxHeaders) {
       return refuse(new Refusal(431, "headers-too-large", "Request Header Fields Too Large",
-          "the request has " + headers.size() + " header fields; at most " + maxHeaders + " are accepted"));
+          "the request has " + fields + " header fields; at most " + maxHeaders + " are accepted"));
     }
     Refusal target = checkTarget(request);
     if (target != null) {
@@ -97,6 +98,18 @@ public final class RequestCheck {
     }
     return new Verdict(null, framing.framing(), framing.length(), isUpgrade(request, framing.framing()),
         expectsContinue);
+  }
+
+  /** Header fields, each repeated one counted: some maps' {@code size()} (Vert.x's) counts names instead. */
+  private static int fieldCount(HttpHeaders headers) {
+    if (headers instanceof io.netty.handler.codec.http.DefaultHttpHeaders) {
+      return headers.size();
+    }
+    int fields = 0;
+    for (java.util.Iterator<?> i = headers.iteratorCharSequence(); i.hasNext(); i.next()) {
+      fields++;
+    }
+    return fields;
   }
 
   private static Verdict refuse(Refusal refusal) {

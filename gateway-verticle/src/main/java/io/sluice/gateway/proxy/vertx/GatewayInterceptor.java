@@ -37,8 +37,10 @@ final class GatewayInterceptor implements ProxyInterceptor {
     VertxExchange exchange = server.claim(context.request().proxiedRequest());
     context.set(EXCHANGE, exchange);
     context.request().setURI(exchange.target());
-    return context.sendRequest().recover(failure ->
-        Future.succeededFuture(Answers.toProxyResponse(context.request().release().response(),
+    return context.sendRequest().recover(failure -> exchange.answered()
+        // the gateway has answered already (a broken request body): nothing more to send
+        ? Future.failedFuture(failure)
+        : Future.succeededFuture(Answers.toProxyResponse(context.request().release().response(),
             exchange.failure(failure))));
   }
 

@@ -19,6 +19,21 @@ final class IdleConnections {
   static final class State {
     private int active;
     private long idleSince;
+    /** The request the decoder reads now: the latest one to arrive. */
+    private VertxExchange latest;
+
+    VertxExchange latest() {
+      return latest;
+    }
+
+    void latest(VertxExchange exchange) {
+      latest = exchange;
+    }
+  }
+
+  /** The state of {@code connection}, or null if it is not tracked (closed). */
+  State of(HttpConnection connection) {
+    return connections.get(connection);
   }
 
   private final Map<HttpConnection, State> connections = new HashMap<>();

@@ -63,6 +63,8 @@ final class VertxExchange {
   private Decision decision;
   private int confirmations;
   private String upstreamLabel = "?";
+  /** The request sent upstream, once confirmed. */
+  private HttpClientRequest upstreamRequest;
 
   VertxExchange(VertxProxyServer server, HttpServerRequest request, IdleConnections.State connection) {
     this.server = server;
@@ -200,11 +202,14 @@ final class VertxExchange {
       if (counted) {
         server.stats().forwarded.increment();
       }
-      String host = head.headers().get(HttpHeaderNames.HOST);
-      if (host != null && !host.isEmpty()) {
-        // the client's Host, not the upstream's address (the proxy leaves Host to the client request)
-        upstream.putHeader(HttpHeaderNames.HOST, host);
+      for (java.util.Map.Entry<String, String> field : head.headers()) {
+        if (HttpHeaderNames.HOST.contentEqualsIgnoreCase(field.getKey()) && !field.getValue().isEmpty()) {
+          // the client's Host, named as it named it, not the upstream's address (the proxy drops Host)
+          upstream.putHeader(field.getKey(), field.getValue());
+          break;
+        }
       }
+      upstreamRequest = upstream;
       return Future.succeededFuture(upstream);
     }
     decision = again;
@@ -266,8 +271,30 @@ final class VertxExchange {
   }
 
   private boolean discardable() {
-    return verdict != null && verdict.framing() == RequestCheck.Framing.FIXED && !verdict.expectsContinue()
-        && verdict.length() <= MAX_DISCARDED_BODY_BYTES;
+    return verdict != null && (verdict.framing() == RequestCheck.Framing.NONE
+        || verdict.framing() == RequestCheck.Framing.FIXED && !verdict.expectsContinue()
+        && verdict.length() <= MAX_DISCARDED_BODY_BYTES);
+  }
+
+  /**
+   * The client's chunked body broke the framing rules or grew too large ({@link StrictRequestDecoder}): nothing more is read from the
+   * connection. Unless an answer has begun, the client gets {@code refusal} and the connection closes; a request already sent
+   * upstream is reset there.
+   */
+  void brokenBody(RequestCheck.Refusal refusal) {
+    if (upstreamRequest != null) {
+      upstreamRequest.reset();
+    }
+    if (phase == Phase.DONE || request.response().headWritten()) {
+      request.connection().close();
+      return;
+    }
+    phase = Phase.DONE;
+    Answers.send(request, Answers.problem(refusal), true);
+  }
+
+  boolean answered() {
+    return phase == Phase.DONE;
   }
 
   /** The client connection closed: a request not yet forwarded gives its slots back (when its timer fires). */

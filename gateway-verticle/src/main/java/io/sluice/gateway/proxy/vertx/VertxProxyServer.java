@@ -14,6 +14,10 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.impl.Http1xServerConnection;
+import io.vertx.core.http.impl.VertxHttpRequestDecoder;
+import io.netty.channel.ChannelPipeline;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
@@ -56,6 +60,7 @@ public final class VertxProxyServer implements ProxyEngine {
   /** Admitted requests handed to the proxy, until its interceptor claims them (the same turn of the event loop). */
   private final Map<HttpServerRequest, VertxExchange> handedOver = new IdentityHashMap<>();
   private HttpServer server;
+  private HttpServerOptions serverOptions;
   private HttpClient client;
   private HttpProxy proxy;
   private long sweepTimer = -1;
@@ -91,8 +96,9 @@ public final class VertxProxyServer implements ProxyEngine {
         .setHttp2ClearTextEnabled(false)
         .setMaxInitialLineLength(limits.maxRequestLine())
         .setMaxHeaderSize(limits.maxHeaderSize());
+    serverOptions = options;
     server = vertx.createHttpServer(options)
-        .connectionHandler(idle::opened)
+        .connectionHandler(this::opened)
         .invalidRequestHandler(this::undecodable)
         .requestHandler(this::handle);
     return server.listen(port).map(listening -> {
@@ -129,10 +135,49 @@ public final class VertxProxyServer implements ProxyEngine {
     }
   }
 
+  /**
+   * A new client connection. An HTTP/1.x one gets the {@link StrictRequestDecoder} in place of Vert.x's (before it has
+   * read a byte), and this engine's request handler in place of Vert.x's, which would answer a request of an unknown
+   * HTTP version with a bare 501 before any handler sees it. Both through Vert.x's internal connection type.
+   */
+  private void opened(HttpConnection connection) {
+    idle.opened(connection);
+    if (connection instanceof Http1xServerConnection http1) {
+      ChannelPipeline pipeline = http1.channelHandlerContext().pipeline();
+      if (pipeline.get(StrictRequestDecoder.NAME) instanceof VertxHttpRequestDecoder) {
+        pipeline.replace(StrictRequestDecoder.NAME, StrictRequestDecoder.NAME,
+            new StrictRequestDecoder(serverOptions, config.httpLimits().maxBodySize(),
+                refusal -> brokenBody(connection, refusal)));
+      }
+      http1.handler(this::handle);
+    }
+  }
+
+  private void brokenBody(HttpConnection connection, RequestCheck.Refusal refusal) {
+    IdleConnections.State state = idle.of(connection);
+    VertxExchange exchange = state == null ? null : state.latest();
+    if (exchange == null) {
+      connection.close();
+    } else {
+      exchange.brokenBody(refusal);
+    }
+  }
+
   private void handle(HttpServerRequest request) {
     // nothing of the body is read until the request is admitted (and the proxy resumes it)
     request.pause();
-    new VertxExchange(this, request, idle.started(request.connection())).start();
+    if (request.version() == null) {
+      Answers.send(request, Answers.problem(new RequestCheck.Refusal(505, "http-version-not-supported",
+          "HTTP Version Not Supported", "this gateway speaks HTTP/1.0, HTTP/1.1 and HTTP/2 (not over HTTP/1 framing)")),
+          true);
+      return;
+    }
+    IdleConnections.State state = idle.started(request.connection());
+    VertxExchange exchange = new VertxExchange(this, request, state);
+    if (state != null) {
+      state.latest(exchange);
+    }
+    exchange.start();
   }
 
   /** A request Vert.x's codec could not decode (bad request line or header, too long): the gateway's problem. */
