@@ -71,6 +71,9 @@ public final class RequestCheck {
     }
     HttpHeaders headers = request.headers();
     int fields = fieldCount(headers);
+    if (fields < 0) {
+      return refuse(badRequest("a header field has an empty name"));
+    }
     if (fields > maxHeaders) {
       return refuse(new Refusal(431, "headers-too-large", "Request Header Fields Too Large",
           "the request has " + fields + " header fields; at most " + maxHeaders + " are accepted"));
@@ -100,14 +103,20 @@ public final class RequestCheck {
         expectsContinue);
   }
 
-  /** Header fields, each repeated one counted: some maps' {@code size()} (Vert.x's) counts names instead. */
+  /**
+   * Header fields, each repeated one counted (some maps' {@code size()}, Vert.x's, counts names); -1 if a name is empty
+   * (a map that validates names, Netty's, never holds one).
+   */
   private static int fieldCount(HttpHeaders headers) {
     if (headers instanceof io.netty.handler.codec.http.DefaultHttpHeaders) {
       return headers.size();
     }
     int fields = 0;
-    for (java.util.Iterator<?> i = headers.iteratorCharSequence(); i.hasNext(); i.next()) {
-      fields++;
+    for (java.util.Iterator<java.util.Map.Entry<CharSequence, CharSequence>> i = headers.iteratorCharSequence();
+         i.hasNext(); fields++) {
+      if (i.next().getKey().length() == 0) {
+        return -1;
+      }
     }
     return fields;
   }

@@ -53,6 +53,13 @@ final class GatewayInterceptor implements ProxyInterceptor {
       // the gateway's own answer: nothing to adapt
       return context.sendResponse();
     }
+    if (response.getStatusCode() < 100 || response.getStatusCode() > 599) {
+      // Vert.x's client reads any three or more digits; such a status cannot be relayed (RFC 9110 §15)
+      response.release();
+      Answers.toProxyResponse(response, exchange.failure(new IllegalStateException(
+          "the upstream answered with status " + response.getStatusCode() + ", not a valid HTTP status")));
+      return context.sendResponse();
+    }
     HttpVersion received = upstream.version() == io.vertx.core.http.HttpVersion.HTTP_1_0
         ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1;
     HttpResponse view = new DefaultHttpResponse(received, HttpResponseStatus.valueOf(response.getStatusCode()),

@@ -21,6 +21,16 @@ final class IdleConnections {
     private long idleSince;
     /** The request the decoder reads now: the latest one to arrive. */
     private VertxExchange latest;
+    /** The connection's request decoder (HTTP/1.x only). */
+    private StrictRequestDecoder decoder;
+
+    StrictRequestDecoder decoder() {
+      return decoder;
+    }
+
+    void decoder(StrictRequestDecoder decoder) {
+      this.decoder = decoder;
+    }
 
     VertxExchange latest() {
       return latest;

@@ -69,13 +69,18 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
       Object decoded = out.get(i);
       if (decoded instanceof HttpRequest request) {
         started(request);
+        if (!request.decoderResult().isSuccess()) {
+          // refused and closed: nothing after a request that could not be read is read (its body least of all)
+          dropAfter(out, i + 1);
+          broken = true;
+          buffer.skipBytes(buffer.readableBytes());
+          return;
+        }
       }
       if (decoded instanceof HttpContent content && maxBodySize > 0
           && (bodyBytes += content.content().readableBytes()) > maxBodySize) {
         // only a chunked body can get here: a declared length above the limit is refused from the head
-        for (int j = out.size() - 1; j >= i; j--) {
-          ReferenceCountUtil.release(out.remove(j));
-        }
+        dropAfter(out, i);
         stop(buffer, RequestCheck.tooLarge(maxBodySize));
         return;
       }
@@ -83,6 +88,17 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
         scanner.expectHead();
         scanned = 0;
       }
+    }
+  }
+
+  /** Stops decoding: the rest of the connection's bytes are dropped (it is about to close). */
+  void discardRest() {
+    broken = true;
+  }
+
+  private static void dropAfter(List<Object> out, int from) {
+    for (int j = out.size() - 1; j >= from; j--) {
+      ReferenceCountUtil.release(out.remove(j));
     }
   }
 

@@ -264,7 +264,9 @@ final class VertxExchange {
     }
     phase = Phase.DONE;
     boolean closeAfter = close || !request.isEnded() && !discardable();
-    if (!closeAfter) {
+    if (closeAfter) {
+      server.stopReading(request.connection());
+    } else {
       request.resume();
     }
     Answers.send(request, response, closeAfter);

@@ -145,11 +145,20 @@ public final class VertxProxyServer implements ProxyEngine {
     if (connection instanceof Http1xServerConnection http1) {
       ChannelPipeline pipeline = http1.channelHandlerContext().pipeline();
       if (pipeline.get(StrictRequestDecoder.NAME) instanceof VertxHttpRequestDecoder) {
-        pipeline.replace(StrictRequestDecoder.NAME, StrictRequestDecoder.NAME,
-            new StrictRequestDecoder(serverOptions, config.httpLimits().maxBodySize(),
-                refusal -> brokenBody(connection, refusal)));
+        StrictRequestDecoder decoder = new StrictRequestDecoder(serverOptions, config.httpLimits().maxBodySize(),
+            refusal -> brokenBody(connection, refusal));
+        pipeline.replace(StrictRequestDecoder.NAME, StrictRequestDecoder.NAME, decoder);
+        idle.of(connection).decoder(decoder);
       }
       http1.handler(this::handle);
+    }
+  }
+
+  /** Nothing more is read from {@code connection}: it closes after the answer being written. */
+  void stopReading(HttpConnection connection) {
+    IdleConnections.State state = idle.of(connection);
+    if (state != null && state.decoder() != null) {
+      state.decoder().discardRest();
     }
   }
 
