@@ -1,6 +1,7 @@
 package io.sluice.gateway.proxy.vertx;
 
 import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -37,11 +38,29 @@ final class GatewayInterceptor implements ProxyInterceptor {
     VertxExchange exchange = server.claim(context.request().proxiedRequest());
     context.set(EXCHANGE, exchange);
     context.request().setURI(exchange.target());
+    if (context.isWebSocket()) {
+      // the proxy would write its own lower-case "connection: upgrade"; the exchange forwards the client's field
+      exchange.keepConnectionField(context.request().headers());
+    }
     return context.sendRequest().recover(failure -> exchange.answered()
         // the gateway has answered already (a broken request body): nothing more to send
         ? Future.failedFuture(failure)
         : Future.succeededFuture(Answers.toProxyResponse(context.request().release().response(),
             exchange.failure(failure))));
+  }
+
+  /** An HTTP/1.x answer with a body and neither Content-Length nor chunked framing (so: until the upstream closes). */
+  private static boolean closeDelimited(HttpClientResponse upstream, VertxExchange exchange) {
+    int status = upstream.statusCode();
+    io.vertx.core.http.HttpVersion client = exchange.request().version();
+    boolean http10 = client == io.vertx.core.http.HttpVersion.HTTP_1_0;
+    boolean bodyOfUnknownLength = status >= 200 && status != 204 && status != 304
+        && exchange.request().method() != io.vertx.core.http.HttpMethod.HEAD
+        && !upstream.headers().contains(HttpHeaderNames.CONTENT_LENGTH);
+    // an HTTP/1.0 client cannot read chunks: its answer ends with the connection (the proxy buffers it, see the doc)
+    return bodyOfUnknownLength && (http10
+        || client == io.vertx.core.http.HttpVersion.HTTP_1_1
+        && !upstream.headers().contains(HttpHeaderNames.TRANSFER_ENCODING));
   }
 
   @Override
@@ -66,10 +85,19 @@ final class GatewayInterceptor implements ProxyInterceptor {
         headers);
     if (response.getStatusCode() == 101) {
       ForwardingHeaders.toClientSwitching(view);
+      server.tunnelOpened(exchange.request());
     } else {
       ForwardingHeaders.toClient(view, received);
     }
     gate.decorate(view, exchange.decision());
+    if (closeDelimited(upstream, exchange)) {
+      // the body ends when the upstream closes: relayed in chunks, after which the client connection closes too, as
+      // the Netty engine does (RFC 9112 §6.3 item 8)
+      io.vertx.core.http.HttpServerResponse client = exchange.request().response();
+      // set last: Vert.x writes "keep-alive" for an HTTP/1.0 client that asked for it, whatever the headers say
+      client.headersEndHandler(v -> client.headers().set(HttpHeaderNames.CONNECTION, "close"));
+      return context.sendResponse().andThen(sent -> exchange.request().connection().close());
+    }
     return context.sendResponse();
   }
 }

@@ -9,9 +9,10 @@ import java.util.Map;
 
 /**
  * Closes client connections that have waited on their client for {@code clientIdleTimeout}: no request in progress
- * since then (an idle keep-alive connection, or a request head that never completed). Vert.x's own idle timeout
- * cannot be used: it also counts time spent waiting on the upstream or on a delayed request's slot. A request body
- * that stops half-way is not seen here (the proxy pipes it); see docs/vertx-engine.md. Event-loop confined.
+ * since then (an idle keep-alive connection, or a request head that never completed), or no byte of a forwarded
+ * request's body for that long (the {@link StrictRequestDecoder} reports what arrives). Vert.x's own idle timeout
+ * cannot be used: it also counts time spent waiting on the upstream or on a delayed request's slot. Event-loop
+ * confined.
  */
 final class IdleConnections {
 
@@ -19,6 +20,12 @@ final class IdleConnections {
   static final class State {
     private int active;
     private long idleSince;
+    /** The sweep at which bytes last arrived. */
+    private long lastBytes;
+    /** A request body has begun and not ended (decoder). */
+    private boolean bodyPending;
+    /** A forwarded request's body is being read (the proxy pipes it). */
+    private boolean readingBody;
     /** The request the decoder reads now: the latest one to arrive. */
     private VertxExchange latest;
     /** The connection's request decoder (HTTP/1.x only). */
@@ -74,9 +81,35 @@ final class IdleConnections {
   }
 
   void ended(State state) {
+    if (state != null) {
+      state.readingBody = false;
+    }
     if (state != null && state.active > 0) {
       state.active--;
       state.idleSince = sweeps;
+    }
+  }
+
+  /** {@code connection} is no longer HTTP (a tunnel): something else watches it. */
+  void forget(HttpConnection connection) {
+    connections.remove(connection);
+  }
+
+  /** Bytes arrived on the connection (the decoder says so). */
+  void bytesArrived(State state) {
+    state.lastBytes = sweeps;
+  }
+
+  /** A request head with a body to come was decoded ({@code true}), or its body's end ({@code false}). */
+  void bodyPending(State state, boolean pending) {
+    state.bodyPending = pending;
+  }
+
+  /** The request being answered now reads its body from the client: the connection waits on the client meanwhile. */
+  void readingBody(State state) {
+    if (state != null) {
+      state.readingBody = true;
+      state.lastBytes = sweeps;
     }
   }
 
@@ -84,7 +117,8 @@ final class IdleConnections {
     long now = ++sweeps;
     for (Map.Entry<HttpConnection, State> entry : new ArrayList<>(connections.entrySet())) {
       State state = entry.getValue();
-      if (state.active == 0 && now - state.idleSince > idleSweeps) {
+      boolean stalledBody = state.readingBody && state.bodyPending && now - state.lastBytes > idleSweeps;
+      if (state.active == 0 && now - state.idleSince > idleSweeps || stalledBody) {
         stats.idleClosed.increment();
         connections.remove(entry.getKey());
         entry.getKey().close();

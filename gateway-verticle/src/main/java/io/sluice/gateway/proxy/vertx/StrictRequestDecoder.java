@@ -32,7 +32,15 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
   static final String NAME = "httpDecoder";
 
   private final StrictScanner scanner = new StrictScanner();
+  /** What the decoder tells the engine besides requests: bytes arrived, a body began or ended. */
+  interface Activity {
+    void bytesArrived();
+
+    void bodyPending(boolean pending);
+  }
+
   private final Consumer<RequestCheck.Refusal> brokenBody;
+  private final Activity activity;
   private final long maxBodySize;
   /** Body bytes of the request being decoded. */
   private long bodyBytes;
@@ -40,8 +48,10 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
   private int scanned;
   private boolean broken;
 
-  StrictRequestDecoder(HttpServerOptions options, long maxBodySize, Consumer<RequestCheck.Refusal> brokenBody) {
+  StrictRequestDecoder(HttpServerOptions options, long maxBodySize, Consumer<RequestCheck.Refusal> brokenBody,
+                       Activity activity) {
     super(options);
+    this.activity = activity;
     this.maxBodySize = maxBodySize;
     this.brokenBody = brokenBody;
   }
@@ -52,6 +62,7 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
       buffer.skipBytes(buffer.readableBytes());
       return;
     }
+    activity.bytesArrived();
     int start = buffer.readerIndex();
     if (start + scanned < buffer.writerIndex()) {
       scanned = scanner.scan(buffer, start + scanned, buffer.writerIndex()) - start;
@@ -85,6 +96,7 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
         return;
       }
       if (decoded instanceof LastHttpContent) {
+        activity.bodyPending(false);
         scanner.expectHead();
         scanned = 0;
       }
@@ -110,6 +122,7 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
 
   private void started(HttpRequest request) {
     bodyBytes = 0;
+    activity.bodyPending(true);
     if (scanner.violation() != null && request.decoderResult().isSuccess()) {
       request.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(scanner.violation())));
     }

@@ -63,6 +63,8 @@ final class VertxExchange {
   private Decision decision;
   private int confirmations;
   private String upstreamLabel = "?";
+  /** The client's Connection field of an upgrade request, forwarded as it is (see {@link #keepConnectionField}). */
+  private java.util.Map.Entry<String, String> connectionField;
   /** The request sent upstream, once confirmed. */
   private HttpClientRequest upstreamRequest;
 
@@ -160,6 +162,7 @@ final class VertxExchange {
         request.response().writeContinue();
       }
     }
+    server.idle().readingBody(connection);
     ForwardingHeaders.toUpstream(head, clientIp, request.isSSL() ? "https" : "http", verdict.upgrade());
     server.proxy(this);
   }
@@ -208,6 +211,9 @@ final class VertxExchange {
           upstream.putHeader(field.getKey(), field.getValue());
           break;
         }
+      }
+      if (connectionField != null) {
+        upstream.putHeader(connectionField.getKey(), connectionField.getValue());
       }
       upstreamRequest = upstream;
       return Future.succeededFuture(upstream);
@@ -293,6 +299,17 @@ final class VertxExchange {
     }
     phase = Phase.DONE;
     Answers.send(request, Answers.problem(refusal), true);
+  }
+
+  /** Takes the Connection field out of {@code proxied} (the proxy's copy of the head), to be forwarded as it is. */
+  void keepConnectionField(io.vertx.core.MultiMap proxied) {
+    for (java.util.Map.Entry<String, String> field : proxied) {
+      if (HttpHeaderNames.CONNECTION.contentEqualsIgnoreCase(field.getKey())) {
+        connectionField = java.util.Map.entry(field.getKey(), field.getValue());
+        break;
+      }
+    }
+    proxied.remove(HttpHeaderNames.CONNECTION);
   }
 
   boolean answered() {

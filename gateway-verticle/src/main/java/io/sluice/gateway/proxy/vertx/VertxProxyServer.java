@@ -18,6 +18,7 @@ import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.impl.Http1xServerConnection;
 import io.vertx.core.http.impl.VertxHttpRequestDecoder;
 import io.netty.channel.ChannelPipeline;
+import io.netty.handler.timeout.IdleStateHandler;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
@@ -145,12 +146,44 @@ public final class VertxProxyServer implements ProxyEngine {
     if (connection instanceof Http1xServerConnection http1) {
       ChannelPipeline pipeline = http1.channelHandlerContext().pipeline();
       if (pipeline.get(StrictRequestDecoder.NAME) instanceof VertxHttpRequestDecoder) {
+        IdleConnections.State state = idle.of(connection);
         StrictRequestDecoder decoder = new StrictRequestDecoder(serverOptions, config.httpLimits().maxBodySize(),
-            refusal -> brokenBody(connection, refusal));
+            refusal -> brokenBody(connection, refusal), new StrictRequestDecoder.Activity() {
+              @Override
+              public void bytesArrived() {
+                idle.bytesArrived(state);
+              }
+
+              @Override
+              public void bodyPending(boolean pending) {
+                idle.bodyPending(state, pending);
+              }
+            });
         pipeline.replace(StrictRequestDecoder.NAME, StrictRequestDecoder.NAME, decoder);
-        idle.of(connection).decoder(decoder);
+        state.decoder(decoder);
       }
       http1.handler(this::handle);
+    }
+  }
+
+  /**
+   * A request became a tunnel (101): the connection is no longer HTTP, so it is closed after clientIdleTimeout without
+   * a byte either way, by Netty's idle handler in front of the pipeline (Vert.x closes a connection on its event).
+   */
+  void tunnelOpened(HttpServerRequest request) {
+    if (request.connection() instanceof Http1xServerConnection http1) {
+      IdleConnections.State state = idle.of(request.connection());
+      idle.ended(state);
+      idle.forget(request.connection());
+      http1.channelHandlerContext().pipeline().addFirst("sluiceTunnelIdle",
+          new IdleStateHandler(0, 0, config.clientIdleTimeoutMillis(), TimeUnit.MILLISECONDS) {
+            @Override
+            protected void channelIdle(io.netty.channel.ChannelHandlerContext ctx,
+                                       io.netty.handler.timeout.IdleStateEvent event) {
+              stats.idleClosed.increment();
+              ctx.close();
+            }
+          });
     }
   }
 
