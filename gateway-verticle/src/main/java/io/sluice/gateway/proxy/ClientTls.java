@@ -27,7 +27,7 @@ import java.security.cert.X509Certificate;
  * never finishes its handshake is closed after the client idle timeout, like any connection that keeps the gateway
  * waiting on its client.
  */
-final class ClientTls {
+public final class ClientTls {
 
   private ClientTls() {
   }
@@ -60,7 +60,7 @@ final class ClientTls {
    * What the gateway's own warm-up client trusts: exactly the proxy port's certificate. Its host name is not checked
    * (the warm-up connects to an address, and the certificate names the public host).
    */
-  static TrustOptions trustingOnly(GatewayConfig.Tls tls) {
+  public static TrustOptions trustingOnly(GatewayConfig.Tls tls) {
     try {
       KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
       store.load(null, null);

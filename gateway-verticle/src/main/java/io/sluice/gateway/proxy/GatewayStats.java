@@ -17,7 +17,7 @@ public final class GatewayStats {
   final LongAdder limiterFailures = new LongAdder();
   final LongAdder overloaded = new LongAdder();
   public final LongAdder idleClosed = new LongAdder();
-  final LongAdder tlsHandshakeFailures = new LongAdder();
+  public final LongAdder tlsHandshakeFailures = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
 

@@ -205,6 +205,8 @@ class ConfigLoaderTest {
         zero-max-headers.json           | http.maxHeaders          | integer from 1 to 10000
         management-max-headers.json     | management.maxHeaders    | is not a known key
         unknown-engine.json             | proxy.engine             | "netty" or "vertx"
+        h2c-on-netty.json               | proxy.h2c                | may be true only with proxy.engine "vertx"
+        bad-h2c.json                    | proxy.h2c                | must be true or false
         tls-cert-without-key.json       | http.tls.key             | must be set too when http.tls.cert is
         tls-key-without-cert.json       | http.tls.cert            | must be set too when http.tls.key is
         tls-missing-cert-file.json      | http.tls.cert            | readable PEM file of the server's certificate chain (NoSuchFileException

@@ -8,6 +8,7 @@ import io.sluice.gateway.proxy.RequestCheck;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.httpproxy.Body;
 import io.vertx.httpproxy.MediaType;
 import io.vertx.httpproxy.ProxyResponse;
@@ -24,17 +25,29 @@ final class Answers {
   private Answers() {
   }
 
-  /** Writes {@code answer} (and releases it); closes the connection after it if {@code close}. */
-  static void send(HttpServerRequest request, FullHttpResponse answer, boolean close) {
+  /**
+   * Writes {@code answer} (and releases it); closes an HTTP/1.x connection after it if {@code closeAsked}. On HTTP/2
+   * the answer ends its stream only, without the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2).
+   */
+  static void send(HttpServerRequest request, FullHttpResponse answer, boolean closeAsked) {
     HttpServerResponse response = request.response();
+    boolean http2 = request.version() == HttpVersion.HTTP_2;
     if (response.ended() || response.headWritten()) {
       answer.release();
-      request.connection().close();
+      if (http2) {
+        // one stream of many: only it ends
+        response.reset();
+      } else {
+        request.connection().close();
+      }
       return;
     }
+    // an HTTP/2 connection carries other streams: a refusal ends its stream only, and HTTP/2 has no Connection field
+    boolean close = closeAsked && !http2;
     response.setStatusCode(answer.status().code());
     for (Map.Entry<String, String> field : answer.headers()) {
-      if (!HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(field.getKey())) {
+      if (!HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(field.getKey())
+          && !(http2 && HttpHeaderNames.CONNECTION.contentEqualsIgnoreCase(field.getKey()))) {
         response.headers().add(field.getKey(), field.getValue());
       }
     }

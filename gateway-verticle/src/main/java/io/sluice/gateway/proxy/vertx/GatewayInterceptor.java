@@ -10,6 +10,7 @@ import io.sluice.gateway.proxy.ForwardingHeaders;
 import io.sluice.gateway.proxy.LimitGate;
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.httpproxy.Body;
 import io.vertx.httpproxy.ProxyContext;
 import io.vertx.httpproxy.ProxyInterceptor;
 import io.vertx.httpproxy.ProxyResponse;
@@ -42,7 +43,17 @@ final class GatewayInterceptor implements ProxyInterceptor {
       // the proxy would write its own lower-case "connection: upgrade"; the exchange forwards the client's field
       exchange.keepConnectionField(context.request().headers());
     }
-    return context.sendRequest().recover(failure -> exchange.answered()
+    if (exchange.headersCopied()) {
+      exchange.copyHeadersTo(context.request().headers());
+    }
+    Future<Void> body = Future.succeededFuture();
+    if (exchange.bodyOfUnknownLength()) {
+      body = exchange.readBody().map(read -> {
+        context.request().setBody(Body.body(read));
+        return null;
+      });
+    }
+    return body.compose(ready -> context.sendRequest()).recover(failure -> exchange.answered()
         // the gateway has answered already (a broken request body): nothing more to send
         ? Future.failedFuture(failure)
         : Future.succeededFuture(Answers.toProxyResponse(context.request().release().response(),

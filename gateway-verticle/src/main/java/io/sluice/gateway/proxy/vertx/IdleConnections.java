@@ -24,6 +24,8 @@ final class IdleConnections {
     private long lastBytes;
     /** A request body has begun and not ended (decoder). */
     private boolean bodyPending;
+    /** What waits for the end of the current request body. */
+    private Runnable onBodyEnd;
     /** A forwarded request's body is being read (the proxy pipes it). */
     private boolean readingBody;
     /** The request the decoder reads now: the latest one to arrive. */
@@ -103,6 +105,20 @@ final class IdleConnections {
   /** A request head with a body to come was decoded ({@code true}), or its body's end ({@code false}). */
   void bodyPending(State state, boolean pending) {
     state.bodyPending = pending;
+    if (!pending && state.onBodyEnd != null) {
+      Runnable then = state.onBodyEnd;
+      state.onBodyEnd = null;
+      then.run();
+    }
+  }
+
+  /** Runs {@code then} once the connection's current request body has all arrived (now, if it has). */
+  void whenBodyEnds(State state, Runnable then) {
+    if (state == null || !state.bodyPending) {
+      then.run();
+    } else {
+      state.onBodyEnd = then;
+    }
   }
 
   /** The request being answered now reads its body from the client: the connection waits on the client meanwhile. */

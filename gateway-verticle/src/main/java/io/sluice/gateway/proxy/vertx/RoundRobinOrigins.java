@@ -34,9 +34,9 @@ final class RoundRobinOrigins implements OriginRequestProvider {
         .setHost(uri.getHost())
         .setPort(port)
         .setSsl(tls)
-        .setConnectTimeout(timeoutMillis)
-        // no byte from the upstream for this long, before or during its answer: the request fails (504 or a cut)
-        .setIdleTimeout(timeoutMillis);
+        // the idle timeout (no byte from the upstream for upstreamTimeout) is armed once the body is sent: see
+        // VertxExchange#awaitUpstream
+        .setConnectTimeout(timeoutMillis);
     return new Origin(uri.getHost() + ":" + port, options);
   }
 

@@ -89,8 +89,16 @@ final class VertxExchange {
     if (request.headers() instanceof HttpHeaders shared) {
       return new DefaultHttpRequest(version, method, request.uri(), shared);
     }
+    // an HTTP/2 stream: its fields (not the pseudo-header fields), and its :authority as Host, as HTTP/1.1 says it
     HttpHeaders copy = new DefaultHttpHeaders();
-    request.headers().forEach(field -> copy.add(field.getKey(), field.getValue()));
+    request.headers().forEach(field -> {
+      if (!field.getKey().startsWith(":")) {
+        copy.add(field.getKey(), field.getValue());
+      }
+    });
+    if (!copy.contains(HttpHeaderNames.HOST) && request.authority() != null) {
+      copy.add(HttpHeaderNames.HOST, request.authority().toString());
+    }
     return new DefaultHttpRequest(version, method, request.uri(), copy);
   }
 
@@ -216,6 +224,7 @@ final class VertxExchange {
         upstream.putHeader(connectionField.getKey(), connectionField.getValue());
       }
       upstreamRequest = upstream;
+      awaitUpstream(upstream);
       return Future.succeededFuture(upstream);
     }
     decision = again;
@@ -235,6 +244,19 @@ final class VertxExchange {
     return server.vertx().timer(Math.max(1, wait)).compose(v -> confirm(upstream, connect));
   }
 
+  /**
+   * Arms the upstream timeout (no byte from the upstream for upstreamTimeout: 504, or a cut answer) once the client's
+   * body has all arrived: time the client takes to send its body is not the upstream's (Vert.x's request idle timeout
+   * would count it).
+   */
+  private void awaitUpstream(HttpClientRequest upstream) {
+    server.idle().whenBodyEnds(connection, () -> {
+      if (!upstream.response().isComplete() && phase != Phase.DONE) {
+        upstream.idleTimeout(server.upstreamTimeoutMillis());
+      }
+    });
+  }
+
   /** The gateway's answer when the proxied request could not be sent: refused on confirmation, or upstream failure. */
   FullHttpResponse failure(Throwable cause) {
     if (cause instanceof Refused refused) {
@@ -245,6 +267,9 @@ final class VertxExchange {
     }
     if (cause instanceof LimiterDown down) {
       return server.gate().unavailable(down.getCause());
+    }
+    if (cause instanceof TooLarge tooLarge) {
+      return Answers.problem(RequestCheck.tooLarge(tooLarge.limit));
     }
     if (counted) {
       server.stats().upstreamFailures.increment();
@@ -312,6 +337,52 @@ final class VertxExchange {
     proxied.remove(HttpHeaderNames.CONNECTION);
   }
 
+  /**
+   * Whether the proxy's copy of the head was taken from a map the checks and forwarding rules did not change (an
+   * HTTP/2 stream's): then {@link #copyHeadersTo} must bring it up to date.
+   */
+  boolean headersCopied() {
+    return head.headers() != request.headers();
+  }
+
+  /** Replaces the proxy's copy of the head's fields by what the checks and forwarding rules made of them. */
+  void copyHeadersTo(io.vertx.core.MultiMap proxied) {
+    proxied.clear();
+    for (java.util.Map.Entry<String, String> field : head.headers()) {
+      proxied.add(field.getKey(), field.getValue());
+    }
+  }
+
+  /**
+   * An HTTP/2 request body of unknown length: vertx-http-proxy 5.0.x cannot send it to an HTTP/1.1 upstream (it
+   * frames a body of unknown length in chunks only when the client's own head said chunked, which HTTP/2 never does).
+   */
+  boolean bodyOfUnknownLength() {
+    return request.version() == io.vertx.core.http.HttpVersion.HTTP_2 && !request.isEnded()
+        && !head.headers().contains(HttpHeaderNames.CONTENT_LENGTH);
+  }
+
+  /**
+   * Reads the whole body of such a request (at most http.maxBodySize), so that it leaves with a Content-Length; fails
+   * with {@link TooLarge} beyond the limit.
+   */
+  Future<io.vertx.core.buffer.Buffer> readBody() {
+    io.vertx.core.Promise<io.vertx.core.buffer.Buffer> read = io.vertx.core.Promise.promise();
+    io.vertx.core.buffer.Buffer body = io.vertx.core.buffer.Buffer.buffer();
+    long limit = server.check().maxBodySize();
+    request.handler(chunk -> {
+      if (limit > 0 && body.length() + chunk.length() > limit) {
+        read.tryFail(new TooLarge(limit));
+      } else {
+        body.appendBuffer(chunk);
+      }
+    });
+    request.exceptionHandler(read::tryFail);
+    request.endHandler(v -> read.tryComplete(body));
+    request.resume();
+    return read.future();
+  }
+
   boolean answered() {
     return phase == Phase.DONE;
   }
@@ -338,6 +409,16 @@ final class VertxExchange {
   static final class Overloaded extends RuntimeException {
     Overloaded() {
       super("could not leave in time for its slots", null, false, false);
+    }
+  }
+
+  /** An HTTP/2 body of unknown length grew past http.maxBodySize. */
+  static final class TooLarge extends RuntimeException {
+    private final long limit;
+
+    TooLarge(long limit) {
+      super("body larger than " + limit + " bytes", null, false, false);
+      this.limit = limit;
     }
   }
 

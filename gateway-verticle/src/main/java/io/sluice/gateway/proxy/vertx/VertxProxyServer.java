@@ -2,6 +2,7 @@ package io.sluice.gateway.proxy.vertx;
 
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.proxy.ClientTls;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.LimitGate;
 import io.sluice.gateway.proxy.ProxyEngine;
@@ -37,7 +38,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The "vertx" proxy engine ({@code proxy.engine: vertx}): a Vert.x {@link HttpServer} (HTTP/1.x) whose request
+ * The "vertx" proxy engine ({@code proxy.engine: vertx}): a Vert.x {@link HttpServer} (HTTP/1.x; HTTP/2 by ALPN
+ * over TLS, and h2c when {@code proxy.h2c} is set) whose request
  * handler checks each request ({@link RequestCheck}, where Vert.x's codec has not already refused it), asks the
  * shared {@link LimitGate}, answers refusals itself, and hands admitted requests to vertx-http-proxy's
  * {@link HttpProxy} over one pooled, keep-alive {@link HttpClient}. Runs on the event loop of the verticle that
@@ -93,12 +95,15 @@ public final class VertxProxyServer implements ProxyEngine {
         .setHost(config.http().host())
         .setTcpNoDelay(true)
         .setReusePort(vertx.isNativeTransportEnabled())
-        // HTTP/1.x only, as the Netty engine: an h2c upgrade is ignored, a prior-knowledge preface refused
-        .setHttp2ClearTextEnabled(false)
+        // h2c (prior knowledge and upgrade) only if asked: the first request of a clear-text connection is then read
+        // by Vert.x's decoder before the strict one can take its place (see opened, and docs/vertx-engine.md)
+        .setHttp2ClearTextEnabled(config.h2c())
         .setMaxInitialLineLength(limits.maxRequestLine())
         .setMaxHeaderSize(limits.maxHeaderSize());
+    config.httpTls().ifPresent(tls -> ServerTls.apply(options, tls, config.clientIdleTimeoutMillis()));
     serverOptions = options;
     server = vertx.createHttpServer(options)
+        .exceptionHandler(this::connectionFailed)
         .connectionHandler(this::opened)
         .invalidRequestHandler(this::undecodable)
         .requestHandler(this::handle);
@@ -187,6 +192,16 @@ public final class VertxProxyServer implements ProxyEngine {
     }
   }
 
+  /** A connection failed before it carried a request: counted if its TLS handshake failed, never logged. */
+  private void connectionFailed(Throwable failure) {
+    for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+      if (cause instanceof javax.net.ssl.SSLException) {
+        stats.tlsHandshakeFailures.increment();
+        return;
+      }
+    }
+  }
+
   /** Nothing more is read from {@code connection}: it closes after the answer being written. */
   void stopReading(HttpConnection connection) {
     IdleConnections.State state = idle.of(connection);
@@ -244,7 +259,10 @@ public final class VertxProxyServer implements ProxyEngine {
       return Future.succeededFuture();
     }
     String host = config.http().host().equals("0.0.0.0") ? "127.0.0.1" : config.http().host();
-    HttpClient self = vertx.createHttpClient(new PoolOptions().setHttp1MaxSize(4));
+    HttpClientOptions selfOptions = new HttpClientOptions();
+    config.httpTls().ifPresent(tls -> selfOptions.setSsl(true).setTrustOptions(ClientTls.trustingOnly(tls))
+        .setVerifyHost(false));
+    HttpClient self = vertx.createHttpClient(selfOptions, new PoolOptions().setHttp1MaxSize(4));
     RequestOptions options = new RequestOptions().setHost(host).setPort(actualPort).setURI(warmup.path())
         .putHeader(LimitGate.WARMUP_HEADER, gate.warmupSecret()).setIdleTimeout(config.upstreamTimeoutMillis());
     long deadline = System.currentTimeMillis() + WARMUP_LIMIT_MILLIS;
