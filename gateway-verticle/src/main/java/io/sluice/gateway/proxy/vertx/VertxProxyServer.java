@@ -18,7 +18,10 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.impl.Http1xServerConnection;
 import io.vertx.core.http.impl.VertxHttpRequestDecoder;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
@@ -223,10 +226,14 @@ public final class VertxProxyServer implements ProxyEngine {
   private void handle(HttpServerRequest request) {
     // nothing of the body is read until the request is admitted (and the proxy resumes it)
     request.pause();
-    if (request.version() == null) {
-      Answers.send(request, Answers.problem(new RequestCheck.Refusal(505, "http-version-not-supported",
-          "HTTP Version Not Supported", "this gateway speaks HTTP/1.0, HTTP/1.1 and HTTP/2 (not over HTTP/1 framing)")),
-          true);
+    if (request.version() == null && request.connection() instanceof Http1xServerConnection http1) {
+      // Vert.x would answer in the request's own version ("HTTP/2.0 505"): the answer goes out as HTTP/1.1 bytes
+      FullHttpResponse refusal = Answers.problem(new RequestCheck.Refusal(505, "http-version-not-supported",
+          "HTTP Version Not Supported", "this port speaks HTTP/1.0 and HTTP/1.1"
+              + (config.h2c() ? ", and HTTP/2" : "") + "; not this version"));
+      refusal.headers().set(HttpHeaderNames.CONNECTION, "close");
+      stopReading(request.connection());
+      http1.channelHandlerContext().channel().writeAndFlush(refusal).addListener(ChannelFutureListener.CLOSE);
       return;
     }
     IdleConnections.State state = idle.started(request.connection());
