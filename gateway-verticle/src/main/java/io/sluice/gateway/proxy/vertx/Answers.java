@@ -8,6 +8,7 @@ import io.sluice.gateway.proxy.RequestCheck;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.impl.Http1xServerConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.httpproxy.Body;
 import io.vertx.httpproxy.MediaType;
@@ -38,7 +39,7 @@ final class Answers {
         // one stream of many: only it ends
         response.reset();
       } else {
-        request.connection().close();
+        closeNow(request);
       }
       return;
     }
@@ -58,9 +59,21 @@ final class Answers {
     answer.release();
     response.end(body).onComplete(written -> {
       if (close) {
-        request.connection().close();
+        closeNow(request);
       }
     });
+  }
+
+  /**
+   * Closes an HTTP/1.x client connection at once. Vert.x's {@code close()} waits for the request in progress to end,
+   * which one whose body is no longer read never does.
+   */
+  static void closeNow(HttpServerRequest request) {
+    if (request.connection() instanceof Http1xServerConnection http1) {
+      http1.channelHandlerContext().close();
+    } else {
+      request.connection().close();
+    }
   }
 
   /** {@code answer} as the response of a proxied request (the request is released by the caller). */

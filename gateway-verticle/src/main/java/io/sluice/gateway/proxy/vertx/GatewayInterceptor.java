@@ -101,6 +101,12 @@ final class GatewayInterceptor implements ProxyInterceptor {
       ForwardingHeaders.toClient(view, received);
     }
     gate.decorate(view, exchange.decision());
+    Body body = response.getBody();
+    if (body != null && upstream.headers().contains(HttpHeaderNames.TRANSFER_ENCODING)) {
+      // a chunked answer may end with trailer fields
+      response.setBody(Body.body(new TrailerRelay(body.stream(), upstream, exchange.request().response()),
+          body.length(), body.mediaType()));
+    }
     if (closeDelimited(upstream, exchange)) {
       // the body ends when the upstream closes: relayed in chunks, after which the client connection closes too, as
       // the Netty engine does (RFC 9112 §6.3 item 8)

@@ -224,6 +224,7 @@ final class VertxExchange {
         upstream.putHeader(connectionField.getKey(), connectionField.getValue());
       }
       upstreamRequest = upstream;
+      relayInterimAnswers(upstream);
       awaitUpstream(upstream);
       return Future.succeededFuture(upstream);
     }
@@ -242,6 +243,24 @@ final class VertxExchange {
       return server.vertx().timer(wait).compose(v -> leave(upstreamLabel, connect));
     }
     return server.vertx().timer(Math.max(1, wait)).compose(v -> confirm(upstream, connect));
+  }
+
+  /**
+   * 100 Continue and 103 Early Hints from the upstream reach the client before the final answer (RFC 9110 §15.2), as
+   * the Netty engine relays them; Vert.x's client hands them to these handlers and the proxy would drop them.
+   */
+  private void relayInterimAnswers(HttpClientRequest upstream) {
+    io.vertx.core.http.HttpServerResponse client = request.response();
+    upstream.continueHandler(v -> {
+      if (!client.headWritten()) {
+        client.writeContinue();
+      }
+    });
+    upstream.earlyHintsHandler(hints -> {
+      if (!client.headWritten()) {
+        client.writeEarlyHints(hints);
+      }
+    });
   }
 
   /**
@@ -315,15 +334,16 @@ final class VertxExchange {
    * upstream is reset there.
    */
   void brokenBody(RequestCheck.Refusal refusal) {
+    if (phase == Phase.DONE || request.response().headWritten()) {
+      Answers.closeNow(request);
+    } else {
+      phase = Phase.DONE;
+      Answers.send(request, Answers.problem(refusal), true);
+    }
+    // after the answer: the proxy learns of the reset at once, and must find the exchange answered
     if (upstreamRequest != null) {
       upstreamRequest.reset();
     }
-    if (phase == Phase.DONE || request.response().headWritten()) {
-      request.connection().close();
-      return;
-    }
-    phase = Phase.DONE;
-    Answers.send(request, Answers.problem(refusal), true);
   }
 
   /** Takes the Connection field out of {@code proxied} (the proxy's copy of the head), to be forwarded as it is. */
