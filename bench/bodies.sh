@@ -24,72 +24,25 @@ esac
 BYTES="${BODIES_BYTES:-1073741824}"
 MAX_S="${BODIES_MAX_SECONDS:-180}"
 OUT="${BODIES_OUT:-target/bodies}"
-API_JAR=api-verticle/target/api-verticle.jar
-GW_JAR=gateway-verticle/target/gateway-verticle.jar
 UPLOAD_FILE="$OUT/upload.bin"
 POLICIES='[{"name":"global","key":"global","requests":1000000,"window":"1s"}]'
-PIDS=()
-
-say() { printf '%s\n' "$*"; }
-die() { say "bodies.sh: $*" >&2; exit 1; }
-
-# Stops what this script started, by PID: SIGTERM, then SIGKILL after 10 s.
-cleanup() {
-  trap - EXIT INT TERM
-  local pid i
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for ((i = 0; i < 100; i++)); do
-    local alive=false
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=true; done
-    $alive || break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  rm -f "$UPLOAD_FILE"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+NAME=bodies.sh
+source bench/jars.sh
+ON_EXIT='rm -f "$UPLOAD_FILE"'
 
 for tool in java curl awk truncate; do command -v "$tool" >/dev/null || die "$tool not found"; done
-if $BUILD || [[ ! -f "$API_JAR" || ! -f "$GW_JAR" ]]; then
-  say "building: mvn -B -q package -DskipTests"
-  mvn -B -q package -DskipTests || die "build failed"
-fi
+build_jars "$BUILD"
 mkdir -p "$OUT"
 rm -f "$OUT"/*.log "$OUT"/*.json
 
-# start NAME ENV=VALUE... -- JAVA_ARGS...
-start() {
-  local name="$1" envs=()
-  shift
-  while [[ "$1" != "--" ]]; do envs+=("$1"); shift; done
-  shift
-  env "${envs[@]}" java -Xmx256m "-Xlog:gc:file=$OUT/$name-gc.log" "$@" < /dev/null > "$OUT/$name.log" 2>&1 &
-  PIDS+=("$!")
-}
-
-# The first group of REGEX in FILE, waiting up to 60 s for it while PID lives.
-await_line() {
-  local file="$1" regex="$2" pid="$3" i match
-  for ((i = 0; i < 600; i++)); do
-    match="$(sed -nE "s/.*$regex.*/\\1/p" "$file" 2>/dev/null | head -n 1)"
-    [[ -n "$match" ]] && { printf '%s' "$match"; return 0; }
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  say "----- $file" >&2
-  tail -n 20 "$file" >&2
-  return 1
-}
-
-start api SLUICE_API_PORT=0 -- -jar "$API_JAR" -conf '{"http": {"host": "127.0.0.1", "port": 0}}'
+start api SLUICE_API_PORT=0 -- -Xmx256m "-Xlog:gc:file=$OUT/api-gc.log" -jar "$API_JAR" -conf '{"http": {"host": "127.0.0.1", "port": 0}}'
 API_PID="${PIDS[-1]}"
 API_PORT="$(await_line "$OUT/api.log" 'listening on port ([0-9]+)' "$API_PID")" || die "the API did not start"
 
 start gateway SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT=0 SLUICE_MANAGEMENT_HOST=127.0.0.1 \
   SLUICE_MANAGEMENT_PORT=0 SLUICE_UPSTREAMS="http://127.0.0.1:$API_PORT" SLUICE_WARMUP_REQUESTS=0 \
   SLUICE_HTTP_MAX_BODY_SIZE=0 \
-  SLUICE_POLICIES="$POLICIES" -- -jar "$GW_JAR"
+  SLUICE_POLICIES="$POLICIES" -- -Xmx256m "-Xlog:gc:file=$OUT/gateway-gc.log" -jar "$GW_JAR"
 GW_PID="${PIDS[-1]}"
 GW_PORT="$(await_line "$OUT/gateway.log" 'proxy port ([0-9]+)' "$GW_PID")" || die "the gateway did not start"
 say "API pid $API_PID on 127.0.0.1:$API_PORT; gateway pid $GW_PID on 127.0.0.1:$GW_PORT (-Xmx256m, in-memory store)"

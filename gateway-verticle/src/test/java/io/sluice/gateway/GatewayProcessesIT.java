@@ -424,7 +424,7 @@ class GatewayProcessesIT {
   }
 
   /** A {@code java -jar} child started from the repository root, its output in files under {@link #LOGS}. */
-  private static final class JavaProcess {
+  static final class JavaProcess {
 
     private static final int TAIL_LINES = 40;
 

@@ -28,6 +28,7 @@ final class ClusterSerialization {
   static final int RESERVE = 1;
   static final int RELEASE = 2;
   static final int LEASE = 3;
+  static final int ADD_ADMISSIONS = 4;
 
   /** Type ids of the stored and returned values (positive and unique among custom serializers). */
   static final int WINDOW_STATE_TYPE = 0x51C1_01;
@@ -96,6 +97,7 @@ final class ClusterSerialization {
       case RESERVE -> new ReserveProcessor();
       case RELEASE -> new ReleaseProcessor();
       case LEASE -> new LeaseProcessor();
+      case ADD_ADMISSIONS -> new AddAdmissionsProcessor();
       default -> null;
     };
   }

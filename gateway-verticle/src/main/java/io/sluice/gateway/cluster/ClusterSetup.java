@@ -2,6 +2,7 @@ package io.sluice.gateway.cluster;
 
 import com.hazelcast.config.Config;
 import com.hazelcast.config.FileSystemXmlConfig;
+import com.hazelcast.config.JavaSerializationFilterConfig;
 import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.config.ClasspathXmlConfig;
 
@@ -20,6 +21,13 @@ import java.util.Properties;
 public final class ClusterSetup {
 
   static final String PACKAGED = "sluice-defaults/cluster.xml";
+  /**
+   * The only classes a member deserializes from Java serialization, besides Hazelcast's own, the JDK's and arrays
+   * (Hazelcast's default list): Sluice's and Vert.x's. Anything else a peer sends (the "gadget" of a
+   * deserialization exploit) is refused. Sluice's own values never use Java serialization (see
+   * {@link ClusterSerialization}); the filter closes the door for the rest.
+   */
+  static final String[] DESERIALIZABLE_PREFIXES = {"io.sluice.", "io.vertx."};
 
   private ClusterSetup() {
   }
@@ -50,6 +58,12 @@ public final class ClusterSetup {
     String name = setting(environment, systemProperties, "SLUICE_CLUSTER_NAME", "sluice.cluster.name");
     if (name != null) {
       config.setClusterName(name);
+    }
+    if (config.getSerializationConfig().getJavaSerializationFilterConfig() == null) {
+      // a filter of the file's own (<java-serialization-filter>) is kept as written
+      JavaSerializationFilterConfig filter = new JavaSerializationFilterConfig().setDefaultsDisabled(false);
+      filter.getWhitelist().addPrefixes(DESERIALIZABLE_PREFIXES);
+      config.getSerializationConfig().setJavaSerializationFilterConfig(filter);
     }
     ClusterSerialization.register(config);
     return config;

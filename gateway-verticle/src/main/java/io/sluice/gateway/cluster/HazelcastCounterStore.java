@@ -45,6 +45,11 @@ public final class HazelcastCounterStore implements CounterStore {
     return onContext(map.submitToKey(key, new ReleaseProcessor(spec, nowMillis, bucket))).mapEmpty();
   }
 
+  @Override
+  public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
+    return onContext(map.submitToKey(key, new AddAdmissionsProcessor(spec, nowMillis, admitted))).mapEmpty();
+  }
+
   /** Returns {@code returned} unused permits recorded in {@code returnBucket} and asks for a new batch. */
   public Future<LeaseGrant> lease(String key, WindowSpec spec, long nowMillis, long startMillis, long endMillis,
                                   int wanted, long returnBucket, int returned) {

@@ -4,6 +4,7 @@ import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.LeaseGrant;
 import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.WindowSpec;
+import io.sluice.gateway.limit.WindowState;
 import io.vertx.core.Future;
 
 import java.util.Map;
@@ -48,6 +49,11 @@ public final class LeasingCounterStore implements CounterStore {
       return Future.succeededFuture();
     }
     return store.release(key, spec, nowMillis, bucket);
+  }
+
+  @Override
+  public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
+    return store.addAdmissions(key, spec, nowMillis, admitted);
   }
 
   @Override

@@ -1,6 +1,7 @@
 package io.sluice.gateway.config;
 
 import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.OnStoreFailure;
 import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.config.ConfigRetriever;
@@ -51,6 +52,7 @@ public final class ConfigLoader {
       "SLUICE_HTTP_MAX_REQUEST_LINE", "http.maxRequestLine",
       "SLUICE_HTTP_MAX_HEADER_SIZE", "http.maxHeaderSize",
       "SLUICE_HTTP_MAX_HEADERS", "http.maxHeaders",
+      "SLUICE_HTTP_MAX_CONNECTIONS", "http.maxConnections",
       "SLUICE_HTTP_TLS_CERT", "http.tls.cert",
       "SLUICE_HTTP_TLS_KEY", "http.tls.key",
       "SLUICE_MANAGEMENT_HOST", "management.host",
@@ -65,6 +67,8 @@ public final class ConfigLoader {
       "SLUICE_LIMITER_MAP_NAME", "limiter.mapName",
       "SLUICE_LIMITER_MAX_KEYS", "limiter.maxKeys",
       "SLUICE_LIMITER_TRANSIT_ALLOWANCE", "limiter.transitAllowance",
+      "SLUICE_LIMITER_ON_STORE_FAILURE", "limiter.onStoreFailure",
+      "SLUICE_LIMITER_STORE_TIMEOUT", "limiter.storeTimeout",
       "SLUICE_WARMUP_PATH", "warmup.path",
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
       "SLUICE_POLICIES", "policies",
@@ -72,7 +76,7 @@ public final class ConfigLoader {
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
       "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
-      "http.maxHeaderSize", "http.maxHeaders");
+      "http.maxHeaderSize", "http.maxHeaders", "http.maxConnections");
   /** Largest request line and header block a user may allow: beyond that, a limit protects nothing. */
   private static final int MAX_HEAD_BYTES = 1024 * 1024;
   private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
@@ -241,7 +245,7 @@ public final class ConfigLoader {
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
           "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies", "proxy"));
       GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
-          "maxHeaders", "tls"));
+          "maxHeaders", "maxConnections", "tls"));
       GatewayConfig.HttpLimits httpLimits = httpLimits(root.getJsonObject("http"));
       Optional<GatewayConfig.Tls> httpTls = httpTls(root.getJsonObject("http"));
       GatewayConfig.Endpoint management = endpoint(root, "management", Set.of());
@@ -259,14 +263,22 @@ public final class ConfigLoader {
           integer(poolJson, "connections", "upstreamPool.connections", 1, 1024),
           integer(poolJson, "pipelining", "upstreamPool.pipelining", 1, 64));
       JsonObject limiterJson = object(root, "limiter");
-      knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys", "transitAllowance"));
+      knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys", "transitAllowance", "onStoreFailure",
+          "storeTimeout"));
       long transit = duration(limiterJson, "transitAllowance", "limiter.transitAllowance", false);
       if (transit > 1_000) {
         throw fail("limiter.transitAllowance", "must be at most 1s", limiterJson.getValue("transitAllowance"));
       }
+      long storeTimeout = duration(limiterJson, "storeTimeout", "limiter.storeTimeout", true);
+      if (storeTimeout > 1_000) {
+        throw fail("limiter.storeTimeout", "must be at most 1s (a gateway switches within 1 s of its store failing)",
+            limiterJson.getValue("storeTimeout"));
+      }
       GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(
           string(limiterJson, "mapName", "limiter.mapName"),
-          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE));
+          integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE),
+          choice(limiterJson, "onStoreFailure", "limiter.onStoreFailure", OnStoreFailure.class, "local"),
+          storeTimeout);
       JsonObject warmupJson = object(root, "warmup");
       knownKeys(warmupJson, "warmup.", Set.of("path", "requests"));
       String warmupPath = string(warmupJson, "path", "warmup.path");
@@ -295,7 +307,8 @@ public final class ConfigLoader {
               "must be a size from 256 to " + MAX_HEAD_BYTES + " bytes, like 8192 or \"8KiB\""),
           (int) size(http, "maxHeaderSize", "http.maxHeaderSize", 1024, MAX_HEAD_BYTES,
               "must be a size from 1024 to " + MAX_HEAD_BYTES + " bytes, like 16384 or \"16KiB\""),
-          integer(http, "maxHeaders", "http.maxHeaders", 1, 10_000));
+          integer(http, "maxHeaders", "http.maxHeaders", 1, 10_000),
+          integer(http, "maxConnections", "http.maxConnections", 1, 1_000_000));
     }
 
     /**

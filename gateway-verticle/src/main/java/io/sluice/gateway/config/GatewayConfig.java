@@ -1,5 +1,6 @@
 package io.sluice.gateway.config;
 
+import io.sluice.gateway.limit.OnStoreFailure;
 import io.sluice.gateway.limit.Policy;
 
 import java.net.URI;
@@ -38,10 +39,16 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
   }
 
   /**
-   * Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys. ({@code
+   * Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys; what a clustered gateway does
+   * when that map does not answer a decision's call within {@code storeTimeoutMillis}. ({@code
    * limiter.transitAllowance} is carried by each policy's {@link io.sluice.gateway.limit.WindowSpec}.)
    */
-  public record Limiter(String mapName, int maxKeys) {
+  public record Limiter(String mapName, int maxKeys, OnStoreFailure onStoreFailure, long storeTimeoutMillis) {
+
+    /** The same settings on another map (tests give each gateway group a map of its own). */
+    public Limiter withMapName(String otherMapName) {
+      return new Limiter(otherMapName, maxKeys, onStoreFailure, storeTimeoutMillis);
+    }
   }
 
   /** Requests the gateway sends through itself, unlimited, before it reports ready (0 = none). */
@@ -51,9 +58,11 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
   /**
    * What the proxy port accepts from a client: a request body of at most {@code maxBodySize} bytes (0 = no limit), a
    * request line of at most {@code maxRequestLine} bytes, a header block of at most {@code maxHeaderSize} bytes and
-   * {@code maxHeaders} header fields.
+   * {@code maxHeaders} header fields; at most {@code maxConnections} client connections open at once (the gateway's
+   * whole, whatever its number of event loops).
    */
-  public record HttpLimits(long maxBodySize, int maxRequestLine, int maxHeaderSize, int maxHeaders) {
+  public record HttpLimits(long maxBodySize, int maxRequestLine, int maxHeaderSize, int maxHeaders,
+                           int maxConnections) {
   }
 
   /**

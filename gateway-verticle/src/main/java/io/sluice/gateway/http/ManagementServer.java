@@ -2,6 +2,7 @@ package io.sluice.gateway.http;
 
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
+import io.sluice.gateway.limit.StoreMode;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.Problems;
 import io.vertx.core.Future;
@@ -75,10 +76,13 @@ public final class ManagementServer {
   private void readiness(RoutingContext ctx) {
     boolean storeReady = store.isReady();
     boolean up = ready && storeReady;
+    StoreMode.State mode = store.mode();
     json(ctx, up ? 200 : 503, new JsonObject()
         .put("status", up ? "UP" : "DOWN")
         .put("deployed", ready)
-        .put("limiterStore", storeReady ? "UP" : "DOWN")
+        // degraded is still ready: the gateway decides without its store, as limiter.onStoreFailure says
+        .put("limiterStore", !storeReady ? "DOWN" : mode == StoreMode.State.SHARED ? "UP" : "DEGRADED")
+        .put("limiterMode", mode.name())
         .put("upstreams", upstreams.summary())
         .put("upstreamStatus", upstreams.details()));
   }

@@ -14,6 +14,13 @@ public interface CounterStore {
   /** Returns a slot reserved earlier, for a request that will not be forwarded. */
   Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket);
 
+  /**
+   * Adds admissions made without this store (a gateway that decided alone while the store failed) to the key's
+   * counters, whatever they hold already: those requests were forwarded. With nothing to add, it changes nothing but
+   * still goes to where the key lives: a probe of whether that answers.
+   */
+  Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted);
+
   /** Whether the store can take decisions now (for readiness). */
   default boolean isReady() {
     return true;
@@ -29,6 +36,21 @@ public interface CounterStore {
 
   /** Round trips to remote state since start (0 for local stores); exposed for benchmarks. */
   default long remoteCalls() {
+    return 0;
+  }
+
+  /** Whether decisions are taken on this store's counters now, or without them (see {@link StoreMode}). */
+  default StoreMode.State mode() {
+    return StoreMode.State.SHARED;
+  }
+
+  /** How many times {@link #mode()} changed since start. */
+  default long modeSwitches() {
+    return 0;
+  }
+
+  /** Store calls on the decision path that timed out or failed since start. */
+  default long storeFailures() {
     return 0;
   }
 }

@@ -46,6 +46,42 @@ public final class InMemoryCounterStore implements CounterStore {
     return Future.succeededFuture();
   }
 
+  @Override
+  public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
+    if (!admitted.isEmpty()) {
+      entries.compute(key, (k, entry) -> {
+        Entry current = entry == null || entry.expiresAt <= nowMillis ? new Entry() : entry;
+        current.state.addAll(spec, nowMillis, admitted);
+        current.expiresAt = current.state.expiresAtMillis(spec);
+        return current.state.isEmpty() ? null : current;
+      });
+    }
+    return Future.succeededFuture();
+  }
+
+  /**
+   * Notes one admission decided elsewhere in {@code bucket}, without ever refusing it (see
+   * {@link WindowState#record}).
+   */
+  public void record(String key, WindowSpec spec, long nowMillis, long bucket) {
+    entries.compute(key, (k, entry) -> {
+      Entry current = entry == null || entry.expiresAt <= nowMillis ? new Entry() : entry;
+      current.state.record(spec, nowMillis, bucket);
+      current.expiresAt = current.state.expiresAtMillis(spec);
+      return current.state.isEmpty() ? null : current;
+    });
+  }
+
+  /** Raises the key's count in the span up to now to {@code target} (see {@link WindowState#fillTo}). */
+  public void fillTo(String key, WindowSpec spec, long nowMillis, long bucket, int target) {
+    entries.compute(key, (k, entry) -> {
+      Entry current = entry == null || entry.expiresAt <= nowMillis ? new Entry() : entry;
+      current.state.fillTo(spec, nowMillis, bucket, target);
+      current.expiresAt = current.state.expiresAtMillis(spec);
+      return current.state.isEmpty() ? null : current;
+    });
+  }
+
   /** Number of keys currently held (expired ones may linger until the next sweep). */
   public int size() {
     return entries.size();

@@ -85,6 +85,50 @@ public final class WindowState {
     return fullest;
   }
 
+  /**
+   * Adds admissions made without this state (a gateway that decided alone while the store failed), whatever the
+   * window holds already: those requests were forwarded. Buckets already out of the span are left out.
+   */
+  public void addAll(WindowSpec spec, long nowMillis, WindowState admitted) {
+    long keepFrom = advance(spec, nowMillis);
+    for (int i = 0; i < admitted.size; i++) {
+      if (admitted.buckets[i] >= keepFrom) {
+        add(admitted.buckets[i], admitted.counts[i]);
+      }
+    }
+  }
+
+  /**
+   * Notes one admission in {@code bucket} unless the span up to now already holds {@link WindowSpec#requests()}
+   * (what a gateway admitted alone, kept to be added to the store later: more than a limit's worth says nothing more).
+   */
+  public void record(WindowSpec spec, long nowMillis, long bucket) {
+    long keepFrom = advance(spec, nowMillis);
+    if (bucket >= keepFrom && countFrom(keepFrom) < spec.requests()) {
+      add(bucket, 1);
+    }
+  }
+
+  /**
+   * Raises what the span up to now holds to {@code target}, adding the difference in {@code bucket}: what a gateway
+   * learnt from the shared counters about admissions it did not make itself (see FailoverCounterStore).
+   */
+  public void fillTo(WindowSpec spec, long nowMillis, long bucket, int target) {
+    long keepFrom = advance(spec, nowMillis);
+    int count = countFrom(keepFrom);
+    if (bucket >= keepFrom && count < target) {
+      add(bucket, target - count);
+    }
+  }
+
+  /** Moves "now" forward and drops what no longer counts; returns the first bucket that still does. */
+  private long advance(WindowSpec spec, long nowMillis) {
+    highWater = Math.max(highWater, spec.bucketOf(nowMillis));
+    long keepFrom = highWater - spec.spanBuckets() + 1;
+    prune(keepFrom);
+    return keepFrom;
+  }
+
   /** Gives back one admission previously reserved in {@code bucket} (a request denied by another policy). */
   public void release(long bucket) {
     int i = Arrays.binarySearch(buckets, 0, size, bucket);

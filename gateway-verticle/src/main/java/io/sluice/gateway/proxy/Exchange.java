@@ -31,13 +31,23 @@ import java.util.concurrent.TimeUnit;
  *   <li>the upstream's response is streamed back with the RateLimit headers added; a 101 turns the two connections
  *       into a {@link Tunnel}.</li>
  * </ol>
- * Its life is the {@link Phase} enum; the request body's progress ({@link #requestEnded}) runs beside it, because an
- * upstream may answer before it has read the whole body. Everything runs on the event loop of the client's
- * connection.
+ * Its state, all on the event loop of the client's connection:
+ * <ul>
+ *   <li>{@link Phase}, the life: DECIDING → (HOLDING) → CONNECTING → CONFIRMING → FORWARDED → DONE, forward only
+ *       (CONFIRMING may go back to HOLDING or CONNECTING when the request left too late for its slots); any phase may
+ *       end in DONE, by an answer of the gateway or the client going away;</li>
+ *   <li>beside it, because an upstream may answer before it has read the whole body, two progress markers: the
+ *       request body's ({@link #requestEnded}) and the answer's ({@link AnswerProgress});</li>
+ *   <li>two backpressure flags, one per direction ({@link #upstreamBlocked}: the client paused because the upstream
+ *       takes the body slowly; {@link #upstreamPaused}: the upstream paused because the client reads slowly);</li>
+ *   <li>and facts fixed once learnt: whether the policies count it ({@link #counted}), whether the gateway sent its
+ *       own 100 ({@link #continued}), whether the upstream answered early ({@link #answeredEarly}), whether the
+ *       connection closes after the answer ({@link #closeAfterResponse}).</li>
+ * </ul>
  */
 final class Exchange {
 
-  /** Where the exchange is. Only {@link #phase} moves between these, forward only. */
+  /** Where the exchange is: forward only, except that a late request is decided again (see the class comment). */
   enum Phase {
     /** The head is checked and the limiter asked. */
     DECIDING,
@@ -51,6 +61,16 @@ final class Exchange {
     FORWARDED,
     /** Answered (by the upstream or the gateway) or abandoned: nothing more is written to the client for it. */
     DONE
+  }
+
+  /** How far the upstream's answer has come to the client, within {@link Phase#FORWARDED}; forward only. */
+  enum AnswerProgress {
+    /** Nothing of the answer yet (an interim 1xx may have been relayed). */
+    NONE,
+    /** The head is in {@link #pendingHead}, held until the first body part shows the answer is sound. */
+    HEAD_HELD,
+    /** The head has been written to the client: from here a failure can only cut the connection. */
+    WRITTEN
   }
 
   /** Times a request that leaves too late for its slots is decided again before it gets 503. */
@@ -85,9 +105,8 @@ final class Exchange {
   private long bodyBytes;
   /** The client has sent the whole request body (at once for a request without one). */
   private boolean requestEnded;
-  /** The response head has been written to the client. */
-  private boolean responseStarted;
-  /** The upstream's response head, held until the first of its body shows the answer is sound (or a read ends). */
+  private AnswerProgress answerProgress = AnswerProgress.NONE;
+  /** The upstream's response head while {@link AnswerProgress#HEAD_HELD}. */
   private HttpResponse pendingHead;
   /** The upstream answered before the request body was all sent (see {@link #responseHead}). */
   private boolean answeredEarly;
@@ -349,7 +368,7 @@ final class Exchange {
     if (phase == Phase.DONE) {
       return;
     }
-    if (responseStarted) {
+    if (answerProgress == AnswerProgress.WRITTEN) {
       closeNow();
       return;
     }
@@ -372,7 +391,7 @@ final class Exchange {
    */
   void informational(HttpResponse response) {
     upstreamProgressNanos = System.nanoTime();
-    if (phase != Phase.FORWARDED || responseStarted || pendingHead != null || clientVersion == HttpVersion.HTTP_1_0
+    if (phase != Phase.FORWARDED || answerProgress != AnswerProgress.NONE || clientVersion == HttpVersion.HTTP_1_0
         || response.status().code() == 100 && continued) {
       return;
     }
@@ -405,12 +424,18 @@ final class Exchange {
     markConnection(response);
     response.setProtocolVersion(clientVersion == HttpVersion.HTTP_1_0 ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1);
     pendingHead = response;
+    answerProgress = AnswerProgress.HEAD_HELD;
   }
 
   /** Writes the held response head: the answer has begun. */
   private void startResponse() {
-    if (pendingHead != null) {
-      responseStarted = true;
+    if (answerProgress == AnswerProgress.HEAD_HELD) {
+      if (server.stopping() && !closeAfterResponse) {
+        // the gateway is stopping: the client must not send its next request on this connection, it closes after
+        closeAfterResponse = true;
+        markConnection(pendingHead);
+      }
+      answerProgress = AnswerProgress.WRITTEN;
       client.write(pendingHead);
       pendingHead = null;
     }
@@ -467,7 +492,7 @@ final class Exchange {
 
   /** End of a read from the upstream in the middle of this response: let the client have what arrived. */
   void flushPartial() {
-    if (phase == Phase.FORWARDED && (responseStarted || pendingHead != null)) {
+    if (phase == Phase.FORWARDED && answerProgress != AnswerProgress.NONE) {
       startResponse();
       client.flush();
     }
@@ -495,12 +520,13 @@ final class Exchange {
     if (counted) {
       server.stats().upstreamFailures.increment();
     }
-    if (responseStarted) {
+    if (answerProgress == AnswerProgress.WRITTEN) {
       // never a truncated answer that looks whole: the client sees the cut
       closeNow();
       return;
     }
     pendingHead = null;
+    answerProgress = AnswerProgress.NONE;
     String label = lane == null ? "?" : lane.label();
     String detail = UpstreamFailures.describe(label, cause, server.upstreamTimeoutMillis());
     FullHttpResponse problem = timedOut
@@ -514,7 +540,8 @@ final class Exchange {
    * (counted from when the body was all sent), for it to take more of the body, or in the middle of the response.
    */
   private boolean waitingOnUpstream() {
-    return phase == Phase.FORWARDED && !upstreamPaused && (requestEnded || upstreamBlocked || responseStarted);
+    return phase == Phase.FORWARDED && !upstreamPaused
+        && (requestEnded || upstreamBlocked || answerProgress == AnswerProgress.WRITTEN);
   }
 
   private void armWatchdog() {
@@ -562,7 +589,8 @@ final class Exchange {
     if (phase == Phase.DONE) {
       return;
     }
-    if (keepAlive && requestEnded && !verdict.upgrade() && clientVersion == HttpVersion.HTTP_1_1) {
+    if (keepAlive && requestEnded && !verdict.upgrade() && clientVersion == HttpVersion.HTTP_1_1
+        && !server.stopping()) {
       PreparedResponse prepared = server.gate().preparedRefusal(refused, counted);
       if (prepared != null) {
         client.writeAndFlush(prepared);
@@ -583,7 +611,7 @@ final class Exchange {
       response.release();
       return;
     }
-    boolean closeAfter = close || closeAfterResponse || !requestEnded && !restDiscardable();
+    boolean closeAfter = close || closeAfterResponse || server.stopping() || !requestEnded && !restDiscardable();
     if (clientVersion == HttpVersion.HTTP_1_0) {
       response.setProtocolVersion(HttpVersion.HTTP_1_0);
     }

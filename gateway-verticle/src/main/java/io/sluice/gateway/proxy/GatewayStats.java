@@ -4,6 +4,7 @@ import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.RateLimiter;
 import io.vertx.core.json.JsonObject;
 
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
 /** Counters of what the gateway decided, served as JSON on the management port ({@code GET /stats}). */
@@ -18,6 +19,10 @@ public final class GatewayStats {
   final LongAdder overloaded = new LongAdder();
   public final LongAdder idleClosed = new LongAdder();
   public final LongAdder tlsHandshakeFailures = new LongAdder();
+  /** Client connections open now, on every event loop of the gateway (checked against http.maxConnections). */
+  public final AtomicInteger openConnections = new AtomicInteger();
+  /** Connections closed as they were accepted because http.maxConnections were open. */
+  public final LongAdder connectionsRefused = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
 
@@ -37,8 +42,13 @@ public final class GatewayStats {
         .put("overloaded", overloaded.sum())
         .put("idleConnectionsClosed", idleClosed.sum())
         .put("tlsHandshakeFailures", tlsHandshakeFailures.sum())
+        .put("openConnections", openConnections.get())
+        .put("connectionsRefused", connectionsRefused.sum())
         .put("rejectedLocally", limiter.localDenials())
         .put("decidedAgainWhenLate", limiter.redecisions())
-        .put("storeRoundTrips", store.remoteCalls());
+        .put("storeRoundTrips", store.remoteCalls())
+        .put("limiterMode", store.mode().name())
+        .put("limiterModeSwitches", store.modeSwitches())
+        .put("storeFailures", store.storeFailures());
   }
 }

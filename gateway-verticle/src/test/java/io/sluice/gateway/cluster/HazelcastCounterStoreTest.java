@@ -89,7 +89,8 @@ class HazelcastCounterStoreTest extends CounterStoreContract {
     SerializationService serialization = ((SerializationServiceSupport) first).getSerializationService();
     WindowSpec spec = new WindowSpec(300, 1_000);
     for (Object processor : List.of(new ReserveProcessor(spec, T0, T0, T0 + 20),
-        new ReleaseProcessor(spec, T0, 7), new LeaseProcessor(spec, T0, T0, T0 + 20, 12, 5, 3))) {
+        new ReleaseProcessor(spec, T0, 7), new LeaseProcessor(spec, T0, T0, T0 + 20, 12, 5, 3),
+        new AddAdmissionsProcessor(spec, T0, admittedAlone(spec)))) {
       Data data = serialization.toData(processor);
       assertEquals(SerializationConstants.CONSTANT_TYPE_DATA_SERIALIZABLE, data.getType(), processor.toString());
       assertTrue(data.totalSize() < 100, processor + ": " + data.totalSize() + " bytes");
@@ -107,6 +108,15 @@ class HazelcastCounterStoreTest extends CounterStoreContract {
     WindowState copy = (WindowState) roundTrip(serialization, state, ClusterSerialization.WINDOW_STATE_TYPE);
     assertArrayEquals(bytes(state), bytes(copy));
     assertEquals(state.reserve(spec, T0 + 400, T0 + 400, T0 + 400), copy.reserve(spec, T0 + 400, T0 + 400, T0 + 400));
+  }
+
+  /** Three admissions in two buckets, as a gateway deciding alone would add them. */
+  private static WindowState admittedAlone(WindowSpec spec) {
+    WindowState state = new WindowState();
+    state.record(spec, T0, spec.bucketOf(T0));
+    state.record(spec, T0, spec.bucketOf(T0));
+    state.record(spec, T0 + 9, spec.bucketOf(T0 + 9));
+    return state;
   }
 
   private static Object roundTrip(SerializationService serialization, Object value, int expectedType) {

@@ -2,8 +2,10 @@ package io.sluice.gateway.cluster;
 
 import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
+import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.CounterStoreContract;
+import io.sluice.gateway.limit.OnStoreFailure;
 import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.core.Vertx;
 import org.junit.jupiter.api.AfterAll;
@@ -36,8 +38,11 @@ class LeasingCounterStoreTest extends CounterStoreContract {
     second = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
     assertEquals(2, first.getCluster().getMembers().size());
     vertx = Vertx.vertx();
-    store = ClusteredStores.production(vertx, first, HazelcastCounterStoreTest.MAP);
-    peer = ClusteredStores.production(vertx, second, HazelcastCounterStoreTest.MAP);
+    // a generous store timeout: this suite is about the counters, FailoverCounterStoreTest about their failures
+    GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(HazelcastCounterStoreTest.MAP, 10_000,
+        OnStoreFailure.LOCAL, 1_000);
+    store = ClusteredStores.production(vertx, first, limiter);
+    peer = ClusteredStores.production(vertx, second, limiter);
   }
 
   @AfterAll

@@ -1,6 +1,7 @@
 package io.sluice.gateway.config;
 
 import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.OnStoreFailure;
 import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.core.json.JsonArray;
@@ -105,8 +106,9 @@ class ConfigLoaderTest {
           () -> assertEquals(5_000, config.upstreamTimeoutMillis()),
           () -> assertEquals(5_000, config.shutdownGraceMillis()),
           () -> assertEquals(60_000, config.clientIdleTimeoutMillis()),
-          () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000), config.limiter()),
-          () -> assertEquals(new GatewayConfig.HttpLimits(10L * 1024 * 1024, 8192, 16384, 100), config.httpLimits()),
+          () -> assertEquals(new GatewayConfig.Limiter("sluice.limits", 1_000_000, OnStoreFailure.LOCAL, 50), config.limiter()),
+          () -> assertEquals(new GatewayConfig.HttpLimits(10L * 1024 * 1024, 8192, 16384, 100, 10_000),
+              config.httpLimits()),
           () -> assertEquals(Optional.empty(), config.httpTls(), "the proxy port speaks plain HTTP by default"),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
@@ -128,8 +130,8 @@ class ConfigLoaderTest {
           () -> assertEquals(750, config.upstreamTimeoutMillis()),
           () -> assertEquals(0, config.shutdownGraceMillis(), "a zero grace period is allowed"),
           () -> assertEquals(15_000, config.clientIdleTimeoutMillis()),
-          () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000), config.limiter()),
-          () -> assertEquals(new GatewayConfig.HttpLimits(0, 4096, 32768, 50), config.httpLimits(),
+          () -> assertEquals(new GatewayConfig.Limiter("limits.test", 5_000, OnStoreFailure.CLOSED, 200), config.limiter()),
+          () -> assertEquals(new GatewayConfig.HttpLimits(0, 4096, 32768, 50, 250), config.httpLimits(),
               "a body size of 0 means no limit; sizes may be written with units"),
           () -> assertEquals("CN=other.localhost", tlsSubject(config), "an EC certificate and its key"),
           () -> assertEquals("EC", config.httpTls().orElseThrow().key().getAlgorithm()),
@@ -194,6 +196,9 @@ class ConfigLoaderTest {
         bad-header-name.json            | policies[0].key          | a header field name
         bad-limiter.json                | limiter.maxKeys          | integer from 1
         bad-transit-allowance.json      | limiter.transitAllowance | at most 1s
+        bad-on-store-failure.json       | limiter.onStoreFailure   | "local" or "closed" or "open"
+        zero-store-timeout.json         | limiter.storeTimeout     | positive duration
+        long-store-timeout.json         | limiter.storeTimeout     | at most 1s
         bad-shutdown-grace.json         | shutdownGrace            | duration
         zero-client-idle-timeout.json   | clientIdleTimeout        | positive duration
         missing-upstream-trust.json     | upstreamTrust            | readable PEM file
@@ -202,6 +207,7 @@ class ConfigLoaderTest {
         fractional-max-body-size.json   | http.maxBodySize         | like "512KiB", "10MiB" or "1GiB"
         small-max-request-line.json     | http.maxRequestLine      | from 256 to 1048576 bytes
         small-max-header-size.json      | http.maxHeaderSize       | from 1024 to 1048576 bytes
+        zero-max-connections.json       | http.maxConnections      | integer from 1 to 1000000
         zero-max-headers.json           | http.maxHeaders          | integer from 1 to 10000
         management-max-headers.json     | management.maxHeaders    | is not a known key
         unknown-engine.json             | proxy.engine             | "netty" or "vertx"
@@ -265,6 +271,10 @@ class ConfigLoaderTest {
           layer("limiter.maxKeys", "10", "10", "20", "20", "30", "30", c -> String.valueOf(c.limiter().maxKeys())),
           layer("limiter.transitAllowance", "\"5ms\"", "5", "0ms", "0", "40ms", "40",
               c -> String.valueOf(c.policies().get(0).window().transitMillis())),
+          layer("limiter.onStoreFailure", "\"closed\"", "CLOSED", "open", "OPEN", "local", "LOCAL",
+              c -> c.limiter().onStoreFailure().name()),
+          layer("limiter.storeTimeout", "\"20ms\"", "20", "100ms", "100", "1s", "1000",
+              c -> String.valueOf(c.limiter().storeTimeoutMillis())),
           layer("http.maxBodySize", "\"1MiB\"", "1048576", "2048", "2048", "1GiB", "1073741824",
               c -> String.valueOf(c.httpLimits().maxBodySize())),
           layer("http.maxRequestLine", "4096", "4096", "2048", "2048", "16KiB", "16384",

@@ -179,6 +179,33 @@ public abstract class CounterStoreContract {
     assertFalse(store().reserve(key, spec, T0 + 100, T0 + 100, T0 + 500).await().granted());
   }
 
+  @Test
+  @DisplayName("admissions added from a gateway that decided alone count against the limit, whatever it held")
+  void addedAdmissionsCount() {
+    String key = freshKey();
+    assertTrue(store().reserve(key, FIVE_PER_SECOND, T0, T0, T0).await().granted());
+    WindowState alone = new WindowState();
+    for (int i = 0; i < 3; i++) {
+      alone.record(FIVE_PER_SECOND, T0 + 10, FIVE_PER_SECOND.bucketOf(T0 + 10));
+    }
+    peer().addAdmissions(key, FIVE_PER_SECOND, T0 + 20, alone).await();
+    assertTrue(store().reserve(key, FIVE_PER_SECOND, T0 + 30, T0 + 30, T0 + 30).await().granted());
+    assertFalse(store().reserve(key, FIVE_PER_SECOND, T0 + 30, T0 + 30, T0 + 30).await().granted(), "1 + 3 + 1");
+    peer().addAdmissions(key, FIVE_PER_SECOND, T0 + 40, alone).await();
+    Reservation denied = store().reserve(key, FIVE_PER_SECOND, T0 + 50, T0 + 50, T0 + 50).await();
+    assertFalse(denied.granted(), "more than the limit was added: still denied, never an error");
+    assertEquals(T0 + 10 + 1_016, denied.atMillis(), "free once the added ones leave the window");
+  }
+
+  @Test
+  @DisplayName("adding nothing (a probe) answers and changes nothing, not even for a key never seen")
+  void addingNothingIsAProbe() {
+    String key = freshKey();
+    store().addAdmissions(key, FIVE_PER_SECOND, T0, new WindowState()).await();
+    assertEquals(5, java.util.stream.IntStream.range(0, 6)
+        .filter(i -> store().reserve(key, FIVE_PER_SECOND, T0, T0, T0).await().granted()).count());
+  }
+
   private void assertAtMostTheLimit(WindowSpec spec, int granted, int callers) {
     int floor = spec.requests() - callers * heldAheadPerCaller(spec);
     assertTrue(granted <= spec.requests() && granted >= floor,

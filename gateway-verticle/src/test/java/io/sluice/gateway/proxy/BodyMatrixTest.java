@@ -5,6 +5,7 @@ import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.proxy.BodyTraffic.Answer;
 import io.sluice.gateway.proxy.BodyTraffic.Download;
 import io.sluice.gateway.proxy.BodyTraffic.Pacing;
+import io.vertx.core.Context;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -62,6 +63,8 @@ class BodyMatrixTest {
   private static int apiPort;
   private GatewayVerticle gateway;
   private HttpClient http;
+  /** Where every request of a case starts (see BodyTraffic.on). */
+  private Context context;
 
   enum Framing {
     FIXED_LENGTH("Content-Length"), CHUNKED("chunked");
@@ -131,6 +134,7 @@ class BodyMatrixTest {
   void startGateway() {
     gateway = deployGateway(vertx, apiPort);
     http = vertx.createHttpClient();
+    context = vertx.getOrCreateContext();
   }
 
   @AfterEach
@@ -177,8 +181,8 @@ class BodyMatrixTest {
   private void checkUpload(UploadCase c, int port) {
     String uri = c.upstream == Upstream.ANSWERS_EARLY ? "/api/sink?answerEarly=" + EARLY_STATUS : "/api/sink";
     Pacing pacing = c.pace == Pace.SLOW ? Pacing.spread(c.size, SLOW) : Pacing.FAST;
-    Answer answer = BodyTraffic.await(BodyTraffic.upload(vertx, http, port, uri, c.size,
-        c.framing == Framing.CHUNKED, pacing), CASE_LIMIT, c.toString());
+    Answer answer = BodyTraffic.await(BodyTraffic.on(context, () -> BodyTraffic.upload(vertx, http, port, uri, c.size,
+        c.framing == Framing.CHUNKED, pacing)), CASE_LIMIT, c.toString());
 
     if (c.upstream == Upstream.ANSWERS_EARLY) {
       assertEquals(EARLY_STATUS, answer.status(), () -> c + ": " + answer.body());
@@ -200,7 +204,8 @@ class BodyMatrixTest {
   void download(DownloadCase c) {
     String uri = "/api/bytes?n=" + c.size + (c.framing == Framing.CHUNKED ? "&chunked=true" : "");
     Pacing pacing = c.pace == Pace.SLOW ? Pacing.spread(c.size, SLOW) : Pacing.FAST;
-    Download got = BodyTraffic.await(BodyTraffic.download(vertx, http, gateway.proxyPort(), uri, pacing),
+    int port = gateway.proxyPort();
+    Download got = BodyTraffic.await(BodyTraffic.on(context, () -> BodyTraffic.download(vertx, http, port, uri, pacing)),
         CASE_LIMIT, c.toString());
 
     assertEquals(200, got.status(), c::toString);
@@ -214,8 +219,8 @@ class BodyMatrixTest {
   @Test
   @DisplayName("an upstream that reads a 1 MiB body slowly (5 ms after each piece) still gets all of it")
   void slowReadingUpstream() {
-    Answer answer = BodyTraffic.await(BodyTraffic.upload(vertx, http, gateway.proxyPort(), "/api/sink?readMs=5", MIB,
-        false, Pacing.FAST), CASE_LIMIT, "1 MiB to a slow reader");
+    Answer answer = BodyTraffic.await(BodyTraffic.on(context, () -> BodyTraffic.upload(vertx, http, gateway.proxyPort(),
+        "/api/sink?readMs=5", MIB, false, Pacing.FAST)), CASE_LIMIT, "1 MiB to a slow reader");
     assertEquals(200, answer.status(), answer.body()::toString);
     JsonObject sunk = answer.body().toJsonObject();
     assertEquals(MIB, sunk.getLong("bytes"), sunk::encode);
@@ -225,8 +230,10 @@ class BodyMatrixTest {
   @Test
   @DisplayName("a slow sender on the upstream side (delayMs between pieces) streams through to the client")
   void slowSendingUpstream() {
-    Download got = BodyTraffic.await(BodyTraffic.download(vertx, http, gateway.proxyPort(),
-        "/api/bytes?n=" + MIB + "&delayMs=50", Pacing.FAST), CASE_LIMIT, "1 MiB from a slow sender");
+    String uri = "/api/bytes?n=" + MIB + "&delayMs=50";
+    int port = gateway.proxyPort();
+    Download got = BodyTraffic.await(BodyTraffic.on(context, () -> BodyTraffic.download(vertx, http, port, uri,
+        Pacing.FAST)), CASE_LIMIT, "1 MiB from a slow sender");
     assertEquals(200, got.status());
     assertEquals(MIB, got.digest().bytes());
     assertTrue(got.digest().patternIntact());

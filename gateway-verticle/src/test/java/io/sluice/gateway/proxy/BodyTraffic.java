@@ -1,8 +1,10 @@
 package io.sluice.gateway.proxy;
 
 import io.sluice.api.BytePattern;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -16,6 +18,7 @@ import java.time.Duration;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -97,6 +100,18 @@ final class BodyTraffic {
         });
       });
     });
+  }
+
+  /**
+   * Runs {@code traffic} on {@code context}. A client's requests should all start on one context: the connection then
+   * belongs to it and hands each response over in the same turn as it reads it. A response read on another event loop
+   * reaches its request's context a moment later, when a body of 0 bytes may have ended already, and Vert.x refuses a
+   * body handler set on an ended response.
+   */
+  static <T> Future<T> on(Context context, Supplier<Future<T>> traffic) {
+    Promise<T> done = Promise.promise();
+    context.runOnContext(v -> traffic.get().onComplete(done));
+    return done.future();
   }
 
   /** GETs {@code uri} and checks the body against the pattern as it streams in, reading at {@code pacing}. */

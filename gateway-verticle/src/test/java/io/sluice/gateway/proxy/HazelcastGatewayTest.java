@@ -33,6 +33,6 @@ class HazelcastGatewayTest extends GatewayHttpContract {
   protected StoreFactory storeFactory() {
     // the production store, on a map of its own: gateways of other tests on this member never share its counters
     String map = "limits-" + UUID.randomUUID();
-    return (vertx, config) -> ClusteredStores.production(vertx, member, map);
+    return (vertx, config) -> ClusteredStores.production(vertx, member, config.limiter().withMapName(map));
   }
 }

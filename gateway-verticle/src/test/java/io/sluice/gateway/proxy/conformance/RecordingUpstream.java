@@ -95,6 +95,15 @@ final class RecordingUpstream implements AutoCloseable {
     return List.copyOf(recordings);
   }
 
+  /**
+   * The connections that brought at least one byte: the ones requests travelled on. A connection opened and closed
+   * without a byte is not counted: the gateway's upstream check (a bare TCP connect every few seconds) makes those,
+   * whenever it runs, and so may a proxy under comparison.
+   */
+  List<Recording> carrying() {
+    return recordings.stream().filter(r -> !r.received().isEmpty()).toList();
+  }
+
   /** Everything received over the case, connection after connection in the order they were accepted. */
   String received() {
     StringBuilder all = new StringBuilder();

@@ -1,0 +1,391 @@
+package io.sluice.gateway.limit;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
+import java.util.function.IntSupplier;
+import java.util.logging.Logger;
+
+/**
+ * The shared counters of a clustered gateway, guarded: every call on the decision path gets {@code storeTimeout} to
+ * answer. The first one that times out or fails switches the gateway out of shared counting ({@link StoreMode}), and
+ * it then decides as {@code limiter.onStoreFailure} says ({@link OnStoreFailure}): alone, each gateway admitting
+ * {@code ceil(requests / N)} per window (N = the gateways it saw in the cluster when the store failed); or 503; or
+ * unlimited. That request and every later one are decided that way at once, without waiting on the store again.
+ *
+ * <p>Meanwhile the store is probed on the key that failed (its state written back unchanged): one store timeout after
+ * the failure, then every {@value #PROBE_INTERVAL_MILLIS} ms. Once a probe is answered, every admission this gateway made alone in the last span is
+ * added to the shared counters ({@link CounterStore#addAdmissions}), and only then are decisions shared again: the
+ * shared counters know what was forwarded during the outage, so the switch back lets no burst through on top of it.
+ */
+public final class FailoverCounterStore implements CounterStore {
+
+  static final long PROBE_INTERVAL_MILLIS = 200;
+  private static final long SWEEP_PERIOD_MILLIS = 5_000;
+  /** Write-back rounds before sharing again (each carries what was admitted during the previous one). */
+  private static final int MAX_CARRY_ROUNDS = 8;
+  private static final Logger LOG = Logger.getLogger(FailoverCounterStore.class.getName());
+
+  private final Vertx vertx;
+  private final CounterStore shared;
+  private final OnStoreFailure onFailure;
+  private final long timeoutMillis;
+  private final IntSupplier gatewaysSeen;
+  private final Clock clock;
+  private final int maxKeys;
+  /** Decisions while the store fails, in each policy's share of its limit. */
+  private final InMemoryCounterStore local;
+  private final LongAdder failures = new LongAdder();
+  /** The gateways seen in the cluster, looked up every probe interval (not on every request). */
+  private volatile int gateways;
+
+  // guarded by this
+  private final StoreMode mode;
+  /** Key → what this gateway admitted without the store, in the store's own buckets, to add to it on return. */
+  private final Map<String, Admitted> ledger = new HashMap<>();
+  private String probeKey;
+  private WindowSpec probeSpec;
+  /** {@link StoreMode#state()}, readable without the lock on the fast path. */
+  private volatile StoreMode.State state = StoreMode.State.SHARED;
+
+  public FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
+                              IntSupplier gatewaysSeen, Clock clock, int maxKeys) {
+    this(vertx, shared, onFailure, timeoutMillis, gatewaysSeen, clock, maxKeys, true);
+    vertx.setPeriodic(PROBE_INTERVAL_MILLIS, id -> {
+      gateways = gatewaysSeen.getAsInt();
+      probeIfDue();
+    });
+  }
+
+  /** Without the periodic probe, for tests that send probes themselves ({@link #probeIfDue}) on a test clock. */
+  FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
+                       IntSupplier gatewaysSeen, Clock clock, int maxKeys, boolean sweep) {
+    this.vertx = vertx;
+    this.shared = shared;
+    this.onFailure = onFailure;
+    this.timeoutMillis = timeoutMillis;
+    this.gatewaysSeen = gatewaysSeen;
+    this.clock = clock;
+    this.maxKeys = maxKeys;
+    this.local = new InMemoryCounterStore(clock, maxKeys);
+    // the first probe one store timeout after the failure: a short pause is over that soon, or the probe says so
+    this.mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS);
+    this.gateways = gatewaysSeen.getAsInt();
+    if (sweep) {
+      // a sweep over many keys is not event-loop work
+      vertx.setPeriodic(SWEEP_PERIOD_MILLIS, id -> vertx.executeBlocking(() -> {
+        local.evictExpired();
+        return null;
+      }, false));
+    }
+  }
+
+  @Override
+  public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
+                                     long latestMillis) {
+    if (state != StoreMode.State.SHARED) {
+      return alone(key, spec, nowMillis, notBeforeMillis, latestMillis);
+    }
+    Future<Reservation> answer = shared.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
+    if (answer.succeeded()) {
+      shadow(key, spec, nowMillis, answer.result());
+      return answer;
+    }
+    // a slot the store grants after the deadline is nobody's: give it back
+    return timed(answer, key, spec, late -> {
+      if (late.granted()) {
+        shared.release(key, spec, clock.millis(), late.bucket());
+      }
+    }).map(reservation -> {
+      shadow(key, spec, nowMillis, reservation);
+      return reservation;
+    }).recover(failure -> alone(key, spec, nowMillis, notBeforeMillis, latestMillis));
+  }
+
+  /**
+   * Keeps the local counters, in this gateway's share of the limit, as full as the shared counters say the window
+   * is, so that should the store fail, what was admitted just before counts against what this gateway admits alone.
+   * A granted slot is this gateway's own admission; and with {@code r} left in the window across the cluster, at most
+   * {@code floor(r / N)} of its share may still be used alone (N gateways may all switch at once). A denial says the
+   * window is full everywhere: nothing alone until it has passed. Either lasts one window from now: a little longer
+   * than the shared counters would hold it, never shorter.
+   */
+  private void shadow(String key, WindowSpec spec, long nowMillis, Reservation reservation) {
+    if (onFailure != OnStoreFailure.LOCAL) {
+      return;
+    }
+    int n = gateways;
+    WindowSpec share = StoreMode.shareOf(spec, n);
+    if (reservation.granted()) {
+      long bucket = localBucket(share, spec, reservation.bucket());
+      local.record(key, share, nowMillis, bucket);
+      local.fillTo(key, share, nowMillis, bucket, share.requests() - reservation.remaining() / n);
+    } else {
+      local.fillTo(key, share, nowMillis, share.bucketOf(nowMillis), share.requests());
+    }
+  }
+
+  /** The local bucket of a slot in the store's bucket {@code bucket} (the same one, unless their sizes differ). */
+  private static long localBucket(WindowSpec share, WindowSpec spec, long bucket) {
+    return share.bucketOf(spec.startOf(bucket));
+  }
+
+  @Override
+  public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
+    if (state == StoreMode.State.SHARED) {
+      if (onFailure == OnStoreFailure.LOCAL) {
+        WindowSpec share = StoreMode.shareOf(spec, gateways);
+        local.release(key, share, nowMillis, localBucket(share, spec, bucket));
+      }
+      Future<Void> answer = shared.release(key, spec, nowMillis, bucket);
+      // a slot that could not be given back stays counted: fewer admissions, never more
+      return answer.succeeded() ? answer : timed(answer, key, spec, null).otherwiseEmpty();
+    }
+    synchronized (this) {
+      Admitted admitted = ledger.get(key);
+      if (admitted != null) {
+        admitted.state.release(bucket);
+      }
+      if (onFailure == OnStoreFailure.LOCAL) {
+        WindowSpec share = StoreMode.shareOf(spec, mode.gateways());
+        local.release(key, share, nowMillis, localBucket(share, spec, bucket));
+      }
+    }
+    return Future.succeededFuture();
+  }
+
+  @Override
+  public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
+    return shared.addAdmissions(key, spec, nowMillis, admitted);
+  }
+
+  @Override
+  public boolean isReady() {
+    return shared.isReady();
+  }
+
+  @Override
+  public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
+    return state == StoreMode.State.SHARED ? shared.expectedLatencyMillis(key, spec, nowMillis) : 0;
+  }
+
+  @Override
+  public long remoteCalls() {
+    return shared.remoteCalls();
+  }
+
+  @Override
+  public StoreMode.State mode() {
+    return state;
+  }
+
+  @Override
+  public synchronized long modeSwitches() {
+    return mode.switches();
+  }
+
+  @Override
+  public long storeFailures() {
+    return failures.sum();
+  }
+
+  /** The decision without the store, as {@code limiter.onStoreFailure} says. */
+  private Future<Reservation> alone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
+                                    long latestMillis) {
+    if (onFailure == OnStoreFailure.CLOSED) {
+      return Future.failedFuture(new StoreUnavailable("the shared counters did not answer; "
+          + "limiter.onStoreFailure=closed refuses limited requests until they do"));
+    }
+    Reservation reservation = decideAlone(key, spec, nowMillis, notBeforeMillis, latestMillis);
+    // null: the store came back between the caller's look and now, so decide there after all
+    return reservation != null ? Future.succeededFuture(reservation)
+        : reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
+  }
+
+  /** The decision of {@code local} or {@code open}, noted for the shared counters; null if they are back. */
+  private synchronized Reservation decideAlone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
+                                               long latestMillis) {
+    if (mode.state() == StoreMode.State.SHARED) {
+      return null;
+    }
+    Reservation reservation;
+    if (onFailure == OnStoreFailure.OPEN) {
+      long until = notBeforeMillis + spec.windowMillis();
+      reservation = new Reservation(true, spec.bucketOf(notBeforeMillis), notBeforeMillis, spec.requests(), until,
+          until);
+    } else {
+      WindowSpec share = StoreMode.shareOf(spec, mode.gateways());
+      Reservation own = local.reserve(key, share, nowMillis, notBeforeMillis, latestMillis).result();
+      if (!own.granted()) {
+        return own;
+      }
+      // buckets are given back in the caller's spec, whatever the share's bucket size
+      reservation = new Reservation(true, spec.bucketOf(share.startOf(own.bucket())), own.atMillis(),
+          own.remaining(), own.resetMillis(), own.untilMillis());
+    }
+    remember(key, spec, nowMillis, reservation.bucket());
+    return reservation;
+  }
+
+  /** Notes an admission made alone, to add to the shared counters on return (at most a limit's worth per span). */
+  private void remember(String key, WindowSpec spec, long nowMillis, long bucket) {
+    Admitted admitted = ledger.get(key);
+    if (admitted == null) {
+      if (ledger.size() >= maxKeys) {
+        return;
+      }
+      admitted = new Admitted(spec, new WindowState());
+      ledger.put(key, admitted);
+    }
+    admitted.state.record(spec, nowMillis, bucket);
+  }
+
+  /**
+   * {@code answer}, or a failure once {@code storeTimeout} has passed; either failure switches the mode first, so
+   * whoever continues on the failure already decides alone.
+   */
+  private <T> Future<T> timed(Future<T> answer, String key, WindowSpec spec, Consumer<T> lateAnswer) {
+    Promise<T> result = Promise.promise();
+    AtomicBoolean settled = new AtomicBoolean();
+    long timer = vertx.setTimer(timeoutMillis, id -> {
+      if (settled.compareAndSet(false, true)) {
+        String why = "no answer within " + timeoutMillis + " ms";
+        failed(key, spec, why);
+        result.fail(new TimeoutException(why));
+      }
+    });
+    answer.onComplete(done -> {
+      vertx.cancelTimer(timer);
+      if (!settled.compareAndSet(false, true)) {
+        if (done.succeeded() && lateAnswer != null) {
+          lateAnswer.accept(done.result());
+        }
+      } else if (done.succeeded()) {
+        result.complete(done.result());
+      } else {
+        failed(key, spec, String.valueOf(done.cause()));
+        result.fail(done.cause());
+      }
+    });
+    return result.future();
+  }
+
+  private void failed(String key, WindowSpec spec, String why) {
+    failures.increment();
+    StoreMode.Transition transition;
+    synchronized (this) {
+      probeKey = key;
+      probeSpec = spec;
+      // the gateways seen last: the count the local shares were kept in
+      transition = apply(StoreMode.Event.FAILED, gateways);
+    }
+    log(transition, why);
+    if (transition != null && transition.from() == StoreMode.State.SHARED) {
+      vertx.setTimer(timeoutMillis + 1, id -> probeIfDue());
+    }
+  }
+
+  /** Sends a probe if one is due: a call to the owner of the key that failed, which changes nothing. */
+  void probeIfDue() {
+    String key;
+    WindowSpec spec;
+    synchronized (this) {
+      if (!mode.takeProbe(clock.millis())) {
+        return;
+      }
+      key = probeKey;
+      spec = probeSpec;
+    }
+    timed(shared.addAdmissions(key, spec, clock.millis(), new WindowState()), key, spec, null).onSuccess(v -> {
+      StoreMode.Transition transition;
+      synchronized (this) {
+        transition = apply(StoreMode.Event.PROBE_ANSWERED, 0);
+      }
+      log(transition, "a probe was answered");
+      carry(1);
+    });
+  }
+
+  /**
+   * Adds what was admitted alone to the shared counters, then shares again. Admissions made while a round is on
+   * their way are carried by the next round; the switch happens under the lock only once nothing is left.
+   */
+  private void carry(int round) {
+    Map<String, Admitted> batch;
+    StoreMode.Transition transition = null;
+    synchronized (this) {
+      if (mode.state() != StoreMode.State.RECOVERING) {
+        return;
+      }
+      batch = new HashMap<>(ledger);
+      ledger.clear();
+      if (batch.isEmpty() || round > MAX_CARRY_ROUNDS) {
+        // the local counters stay: they hold this gateway's recent admissions, alone or shared, for the next outage
+        transition = apply(StoreMode.Event.CARRIED, 0);
+      }
+    }
+    long now = clock.millis();
+    List<Future<Void>> sent = new ArrayList<>(batch.size());
+    batch.forEach((key, admitted) -> sent.add(timed(shared.addAdmissions(key, admitted.spec, now, admitted.state),
+        key, admitted.spec, null).onFailure(f -> putBack(key, admitted))));
+    if (transition != null) {
+      log(transition, batch.isEmpty() ? "what was admitted alone is in the shared counters"
+          : "written back in " + MAX_CARRY_ROUNDS + " rounds, " + batch.size() + " keys still on their way");
+      return;
+    }
+    Future.join(sent).onSuccess(done -> carry(round + 1));
+  }
+
+  private synchronized void putBack(String key, Admitted admitted) {
+    Admitted current = ledger.putIfAbsent(key, admitted);
+    if (current != null) {
+      current.state.addAll(current.spec, clock.millis(), admitted.state);
+    }
+  }
+
+  /** Applies an event under the lock; returns the transition, if any. */
+  private StoreMode.Transition apply(StoreMode.Event event, int gateways) {
+    StoreMode.Transition transition = mode.on(event, clock.millis(), gateways);
+    state = mode.state();
+    return transition;
+  }
+
+  private void log(StoreMode.Transition transition, String why) {
+    if (transition == null) {
+      return;
+    }
+    String doing = switch (transition.to()) {
+      case SHARED -> "counting on the shared counters again";
+      case RECOVERING -> "writing what was admitted alone into the shared counters";
+      case DEGRADED -> switch (onFailure) {
+        case LOCAL -> "each of " + transition.gateways() + " gateways admits ceil(limit/" + transition.gateways()
+            + ") per window on its own";
+        case CLOSED -> "limited requests get 503";
+        case OPEN -> "limited requests are forwarded unlimited";
+      };
+    };
+    LOG.warning(() -> "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
+        + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")");
+  }
+
+  /** What one key admitted alone, in its policy's window and the store's buckets. */
+  private record Admitted(WindowSpec spec, WindowState state) {
+  }
+
+  /** The decision needed the shared counters, and {@code limiter.onStoreFailure} is {@code closed}. */
+  public static final class StoreUnavailable extends RuntimeException {
+    StoreUnavailable(String message) {
+      super(message, null, false, false);
+    }
+  }
+}

@@ -1,0 +1,348 @@
+package io.sluice.gateway.limit;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The guarded store: healthy, it keeps the counter-store contract; when the store under it stops answering or fails,
+ * it decides as {@code limiter.onStoreFailure} says, and comes back to shared counting without a burst. The store
+ * under it is a real in-memory store wrapped to fail; window math runs on a test clock, the store timeout on real
+ * Vert.x timers (20 ms).
+ */
+@DisplayName("Failover counter store")
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class FailoverCounterStoreTest extends CounterStoreContract {
+
+  private static final long TIMEOUT = 20;
+  private static final WindowSpec TEN_PER_SECOND = new WindowSpec(10, 1_000);
+  private static Vertx vertx;
+
+  private final TestClock clock = new TestClock(T0);
+  private final FaultyStore healthy = new FaultyStore(clock);
+  private final FailoverCounterStore store = failover(healthy, OnStoreFailure.LOCAL, 2);
+
+  @BeforeAll
+  static void startVertx() {
+    vertx = Vertx.vertx();
+  }
+
+  @AfterAll
+  static void stopVertx() {
+    vertx.close().await();
+  }
+
+  @Override
+  protected CounterStore store() {
+    return store;
+  }
+
+  @Override
+  protected CounterStore peer() {
+    return store;
+  }
+
+  private FailoverCounterStore failover(CounterStore under, OnStoreFailure onFailure, int gateways) {
+    return new FailoverCounterStore(vertx, under, onFailure, TIMEOUT, () -> gateways, clock, 10_000, false);
+  }
+
+  private static int granted(CounterStore store, String key, WindowSpec spec, long at, int attempts) {
+    int granted = 0;
+    for (int i = 0; i < attempts; i++) {
+      if (store.reserve(key, spec, at, at, at).await().granted()) {
+        granted++;
+      }
+    }
+    return granted;
+  }
+
+  private static Reservation reserve(CounterStore store, String key, long at) {
+    return store.reserve(key, TEN_PER_SECOND, at, at, at).await();
+  }
+
+  /** Sends the probe that is due (the periodic one runs on the real clock, which this test does not move). */
+  private void probe(FailoverCounterStore failover) {
+    clock.advance(FailoverCounterStore.PROBE_INTERVAL_MILLIS);
+    failover.probeIfDue();
+  }
+
+  @Nested
+  @DisplayName("limiter.onStoreFailure = local")
+  class Local {
+
+    private final FaultyStore under = new FaultyStore(clock);
+    private final FailoverCounterStore failover = failover(under, OnStoreFailure.LOCAL, 2);
+
+    @Test
+    @DisplayName("a store that does not answer within storeTimeout: that request is decided alone, the mode is "
+        + "DEGRADED, the switch and the failure are counted")
+    void timeoutSwitchesToLocal() throws Exception {
+      under.fault = Fault.HANG;
+      long started = System.nanoTime();
+
+      assertTrue(reserve(failover, "k", T0).granted());
+
+      long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+      assertTrue(tookMillis < 1_000, "decided within 1 s: " + tookMillis + " ms");
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+      assertEquals(1, failover.modeSwitches());
+      assertEquals(1, failover.storeFailures());
+      assertEquals(0, failover.expectedLatencyMillis("k", TEN_PER_SECOND, T0), "alone, nothing to wait for");
+    }
+
+    @Test
+    @DisplayName("alone, a gateway admits ceil(limit / N) per window: 5 of 10 with two gateways, then 5 more a "
+        + "window later")
+    void enforcesItsShare() {
+      under.fault = Fault.FAIL;
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0, 20));
+      assertEquals(1, under.calls, "after the first failure, decisions no longer wait on the store");
+      long nextWindow = T0 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20));
+    }
+
+    @Test
+    @DisplayName("what this gateway admitted on the shared counters just before the failure counts against its share")
+    void sharedAdmissionsCountAlone() {
+      assertEquals(3, granted(failover, "k", TEN_PER_SECOND, T0, 3));
+      under.fault = Fault.FAIL;
+      assertEquals(2, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20), "5 - 3 left of its share");
+    }
+
+    @Test
+    @DisplayName("what other gateways admitted counts too, as far as the shared counters told: with 1 left of 10 "
+        + "across the cluster, nothing alone")
+    void othersAdmissionsCountAlone() {
+      assertEquals(8, granted(under, "k", TEN_PER_SECOND, T0, 8), "other gateways");
+      assertEquals(1, granted(failover, "k", TEN_PER_SECOND, T0 + 10, 1), "this one, told 1 is left");
+      under.fault = Fault.FAIL;
+      assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20), "1 left, 2 gateways: none alone");
+      long nextWindow = T0 + 10 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20), "a window later, its share");
+    }
+
+    @Test
+    @DisplayName("a shared denial (the window is full across the cluster) leaves nothing to admit alone until it has "
+        + "passed")
+    void sharedDenialCountsAlone() {
+      assertEquals(10, granted(under, "k", TEN_PER_SECOND, T0, 10), "other gateways");
+      assertFalse(reserve(failover, "k", T0 + 10).granted());
+      under.fault = Fault.FAIL;
+      assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20));
+      long nextWindow = T0 + 10 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20));
+    }
+
+    @Test
+    @DisplayName("the same when the store answers later, on another thread, as Hazelcast does")
+    void sharedAdmissionsAnsweredLaterCountAlone() {
+      under.answerLater = true;
+      assertEquals(3, granted(failover, "k", TEN_PER_SECOND, T0, 3));
+      under.fault = Fault.FAIL;
+      assertEquals(2, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20), "5 - 3 left of its share");
+    }
+
+    @Test
+    @DisplayName("back to shared counting once a probe is answered, with what was admitted alone added first: no "
+        + "burst over the limit at the switch")
+    void returnsWithoutBurst() {
+      under.fault = Fault.FAIL;
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0, 20));
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+
+      under.fault = Fault.NONE;
+      probe(failover);
+
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+      assertEquals(3, failover.modeSwitches(), "DEGRADED, RECOVERING, SHARED");
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0 + 300, 20),
+          "the shared counters knew the 5 admitted alone: 10 in the window, not 15");
+    }
+
+    @Test
+    @DisplayName("a probe that fails keeps the gateway alone; the next one, an interval later, brings it back")
+    void failedProbe() {
+      under.fault = Fault.FAIL;
+      granted(failover, "k", TEN_PER_SECOND, T0, 1);
+      probe(failover);
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+      under.fault = Fault.NONE;
+      failover.probeIfDue();
+      assertEquals(StoreMode.State.DEGRADED, failover.mode(), "not yet: one interval after the failed probe");
+      probe(failover);
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+    }
+
+    @Test
+    @DisplayName("a probe that hangs times out like any call, and the gateway stays alone")
+    void hangingProbe() {
+      under.fault = Fault.FAIL;
+      granted(failover, "k", TEN_PER_SECOND, T0, 1);
+      under.fault = Fault.HANG;
+      probe(failover);
+      awaitFailures(failover, 2);
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+    }
+
+    @Test
+    @DisplayName("a slot the store grants after the deadline is given back to it")
+    void lateGrantIsReleased() throws Exception {
+      under.fault = Fault.HANG;
+      assertTrue(reserve(failover, "k", T0).granted());
+      under.fault = Fault.NONE;
+      under.answerHeld();
+      assertEquals(10, granted(under, "k", TEN_PER_SECOND, T0 + 1, 20),
+          "the late slot was released: all 10 are free on the shared counters");
+    }
+
+    @Test
+    @DisplayName("a release the store does not answer does not hold the caller up")
+    void hangingRelease() throws Exception {
+      Reservation slot = reserve(failover, "k", T0);
+      under.fault = Fault.HANG;
+      failover.release("k", TEN_PER_SECOND, T0, slot.bucket()).await();
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+    }
+  }
+
+  @Nested
+  @DisplayName("limiter.onStoreFailure = closed")
+  class Closed {
+
+    private final FaultyStore under = new FaultyStore(clock);
+    private final FailoverCounterStore failover = failover(under, OnStoreFailure.CLOSED, 2);
+
+    @Test
+    @DisplayName("decisions fail (the gateway answers 503) until a probe is answered, then are shared again")
+    void refusesUntilTheStoreAnswers() {
+      under.fault = Fault.HANG;
+      Future<Reservation> answer = failover.reserve("k", TEN_PER_SECOND, T0, T0, T0);
+      assertInstanceOf(FailoverCounterStore.StoreUnavailable.class, awaitFailure(answer));
+      assertInstanceOf(FailoverCounterStore.StoreUnavailable.class,
+          awaitFailure(failover.reserve("k", TEN_PER_SECOND, T0, T0, T0)));
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+
+      under.fault = Fault.NONE;
+      under.answerHeld();
+      probe(failover);
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+      assertEquals(10, granted(failover, "k", TEN_PER_SECOND, T0 + 300, 20), "nothing was admitted meanwhile");
+    }
+  }
+
+  @Nested
+  @DisplayName("limiter.onStoreFailure = open")
+  class Open {
+
+    private final FaultyStore under = new FaultyStore(clock);
+    private final FailoverCounterStore failover = failover(under, OnStoreFailure.OPEN, 2);
+
+    @Test
+    @DisplayName("every request is admitted while the store fails; on return, the key is full for the rest of the "
+        + "window instead of admitting a limit's worth more")
+    void admitsEverythingThenHolds() {
+      under.fault = Fault.FAIL;
+      assertEquals(100, granted(failover, "k", TEN_PER_SECOND, T0, 100));
+
+      under.fault = Fault.NONE;
+      probe(failover);
+
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+      assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 300, 20));
+      long later = T0 + TEN_PER_SECOND.spanBuckets() * TEN_PER_SECOND.bucketMillis();
+      assertEquals(10, granted(failover, "k", TEN_PER_SECOND, later, 20), "a window later, the limit as usual");
+    }
+  }
+
+  private static Throwable awaitFailure(Future<?> future) {
+    try {
+      future.await();
+    } catch (Exception e) {
+      return e;
+    }
+    throw new AssertionError("expected a failure, got " + future.result());
+  }
+
+  private static void awaitFailures(FailoverCounterStore failover, long count) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (failover.storeFailures() < count && System.nanoTime() < deadline) {
+      Thread.onSpinWait();
+    }
+    assertEquals(count, failover.storeFailures());
+  }
+
+  enum Fault { NONE, FAIL, HANG }
+
+  /**
+   * A real in-memory store that can be told to fail every call, or to hold its answers (a suspended member) until
+   * {@link #answerHeld}.
+   */
+  static final class FaultyStore implements CounterStore {
+    final InMemoryCounterStore inner;
+    volatile Fault fault = Fault.NONE;
+    /** Answers on a Vert.x event loop a moment later instead of at once. */
+    volatile boolean answerLater;
+    int calls;
+    private final List<Runnable> held = new ArrayList<>();
+
+    FaultyStore(TestClock clock) {
+      this.inner = new InMemoryCounterStore(clock, 10_000);
+    }
+
+    private synchronized <T> Future<T> call(java.util.function.Supplier<Future<T>> real) {
+      calls++;
+      switch (fault) {
+        case FAIL:
+          return Future.failedFuture(new IllegalStateException("store failed (test)"));
+        case HANG:
+          Promise<T> promise = Promise.promise();
+          held.add(() -> real.get().onComplete(promise));
+          return promise.future();
+        default:
+          if (answerLater) {
+            Promise<T> later = Promise.promise();
+            vertx.setTimer(2, id -> real.get().onComplete(later));
+            return later.future();
+          }
+          return real.get();
+      }
+    }
+
+    /** Answers every held call now (a resumed member). */
+    synchronized void answerHeld() {
+      held.forEach(Runnable::run);
+      held.clear();
+    }
+
+    @Override
+    public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
+                                       long latestMillis) {
+      return call(() -> inner.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis));
+    }
+
+    @Override
+    public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
+      return call(() -> inner.release(key, spec, nowMillis, bucket));
+    }
+
+    @Override
+    public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
+      return call(() -> inner.addAdmissions(key, spec, nowMillis, admitted));
+    }
+  }
+}
