@@ -18,7 +18,10 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.impl.Http1xServerConnection;
 import io.vertx.core.http.impl.VertxHttpRequestDecoder;
+import io.vertx.core.net.impl.ConnectionBase;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -150,6 +153,9 @@ public final class VertxProxyServer implements ProxyEngine {
    * HTTP version with a bare 501 before any handler sees it. Both through Vert.x's internal connection type.
    */
   private void opened(HttpConnection connection) {
+    if (!admitted(connection)) {
+      return;
+    }
     idle.opened(connection);
     if (connection instanceof Http1xServerConnection http1) {
       ChannelPipeline pipeline = http1.channelHandlerContext().pipeline();
@@ -211,6 +217,24 @@ public final class VertxProxyServer implements ProxyEngine {
     if (state != null && state.decoder() != null) {
       state.decoder().discardRest();
     }
+  }
+
+  /**
+   * Counts a new connection against {@code http.maxConnections} (one count for the whole gateway, as the Netty engine
+   * keeps it); over it, the connection is reset at once and counted. Vert.x calls this before reading a request
+   * (with h2c on, after the first bytes that tell HTTP/1 from HTTP/2).
+   */
+  private boolean admitted(HttpConnection connection) {
+    Channel channel = ((ConnectionBase) connection).channelHandlerContext().channel();
+    if (stats.openConnections.incrementAndGet() > config.httpLimits().maxConnections()) {
+      stats.openConnections.decrementAndGet();
+      stats.connectionsRefused.increment();
+      channel.config().setOption(ChannelOption.SO_LINGER, 0);
+      channel.close();
+      return false;
+    }
+    channel.closeFuture().addListener(closed -> stats.openConnections.decrementAndGet());
+    return true;
   }
 
   private void brokenBody(HttpConnection connection, RequestCheck.Refusal refusal) {
