@@ -10,7 +10,7 @@ import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.ProxyEngine;
-import io.sluice.gateway.proxy.ProxyServer;
+import io.sluice.gateway.proxy.netty.ProxyServer;
 import io.sluice.gateway.proxy.vertx.VertxProxyServer;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -65,8 +65,7 @@ public class GatewayVerticle extends VerticleBase {
       Shared shared = shared(config);
       proxy = config.engine() == GatewayConfig.Engine.VERTX
           ? new VertxProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret())
-          : ProxyEngine.netty(new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock,
-              shared.warmupSecret()));
+          : new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
       upstreams = shared.upstreams();
       management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats(), upstreams);
       return warmUp(shared.store())

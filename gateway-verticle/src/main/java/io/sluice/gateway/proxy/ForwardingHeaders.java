@@ -21,8 +21,10 @@ public final class ForwardingHeaders {
       HttpHeaderNames.PROXY_AUTHENTICATE, HttpHeaderNames.PROXY_AUTHORIZATION, HttpHeaderNames.TE,
       HttpHeaderNames.TRAILER, HttpHeaderNames.UPGRADE, "Proxy-Connection");
 
-  private static final String VIA_1_0 = "1.0 " + Exchange.VIA_NAME;
-  private static final String VIA_1_1 = "1.1 " + Exchange.VIA_NAME;
+  /** How the gateway names itself in Via (RFC 9110 §7.6.3), whichever engine serves. */
+  public static final String VIA_NAME = "sluice";
+  private static final String VIA_1_0 = "1.0 " + VIA_NAME;
+  private static final String VIA_1_1 = "1.1 " + VIA_NAME;
 
   private ForwardingHeaders() {
   }

@@ -22,7 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The rate-limit seam between HTTP and the {@link RateLimiter}: picks the limiter for a request, asks it, and turns
  * its refusals into answers (429 with Retry-After and RateLimit headers, 401 for a missing key, 503 when the
- * counters cannot be reached). It knows nothing about sockets; {@link Exchange} calls it.
+ * counters cannot be reached). It knows nothing about sockets; each engine's exchange ({@code netty.Exchange},
+ * {@code vertx.VertxExchange}) calls it.
  */
 public final class LimitGate {
 
@@ -126,7 +127,7 @@ public final class LimitGate {
    * when this refusal is another kind: under a flood almost every answer is one of a few, and encoding each anew
    * was a third of the work of refusing. The caller sends it only on a keep-alive HTTP/1.1 connection.
    */
-  PreparedResponse preparedRefusal(Decision decision, boolean counted) {
+  public PreparedResponse preparedRefusal(Decision decision, boolean counted) {
     if (decision.outcome() != Decision.Outcome.DENY) {
       return null;
     }

@@ -4,8 +4,10 @@ import io.sluice.gateway.config.GatewayConfig;
 import io.vertx.core.Future;
 
 /**
- * What serves the proxy port, whichever engine ({@code proxy.engine}) does it: the Netty {@link ProxyServer} or the
- * Vert.x one in {@code proxy.vertx}. {@code GatewayVerticle} drives one through these four calls.
+ * What serves the proxy port, whichever engine ({@code proxy.engine}) does it: {@code proxy.netty.ProxyServer} or
+ * {@code proxy.vertx.VertxProxyServer}. {@code GatewayVerticle} drives one through these four calls. The engines
+ * share what is in this package (checks, the limiter gate, forwarding rules, problems, stats); each adapts only its
+ * request type and its send path.
  */
 public interface ProxyEngine {
 
@@ -20,29 +22,4 @@ public interface ProxyEngine {
 
   /** The bound port, or -1 before {@link #start}. */
   int actualPort();
-
-  /** The Netty engine behind this interface (it predates it). */
-  static ProxyEngine netty(ProxyServer server) {
-    return new ProxyEngine() {
-      @Override
-      public Future<Integer> start(int port) {
-        return server.start(port);
-      }
-
-      @Override
-      public Future<Void> warmUp(GatewayConfig.Warmup warmup) {
-        return server.warmUp(warmup);
-      }
-
-      @Override
-      public Future<Void> stop(long graceMillis) {
-        return server.stop(graceMillis);
-      }
-
-      @Override
-      public int actualPort() {
-        return server.actualPort();
-      }
-    };
-  }
 }

@@ -8,7 +8,8 @@ import io.netty.util.ByteProcessor;
  * it (obs-fold, RFC 9112 §5.2), and a chunk-size line that is not {@code 1*HEXDIG *( BWS ";" BWS token [ BWS "="
  * BWS ( token / quoted-string ) ] )} (RFC 9112 §7.1.1; Netty reads the size and ignores what follows ';'). It reads
  * the same bytes just before the decoder does, in the parts of the stream the decoder says are heads or chunked
- * bodies, and remembers the first violation; {@link ServerCodec} turns that into a failed request or body.
+ * bodies, and remembers the first violation; the engines' decoders ({@code netty.ServerCodec},
+ * {@code vertx.StrictRequestDecoder}) turn that into a failed request or body.
  */
 public final class StrictScanner {
 

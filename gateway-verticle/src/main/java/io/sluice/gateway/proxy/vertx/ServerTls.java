@@ -4,8 +4,10 @@ import io.sluice.gateway.config.GatewayConfig;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.KeyCertOptions;
+import io.vertx.core.net.TrustOptions;
 
 import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.TrustManagerFactory;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
@@ -34,6 +36,23 @@ final class ServerTls {
         .setAlpnVersions(List.of(HttpVersion.HTTP_2, HttpVersion.HTTP_1_1))
         .setSslHandshakeTimeout(handshakeMillis)
         .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * What the gateway's own warm-up client trusts: exactly the proxy port's certificate (its host name is not checked:
+   * the warm-up connects to an address).
+   */
+  static TrustOptions trustingOnly(GatewayConfig.Tls tls) {
+    try {
+      KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+      store.load(null, null);
+      store.setCertificateEntry("proxy-port", tls.chain().get(0));
+      TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      factory.init(store);
+      return TrustOptions.wrap(factory);
+    } catch (GeneralSecurityException | IOException e) {
+      throw new IllegalStateException("cannot trust the proxy port's certificate: " + e.getMessage(), e);
+    }
   }
 
   private static KeyManagerFactory keyManagers(GatewayConfig.Tls tls) {

@@ -2,7 +2,6 @@ package io.sluice.gateway.proxy.vertx;
 
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
-import io.sluice.gateway.proxy.ClientTls;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.LimitGate;
 import io.sluice.gateway.proxy.ProxyEngine;
@@ -291,7 +290,7 @@ public final class VertxProxyServer implements ProxyEngine {
     }
     String host = config.http().host().equals("0.0.0.0") ? "127.0.0.1" : config.http().host();
     HttpClientOptions selfOptions = new HttpClientOptions();
-    config.httpTls().ifPresent(tls -> selfOptions.setSsl(true).setTrustOptions(ClientTls.trustingOnly(tls))
+    config.httpTls().ifPresent(tls -> selfOptions.setSsl(true).setTrustOptions(ServerTls.trustingOnly(tls))
         .setVerifyHost(false));
     HttpClient self = vertx.createHttpClient(selfOptions, new PoolOptions().setHttp1MaxSize(4));
     RequestOptions options = new RequestOptions().setHost(host).setPort(actualPort).setURI(warmup.path())

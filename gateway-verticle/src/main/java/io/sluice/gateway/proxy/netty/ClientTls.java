@@ -1,4 +1,4 @@
-package io.sluice.gateway.proxy;
+package io.sluice.gateway.proxy.netty;
 
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -11,14 +11,15 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.ssl.SslProvider;
 import io.sluice.gateway.config.GatewayConfig;
+import io.sluice.gateway.proxy.GatewayStats;
 import io.vertx.core.net.TrustOptions;
 
-import javax.net.ssl.SSLException;
-import javax.net.ssl.TrustManagerFactory;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.cert.X509Certificate;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManagerFactory;
 
 /**
  * TLS on the proxy port ({@code http.tls.*}): TLS 1.3 and 1.2 only, with the JDK's cipher suites for them as Netty
@@ -27,7 +28,7 @@ import java.security.cert.X509Certificate;
  * never finishes its handshake is closed after the client idle timeout, like any connection that keeps the gateway
  * waiting on its client.
  */
-public final class ClientTls {
+final class ClientTls {
 
   private ClientTls() {
   }
@@ -60,7 +61,7 @@ public final class ClientTls {
    * What the gateway's own warm-up client trusts: exactly the proxy port's certificate. Its host name is not checked
    * (the warm-up connects to an address, and the certificate names the public host).
    */
-  public static TrustOptions trustingOnly(GatewayConfig.Tls tls) {
+  static TrustOptions trustingOnly(GatewayConfig.Tls tls) {
     try {
       KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
       store.load(null, null);
