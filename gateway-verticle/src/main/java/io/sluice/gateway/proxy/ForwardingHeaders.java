@@ -25,6 +25,7 @@ public final class ForwardingHeaders {
   public static final String VIA_NAME = "sluice";
   private static final String VIA_1_0 = "1.0 " + VIA_NAME;
   private static final String VIA_1_1 = "1.1 " + VIA_NAME;
+  private static final String VIA_2 = "2 " + VIA_NAME;
 
   private ForwardingHeaders() {
   }
@@ -35,9 +36,18 @@ public final class ForwardingHeaders {
    * switch is for the two ends to agree on, through the gateway.
    */
   public static void toUpstream(HttpRequest request, String clientIp, String scheme, boolean upgrade) {
+    toUpstream(request, clientIp, scheme, upgrade, hop(request.protocolVersion()));
+  }
+
+  /** The same for a request received over HTTP/2 (an HTTP/1.1 view of its head): Via names {@code 2}. */
+  public static void toUpstreamFromHttp2(HttpRequest request, String clientIp, String scheme) {
+    toUpstream(request, clientIp, scheme, false, VIA_2);
+  }
+
+  private static void toUpstream(HttpRequest request, String clientIp, String scheme, boolean upgrade, String via) {
     HttpHeaders headers = request.headers();
     dropHopByHop(headers, upgrade);
-    addVia(headers, request.protocolVersion());
+    addVia(headers, via);
     String prior = headers.get("X-Forwarded-For");
     headers.set("X-Forwarded-For", prior == null || prior.isBlank() ? clientIp : prior + ", " + clientIp);
     headers.set("X-Forwarded-Proto", scheme);
@@ -59,9 +69,17 @@ public final class ForwardingHeaders {
     addVia(response.headers(), response.protocolVersion());
   }
 
-  /** Appends this hop to {@code Via}, with the version of the message as it was received (RFC 9110 §7.6.3). */
+  /** This hop in {@code Via}: the version of the message as it was received (RFC 9110 §7.6.3), and our name. */
+  private static String hop(HttpVersion received) {
+    return received == HttpVersion.HTTP_1_0 ? VIA_1_0 : VIA_1_1;
+  }
+
   private static void addVia(HttpHeaders headers, HttpVersion received) {
-    String hop = received == HttpVersion.HTTP_1_0 ? VIA_1_0 : VIA_1_1;
+    addVia(headers, hop(received));
+  }
+
+  /** Appends {@code hop} to {@code Via}. */
+  private static void addVia(HttpHeaders headers, String hop) {
     if (!headers.contains(HttpHeaderNames.VIA)) {
       headers.add(HttpHeaderNames.VIA, hop);
       return;

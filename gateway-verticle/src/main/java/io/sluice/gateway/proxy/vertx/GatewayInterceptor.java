@@ -107,9 +107,10 @@ final class GatewayInterceptor implements ProxyInterceptor {
       response.setBody(Body.body(new TrailerRelay(body.stream(), upstream, exchange.request().response()),
           body.length(), body.mediaType()));
     }
-    if (closeDelimited(upstream, exchange)) {
+    if (closeDelimited(upstream, exchange) || server.stopping() && exchange.request().version() != null
+        && exchange.request().version() != io.vertx.core.http.HttpVersion.HTTP_2) {
       // the body ends when the upstream closes: relayed in chunks, after which the client connection closes too, as
-      // the Netty engine does (RFC 9112 §6.3 item 8)
+      // the Netty engine does (RFC 9112 §6.3 item 8); and while stopping, no client should reuse the connection
       io.vertx.core.http.HttpServerResponse client = exchange.request().response();
       // set last: Vert.x writes "keep-alive" for an HTTP/1.0 client that asked for it, whatever the headers say
       client.headersEndHandler(v -> client.headers().set(HttpHeaderNames.CONNECTION, "close"));

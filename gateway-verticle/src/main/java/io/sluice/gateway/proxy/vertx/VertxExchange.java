@@ -171,7 +171,12 @@ final class VertxExchange {
       }
     }
     server.idle().readingBody(connection);
-    ForwardingHeaders.toUpstream(head, clientIp, request.isSSL() ? "https" : "http", verdict.upgrade());
+    String scheme = request.isSSL() ? "https" : "http";
+    if (request.version() == io.vertx.core.http.HttpVersion.HTTP_2) {
+      ForwardingHeaders.toUpstreamFromHttp2(head, clientIp, scheme);
+    } else {
+      ForwardingHeaders.toUpstream(head, clientIp, scheme, verdict.upgrade());
+    }
     server.proxy(this);
   }
 
@@ -313,7 +318,7 @@ final class VertxExchange {
       return;
     }
     phase = Phase.DONE;
-    boolean closeAfter = close || !request.isEnded() && !discardable();
+    boolean closeAfter = close || server.stopping() || !request.isEnded() && !discardable();
     if (closeAfter) {
       server.stopReading(request.connection());
     } else {

@@ -73,6 +73,8 @@ public final class VertxProxyServer implements ProxyEngine {
   private HttpProxy proxy;
   private long sweepTimer = -1;
   private int actualPort = -1;
+  /** Set by {@link #stop}: answers given from then on say Connection: close (HTTP/1.x). */
+  private volatile boolean stopping;
 
   public VertxProxyServer(Vertx vertx, Context context, GatewayConfig config, RateLimiter limiter, GatewayStats stats,
                           Clock clock, String warmupSecret) {
@@ -305,9 +307,13 @@ public final class VertxProxyServer implements ProxyEngine {
     return chain.transform(done -> self.close());
   }
 
-  /** Vert.x's graceful shutdown: no new connections, requests in progress (held ones too) get the grace time. */
+  /**
+   * Vert.x's graceful shutdown: no new connections, idle ones closed, requests in progress (held ones too) get the
+   * grace time, and their answers say Connection: close.
+   */
   @Override
   public Future<Void> stop(long graceMillis) {
+    stopping = true;
     if (sweepTimer >= 0) {
       vertx.cancelTimer(sweepTimer);
     }
@@ -325,6 +331,10 @@ public final class VertxProxyServer implements ProxyEngine {
   }
 
   // ---- for the exchange and the interceptor, on the event loop
+
+  boolean stopping() {
+    return stopping;
+  }
 
   LimitGate gate() {
     return gate;

@@ -214,6 +214,7 @@ class Http2EngineTest {
     assertEquals(HttpVersion.HTTP_2, answer.version());
     JsonObject seen = answer.body().toJsonObject();
     assertEquals("https", seen.getJsonArray("x-forwarded-proto").getString(0));
+    assertEquals("2 sluice", seen.getJsonArray("via").getString(0), "the hop received over HTTP/2");
     assertEquals("a", seen.getJsonArray("x-api-key").getString(0));
 
     HttpClient http11 = client(new HttpClientOptions().setSsl(true).setUseAlpn(true).setTrustAll(true)
