@@ -13,6 +13,7 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.httpproxy.Body;
 import io.vertx.httpproxy.ProxyContext;
 import io.vertx.httpproxy.ProxyInterceptor;
+import io.vertx.httpproxy.ProxyRequest;
 import io.vertx.httpproxy.ProxyResponse;
 
 /**
@@ -49,15 +50,21 @@ final class GatewayInterceptor implements ProxyInterceptor {
     Future<Void> body = Future.succeededFuture();
     if (exchange.bodyOfUnknownLength()) {
       body = exchange.readBody().map(read -> {
-        context.request().setBody(Body.body(read));
+        // a stream that ended without data (a GET) has no body: it leaves without a length, as it came
+        context.request().setBody(read.length() == 0 ? null : Body.body(read));
         return null;
       });
     }
     return body.compose(ready -> context.sendRequest()).recover(failure -> exchange.answered()
         // the gateway has answered already (a broken request body): nothing more to send
         ? Future.failedFuture(failure)
-        : Future.succeededFuture(Answers.toProxyResponse(context.request().release().response(),
+        : Future.succeededFuture(Answers.toProxyResponse(released(context.request()).response(),
             exchange.failure(failure))));
+  }
+
+  /** The request's body let go of (vertx-http-proxy's {@code release()} fails on a request without a body). */
+  private static ProxyRequest released(ProxyRequest request) {
+    return request.getBody() == null ? request : request.release();
   }
 
   /** An HTTP/1.x answer with a body and neither Content-Length nor chunked framing (so: until the upstream closes). */

@@ -62,10 +62,14 @@ class Http2EngineTest {
   }
 
   private GatewayVerticle gateway(JsonObject http, boolean h2c) {
+    return gateway(http, h2c, apiPort);
+  }
+
+  private GatewayVerticle gateway(JsonObject http, boolean h2c, int upstreamPort) {
     JsonObject config = new JsonObject()
         .put("http", http.put("host", "127.0.0.1").put("port", 0))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
-        .put("upstreams", new JsonArray().add("http://127.0.0.1:" + apiPort))
+        .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstreamPort))
         .put("upstreamTimeout", "5s")
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 3))
         .put("proxy", new JsonObject().put("engine", "vertx").put("h2c", h2c))
@@ -186,6 +190,28 @@ class Http2EngineTest {
   }
 
   @Test
+  @DisplayName("an upstream that refuses connections: every stream gets a 502 problem, the connection stays")
+  void upstreamDownOverHttp2() {
+    io.vertx.core.net.NetServer closed = vertx.createNetServer().connectHandler(socket -> socket.close())
+        .listen(0, "127.0.0.1").await();
+    int port = closed.actualPort();
+    closed.close().await();
+    GatewayVerticle gateway = gateway(new JsonObject(), true, port);
+    HttpClient client = client(priorKnowledge());
+    List<Future<Answer>> sent = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      sent.add(send(client, gateway.proxyPort(), HttpMethod.GET, "/api/hello", null, null));
+    }
+    Future.all(sent).await();
+    for (Future<Answer> answer : sent) {
+      assertEquals(502, answer.result().status());
+      assertEquals("upstream-unavailable", answer.result().body().toJsonObject().getString("type")
+          .replace("urn:sluice:problem:", ""));
+      assertEquals(sent.get(0).result().connection(), answer.result().connection());
+    }
+  }
+
+  @Test
   @DisplayName("h2c by upgrade: the first request upgrades the connection and is answered over HTTP/2")
   void h2cUpgrade() {
     GatewayVerticle gateway = gateway(new JsonObject(), true);
@@ -215,6 +241,8 @@ class Http2EngineTest {
     JsonObject seen = answer.body().toJsonObject();
     assertEquals("https", seen.getJsonArray("x-forwarded-proto").getString(0));
     assertEquals("2 sluice", seen.getJsonArray("via").getString(0), "the hop received over HTTP/2");
+    assertEquals(null, seen.getJsonArray("content-length"), "a GET without a body goes up without a length: " + seen);
+    assertEquals(null, seen.getJsonArray("transfer-encoding"), seen::encode);
     assertEquals("a", seen.getJsonArray("x-api-key").getString(0));
 
     HttpClient http11 = client(new HttpClientOptions().setSsl(true).setUseAlpn(true).setTrustAll(true)
