@@ -9,7 +9,9 @@ import io.sluice.gateway.limit.InMemoryCounterStore;
 import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.proxy.GatewayStats;
-import io.sluice.gateway.proxy.ProxyServer;
+import io.sluice.gateway.proxy.ProxyEngine;
+import io.sluice.gateway.proxy.netty.ProxyServer;
+import io.sluice.gateway.proxy.vertx.VertxProxyServer;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
@@ -36,7 +38,7 @@ public class GatewayVerticle extends VerticleBase {
 
   private final StoreFactory storeFactory;
   private final Clock clock;
-  private ProxyServer proxy;
+  private ProxyEngine proxy;
   private ManagementServer management;
   private UpstreamProbe upstreams;
   private GatewayConfig gatewayConfig;
@@ -61,7 +63,9 @@ public class GatewayVerticle extends VerticleBase {
     return ConfigLoader.load(vertx, config()).compose(config -> {
       gatewayConfig = config;
       Shared shared = shared(config);
-      proxy = new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
+      proxy = config.engine() == GatewayConfig.Engine.VERTX
+          ? new VertxProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret())
+          : new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
       upstreams = shared.upstreams();
       management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats(), upstreams);
       return warmUp(shared.store())

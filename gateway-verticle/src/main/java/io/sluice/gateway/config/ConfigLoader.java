@@ -71,7 +71,8 @@ public final class ConfigLoader {
       "SLUICE_LIMITER_STORE_TIMEOUT", "limiter.storeTimeout",
       "SLUICE_WARMUP_PATH", "warmup.path",
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
-      "SLUICE_POLICIES", "policies");
+      "SLUICE_POLICIES", "policies",
+      "SLUICE_PROXY_ENGINE", "proxy.engine");
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
       "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
@@ -242,7 +243,7 @@ public final class ConfigLoader {
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
       knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
-          "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies"));
+          "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies", "proxy"));
       GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
           "maxHeaders", "maxConnections", "tls"));
       GatewayConfig.HttpLimits httpLimits = httpLimits(root.getJsonObject("http"));
@@ -286,8 +287,16 @@ public final class ConfigLoader {
       }
       GatewayConfig.Warmup warmup = new GatewayConfig.Warmup(warmupPath,
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
+      JsonObject proxyJson = object(root, "proxy");
+      knownKeys(proxyJson, "proxy.", Set.of("engine", "h2c"));
+      GatewayConfig.Engine engine = choice(proxyJson, "engine", "proxy.engine", GatewayConfig.Engine.class, "netty");
+      boolean h2c = flag(proxyJson, "h2c", "proxy.h2c");
+      if (h2c && engine != GatewayConfig.Engine.VERTX) {
+        throw fail("proxy.h2c", "may be true only with proxy.engine \"vertx\" (the netty engine speaks HTTP/1.x only)",
+            true);
+      }
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls);
+          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls, engine, h2c);
     }
 
     private GatewayConfig.HttpLimits httpLimits(JsonObject http) {
@@ -494,6 +503,18 @@ public final class ConfigLoader {
         allowed.append(allowed.length() == 0 ? "" : " or ").append('"').append(word).append('"');
       }
       throw fail(path, "must be " + allowed, value);
+    }
+
+    /** A boolean, false when absent; "true"/"false" as text too (environment variables are text). */
+    private boolean flag(JsonObject json, String field, String path) {
+      Object value = json.getValue(field, false);
+      if (value instanceof Boolean b) {
+        return b;
+      }
+      if ("true".equals(value) || "false".equals(value)) {
+        return Boolean.parseBoolean((String) value);
+      }
+      throw fail(path, "must be true or false", value);
     }
 
     private JsonObject object(JsonObject json, String field) {

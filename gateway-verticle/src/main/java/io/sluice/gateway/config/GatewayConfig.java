@@ -18,7 +18,14 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
                             List<X509Certificate> upstreamTrust, long upstreamTimeoutMillis,
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
                             Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits,
-                            Optional<Tls> httpTls) {
+                            Optional<Tls> httpTls, Engine engine, boolean h2c) {
+
+  /**
+   * What serves the proxy port ({@code proxy.engine}): the hand-written Netty proxy ({@code netty}, the default,
+   * HTTP/1.x) or Vert.x's HttpServer with vertx-http-proxy ({@code vertx}: HTTP/1.x, and HTTP/2 over TLS by ALPN, and
+   * in clear text when {@code proxy.h2c} is true; see docs/vertx-engine.md).
+   */
+  public enum Engine { NETTY, VERTX }
 
   /** Where a server listens. Port 0 picks a free port. */
   public record Endpoint(String host, int port) {

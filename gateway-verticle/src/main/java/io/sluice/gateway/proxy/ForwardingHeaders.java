@@ -15,14 +15,17 @@ import java.util.List;
  * client was from X-Forwarded-For/-Proto/-Host. Message framing (Content-Length, Transfer-Encoding) is kept: bodies
  * are streamed as they came, after {@link RequestCheck} made sure their framing is unambiguous.
  */
-final class ForwardingHeaders {
+public final class ForwardingHeaders {
 
   private static final List<CharSequence> HOP_BY_HOP = List.of(HttpHeaderNames.CONNECTION, HttpHeaderNames.KEEP_ALIVE,
       HttpHeaderNames.PROXY_AUTHENTICATE, HttpHeaderNames.PROXY_AUTHORIZATION, HttpHeaderNames.TE,
       HttpHeaderNames.TRAILER, HttpHeaderNames.UPGRADE, "Proxy-Connection");
 
-  private static final String VIA_1_0 = "1.0 " + Exchange.VIA_NAME;
-  private static final String VIA_1_1 = "1.1 " + Exchange.VIA_NAME;
+  /** How the gateway names itself in Via (RFC 9110 §7.6.3), whichever engine serves. */
+  public static final String VIA_NAME = "sluice";
+  private static final String VIA_1_0 = "1.0 " + VIA_NAME;
+  private static final String VIA_1_1 = "1.1 " + VIA_NAME;
+  private static final String VIA_2 = "2 " + VIA_NAME;
 
   private ForwardingHeaders() {
   }
@@ -32,10 +35,19 @@ final class ForwardingHeaders {
    * reached the gateway. An upgrade request keeps its {@code Upgrade} and says {@code Connection: Upgrade} again: the
    * switch is for the two ends to agree on, through the gateway.
    */
-  static void toUpstream(HttpRequest request, String clientIp, String scheme, boolean upgrade) {
+  public static void toUpstream(HttpRequest request, String clientIp, String scheme, boolean upgrade) {
+    toUpstream(request, clientIp, scheme, upgrade, hop(request.protocolVersion()));
+  }
+
+  /** The same for a request received over HTTP/2 (an HTTP/1.1 view of its head): Via names {@code 2}. */
+  public static void toUpstreamFromHttp2(HttpRequest request, String clientIp, String scheme) {
+    toUpstream(request, clientIp, scheme, false, VIA_2);
+  }
+
+  private static void toUpstream(HttpRequest request, String clientIp, String scheme, boolean upgrade, String via) {
     HttpHeaders headers = request.headers();
     dropHopByHop(headers, upgrade);
-    addVia(headers, request.protocolVersion());
+    addVia(headers, via);
     String prior = headers.get("X-Forwarded-For");
     headers.set("X-Forwarded-For", prior == null || prior.isBlank() ? clientIp : prior + ", " + clientIp);
     headers.set("X-Forwarded-Proto", scheme);
@@ -46,20 +58,28 @@ final class ForwardingHeaders {
   }
 
   /** Prepares an upstream's response (final or interim) for the client; {@code received}: its version upstream. */
-  static void toClient(HttpResponse response, HttpVersion received) {
+  public static void toClient(HttpResponse response, HttpVersion received) {
     dropHopByHop(response.headers(), false);
     addVia(response.headers(), received);
   }
 
   /** A 101 keeps the {@code Upgrade} it agreed to, with {@code Connection: Upgrade}. */
-  static void toClientSwitching(HttpResponse response) {
+  public static void toClientSwitching(HttpResponse response) {
     dropHopByHop(response.headers(), true);
     addVia(response.headers(), response.protocolVersion());
   }
 
-  /** Appends this hop to {@code Via}, with the version of the message as it was received (RFC 9110 §7.6.3). */
+  /** This hop in {@code Via}: the version of the message as it was received (RFC 9110 §7.6.3), and our name. */
+  private static String hop(HttpVersion received) {
+    return received == HttpVersion.HTTP_1_0 ? VIA_1_0 : VIA_1_1;
+  }
+
   private static void addVia(HttpHeaders headers, HttpVersion received) {
-    String hop = received == HttpVersion.HTTP_1_0 ? VIA_1_0 : VIA_1_1;
+    addVia(headers, hop(received));
+  }
+
+  /** Appends {@code hop} to {@code Via}. */
+  private static void addVia(HttpHeaders headers, String hop) {
     if (!headers.contains(HttpHeaderNames.VIA)) {
       headers.add(HttpHeaderNames.VIA, hop);
       return;

@@ -11,14 +11,14 @@ import io.netty.util.AsciiString;
  * Headers as a decoder fills them that also remember how many {@code Content-Length} fields were received: Netty
  * folds several into one (for HTTP/1.0 it keeps the first) and drops it beside {@code Transfer-Encoding: chunked}
  * before anyone can look, and a message framed both ways, or with several lengths, is ambiguous. {@link RequestCheck}
- * refuses such requests; {@link UpstreamConnection} treats such responses as invalid.
+ * refuses such requests; {@code netty.UpstreamConnection} treats such responses as invalid.
  */
-final class FramingHeaders extends DefaultHttpHeaders {
+public final class FramingHeaders extends DefaultHttpHeaders {
 
   /** For requests from clients: names and values validated, as Netty does by default. */
-  static final HttpHeadersFactory VALIDATING = factory(DefaultHttpHeadersFactory.headersFactory());
+  public static final HttpHeadersFactory VALIDATING = factory(DefaultHttpHeadersFactory.headersFactory());
   /** For responses from the configured upstreams: passed on as they are, not validated again. */
-  static final HttpHeadersFactory TRUSTING = factory(DefaultHttpHeadersFactory.headersFactory().withValidation(false));
+  public static final HttpHeadersFactory TRUSTING = factory(DefaultHttpHeadersFactory.headersFactory().withValidation(false));
 
   private int contentLengthFields;
 
@@ -41,7 +41,7 @@ final class FramingHeaders extends DefaultHttpHeaders {
   }
 
   /** Whether {@code headers} (filled by a decoder using these) arrived with several lengths, or a length and chunked. */
-  static boolean ambiguous(HttpHeaders headers) {
+  public static boolean ambiguous(HttpHeaders headers) {
     return headers instanceof FramingHeaders received && (received.contentLengthFields > 1
         || received.contentLengthFields > 0 && headers.contains(HttpHeaderNames.TRANSFER_ENCODING));
   }

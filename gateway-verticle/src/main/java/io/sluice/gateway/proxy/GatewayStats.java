@@ -10,19 +10,19 @@ import java.util.concurrent.atomic.LongAdder;
 /** Counters of what the gateway decided, served as JSON on the management port ({@code GET /stats}). */
 public final class GatewayStats {
 
-  final LongAdder forwarded = new LongAdder();
-  final LongAdder delayed = new LongAdder();
+  public final LongAdder forwarded = new LongAdder();
+  public final LongAdder delayed = new LongAdder();
   final LongAdder rejected = new LongAdder();
   final LongAdder missingKey = new LongAdder();
-  final LongAdder upstreamFailures = new LongAdder();
+  public final LongAdder upstreamFailures = new LongAdder();
   final LongAdder limiterFailures = new LongAdder();
   final LongAdder overloaded = new LongAdder();
-  final LongAdder idleClosed = new LongAdder();
-  final LongAdder tlsHandshakeFailures = new LongAdder();
+  public final LongAdder idleClosed = new LongAdder();
+  public final LongAdder tlsHandshakeFailures = new LongAdder();
   /** Client connections open now, on every event loop of the gateway (checked against http.maxConnections). */
-  final AtomicInteger openConnections = new AtomicInteger();
+  public final AtomicInteger openConnections = new AtomicInteger();
   /** Connections closed as they were accepted because http.maxConnections were open. */
-  final LongAdder connectionsRefused = new LongAdder();
+  public final LongAdder connectionsRefused = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
 

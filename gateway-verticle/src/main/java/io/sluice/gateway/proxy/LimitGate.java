@@ -22,11 +22,12 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The rate-limit seam between HTTP and the {@link RateLimiter}: picks the limiter for a request, asks it, and turns
  * its refusals into answers (429 with Retry-After and RateLimit headers, 401 for a missing key, 503 when the
- * counters cannot be reached). It knows nothing about sockets; {@link Exchange} calls it.
+ * counters cannot be reached). It knows nothing about sockets; each engine's exchange ({@code netty.Exchange},
+ * {@code vertx.VertxExchange}) calls it.
  */
-final class LimitGate {
+public final class LimitGate {
 
-  static final String WARMUP_HEADER = "X-Sluice-Warmup";
+  public static final String WARMUP_HEADER = "X-Sluice-Warmup";
   private static final AsciiString WARMUP_HEADER_NAME = AsciiString.cached(WARMUP_HEADER);
 
   private final RateLimiter limiter;
@@ -42,7 +43,7 @@ final class LimitGate {
   private static final int MAX_CACHED_REFUSALS = 4096;
   private final Map<RefusalKey, Refusal> refusals = new ConcurrentHashMap<>();
 
-  LimitGate(RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
+  public LimitGate(RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
     this.limiter = limiter;
     this.stats = stats;
     this.clock = clock;
@@ -55,12 +56,12 @@ final class LimitGate {
             0, Policy.OnMissingKey.SKIP)));
   }
 
-  String warmupSecret() {
+  public String warmupSecret() {
     return warmupSecret;
   }
 
   /** The limiter for this request: the warm-up one for the gateway's own warm-up requests. Strips the marker. */
-  RateLimiter limiterFor(HttpHeaders headers) {
+  public RateLimiter limiterFor(HttpHeaders headers) {
     String warmup = headers.get(WARMUP_HEADER_NAME);
     if (warmup == null) {
       return limiter;
@@ -70,12 +71,12 @@ final class LimitGate {
   }
 
   /** Whether decisions of {@code decider} count in the gateway's statistics (warm-up ones do not). */
-  boolean counts(RateLimiter decider) {
+  public boolean counts(RateLimiter decider) {
     return decider == limiter;
   }
 
   /** The limiter's decision; a failed future means its store could not be reached (see {@link #unavailable}). */
-  Future<Decision> decide(RateLimiter decider, RequestInfo request) {
+  public Future<Decision> decide(RateLimiter decider, RequestInfo request) {
     return decider.decide(request);
   }
 
@@ -83,12 +84,12 @@ final class LimitGate {
    * Called as the request is about to leave: the same decision if it still holds, or a new one (maybe a delay, maybe
    * a denial) decided for the real instant of leaving.
    */
-  Future<Decision> confirm(RateLimiter decider, Decision decision, RequestInfo request) {
+  public Future<Decision> confirm(RateLimiter decider, Decision decision, RequestInfo request) {
     return decider.confirm(decision, request);
   }
 
   /** Adds RateLimit-Policy and RateLimit to the response of a forwarded request. */
-  void decorate(HttpResponse response, Decision decision) {
+  public void decorate(HttpResponse response, Decision decision) {
     if (decision != null && decision.tightest() != null) {
       response.headers().set(RateLimitHeaders.POLICY, RateLimitHeaders.policy(decision.policy()));
       response.headers().set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), clock.millis()));
@@ -96,7 +97,7 @@ final class LimitGate {
   }
 
   /** The answer to a request the limiter did not admit (also when an admitted one could not leave in time). */
-  FullHttpResponse refusal(Decision decision, boolean counted) {
+  public FullHttpResponse refusal(Decision decision, boolean counted) {
     if (decision.outcome() == Decision.Outcome.MISSING_KEY) {
       stats.missingKey.increment();
       return missingKey(decision.policy());
@@ -108,14 +109,14 @@ final class LimitGate {
   }
 
   /** An admitted request that could not leave in time for its slots, again and again: the gateway is overloaded. */
-  FullHttpResponse overloaded() {
+  public FullHttpResponse overloaded() {
     stats.overloaded.increment();
     return Problems.answer(Problems.problem(503, "overloaded", "Service Unavailable",
         "the gateway could not forward the request in time for its rate-limit slots; retry"));
   }
 
   /** The answer when the limiter's store failed: the gateway fails closed. */
-  FullHttpResponse unavailable(Throwable cause) {
+  public FullHttpResponse unavailable(Throwable cause) {
     stats.limiterFailures.increment();
     return Problems.answer(Problems.problem(503, "limiter-unavailable", "Service Unavailable",
         "the rate limiter could not reach its counters: " + cause));
@@ -126,7 +127,7 @@ final class LimitGate {
    * when this refusal is another kind: under a flood almost every answer is one of a few, and encoding each anew
    * was a third of the work of refusing. The caller sends it only on a keep-alive HTTP/1.1 connection.
    */
-  PreparedResponse preparedRefusal(Decision decision, boolean counted) {
+  public PreparedResponse preparedRefusal(Decision decision, boolean counted) {
     if (decision.outcome() != Decision.Outcome.DENY) {
       return null;
     }

@@ -10,10 +10,10 @@ import java.nio.ByteBuffer;
 
 /**
  * A complete HTTP/1.1 answer (status line, headers, body) encoded once by Netty's own encoder and then written as
- * bytes as often as needed, through {@link ServerCodec}. For the answers a flood repeats: the same 429 thousands of
+ * bytes as often as needed, through the netty engine's {@code ServerCodec}. For the answers a flood repeats: the same 429 thousands of
  * times a second.
  */
-final class PreparedResponse {
+public final class PreparedResponse {
 
   /** The encoded answer; never released (a write's release is a no-op), freed with this object. */
   private final ByteBuf bytes;
@@ -26,7 +26,7 @@ final class PreparedResponse {
   }
 
   /** Encodes {@code response} (and releases it). */
-  static PreparedResponse of(FullHttpResponse response) {
+  public static PreparedResponse of(FullHttpResponse response) {
     int bodyLength = response.content().readableBytes();
     EmbeddedChannel encoder = new EmbeddedChannel(new HttpResponseEncoder());
     encoder.writeOutbound(response);
@@ -46,7 +46,7 @@ final class PreparedResponse {
   }
 
   /** The bytes to write: the whole answer, or only its head for a HEAD request. */
-  ByteBuf bytes(boolean headOnly) {
+  public ByteBuf bytes(boolean headOnly) {
     return headOnly ? bytes.slice(0, headLength) : bytes.duplicate();
   }
 }

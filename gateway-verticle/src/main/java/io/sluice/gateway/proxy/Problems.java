@@ -14,7 +14,7 @@ public final class Problems {
 
   public static final String CONTENT_TYPE = "application/problem+json";
   /** Headers of answers the gateway builds itself: set from constants, so not validated again. */
-  static final DefaultHttpHeadersFactory OWN_HEADERS = DefaultHttpHeadersFactory.headersFactory().withValidation(false);
+  public static final DefaultHttpHeadersFactory OWN_HEADERS = DefaultHttpHeadersFactory.headersFactory().withValidation(false);
 
   private Problems() {
   }
@@ -28,7 +28,7 @@ public final class Problems {
   }
 
   /** A complete response carrying {@code problem}, its status taken from the document. */
-  static FullHttpResponse answer(JsonObject problem) {
+  public static FullHttpResponse answer(JsonObject problem) {
     return answer(problem.getInteger("status"), problem.toBuffer().getBytes());
   }
 

@@ -22,40 +22,40 @@ import java.util.Locale;
  *
  * <p>Pure: it reads the decoded head and, for a request in absolute form, rewrites its target to origin form.
  */
-final class RequestCheck {
+public final class RequestCheck {
 
   /** How the request's body is delimited, once the head has passed. */
-  enum Framing { NONE, FIXED, CHUNKED }
+  public enum Framing { NONE, FIXED, CHUNKED }
 
   /** A refusal: the status and the problem document's parts. */
-  record Refusal(int status, String type, String title, String detail) {
+  public record Refusal(int status, String type, String title, String detail) {
   }
 
   /** What the checks found: a refusal, or the framing and whether the request asks to switch protocols. */
-  record Verdict(Refusal refusal, Framing framing, long length, boolean upgrade, boolean expectsContinue) {
+  public record Verdict(Refusal refusal, Framing framing, long length, boolean upgrade, boolean expectsContinue) {
 
-    boolean passed() {
+    public boolean passed() {
       return refusal == null;
     }
   }
 
   /** Methods the gateway forwards; what a 405 names in {@code Allow}. */
-  static final String ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE";
+  public static final String ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE";
 
   private final long maxBodySize;
   private final int maxHeaders;
 
   /** {@code maxBodySize}: bytes, 0 = no limit; {@code maxHeaders}: header fields per request. */
-  RequestCheck(long maxBodySize, int maxHeaders) {
+  public RequestCheck(long maxBodySize, int maxHeaders) {
     this.maxBodySize = maxBodySize;
     this.maxHeaders = maxHeaders;
   }
 
-  long maxBodySize() {
+  public long maxBodySize() {
     return maxBodySize;
   }
 
-  Verdict check(HttpRequest request) {
+  public Verdict check(HttpRequest request) {
     DecoderResult decoded = request.decoderResult();
     if (decoded.isFailure()) {
       return refuse(undecodable(decoded.cause()));
@@ -70,9 +70,13 @@ final class RequestCheck {
           "CONNECT is not supported: this is a reverse proxy"));
     }
     HttpHeaders headers = request.headers();
-    if (headers.size() > maxHeaders) {
+    int fields = fieldCount(headers);
+    if (fields < 0) {
+      return refuse(badRequest("a header field has an empty name"));
+    }
+    if (fields > maxHeaders) {
       return refuse(new Refusal(431, "headers-too-large", "Request Header Fields Too Large",
-          "the request has " + headers.size() + " header fields; at most " + maxHeaders + " are accepted"));
+          "the request has " + fields + " header fields; at most " + maxHeaders + " are accepted"));
     }
     Refusal target = checkTarget(request);
     if (target != null) {
@@ -99,11 +103,29 @@ final class RequestCheck {
         expectsContinue);
   }
 
+  /**
+   * Header fields, each repeated one counted (some maps' {@code size()}, Vert.x's, counts names); -1 if a name is empty
+   * (a map that validates names, Netty's, never holds one).
+   */
+  private static int fieldCount(HttpHeaders headers) {
+    if (headers instanceof io.netty.handler.codec.http.DefaultHttpHeaders) {
+      return headers.size();
+    }
+    int fields = 0;
+    for (java.util.Iterator<java.util.Map.Entry<CharSequence, CharSequence>> i = headers.iteratorCharSequence();
+         i.hasNext(); fields++) {
+      if (i.next().getKey().length() == 0) {
+        return -1;
+      }
+    }
+    return fields;
+  }
+
   private static Verdict refuse(Refusal refusal) {
     return new Verdict(refusal, Framing.NONE, 0, false, false);
   }
 
-  static Refusal undecodable(Throwable cause) {
+  public static Refusal undecodable(Throwable cause) {
     if (cause instanceof TooLongHttpLineException) {
       return new Refusal(414, "uri-too-long", "URI Too Long", "the request line is too long");
     }
@@ -114,11 +136,11 @@ final class RequestCheck {
     return new Refusal(400, "bad-request", "Bad Request", "the request is not valid HTTP/1.1: " + cause.getMessage());
   }
 
-  static Refusal badRequest(String detail) {
+  public static Refusal badRequest(String detail) {
     return new Refusal(400, "bad-request", "Bad Request", detail);
   }
 
-  static Refusal tooLarge(long limit) {
+  public static Refusal tooLarge(long limit) {
     return new Refusal(413, "content-too-large", "Content Too Large",
         "the request body is larger than the gateway accepts (" + limit + " bytes)");
   }

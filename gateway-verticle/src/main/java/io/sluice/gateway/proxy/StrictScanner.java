@@ -8,12 +8,13 @@ import io.netty.util.ByteProcessor;
  * it (obs-fold, RFC 9112 §5.2), and a chunk-size line that is not {@code 1*HEXDIG *( BWS ";" BWS token [ BWS "="
  * BWS ( token / quoted-string ) ] )} (RFC 9112 §7.1.1; Netty reads the size and ignores what follows ';'). It reads
  * the same bytes just before the decoder does, in the parts of the stream the decoder says are heads or chunked
- * bodies, and remembers the first violation; {@link ServerCodec} turns that into a failed request or body.
+ * bodies, and remembers the first violation; the engines' decoders ({@code netty.ServerCodec},
+ * {@code vertx.StrictRequestDecoder}) turn that into a failed request or body.
  */
-final class StrictScanner {
+public final class StrictScanner {
 
   /** Which part of the stream the next byte belongs to. */
-  enum Part {
+  public enum Part {
     /** A request head: its lines are checked for obs-fold until the blank line. */
     HEAD,
     /** Bytes the decoder alone reads (a fixed-length body, or a head or body already scanned). */
@@ -36,17 +37,17 @@ final class StrictScanner {
   private long remaining;
   private String violation;
 
-  Part part() {
+  public Part part() {
     return part;
   }
 
   /** The first rule broken in the part being scanned, or null. */
-  String violation() {
+  public String violation() {
     return violation;
   }
 
   /** A new request head starts at the next byte. */
-  void expectHead() {
+  public void expectHead() {
     part = Part.HEAD;
     lineStart = true;
     firstLine = true;
@@ -54,14 +55,14 @@ final class StrictScanner {
   }
 
   /** A chunked body starts at the next byte. */
-  void expectChunkedBody() {
+  public void expectChunkedBody() {
     part = Part.CHUNK_LINE;
     line.setLength(0);
     violation = null;
   }
 
   /** The decoder alone reads what follows, until told otherwise. */
-  void pass() {
+  public void pass() {
     part = Part.PASS;
   }
 
@@ -69,7 +70,7 @@ final class StrictScanner {
    * Scans {@code buffer} from index {@code from} (inclusive) to {@code to} (exclusive); returns the index it stopped at:
    * {@code to}, or where the scanned part ended (the decoder must catch up before the next part starts).
    */
-  int scan(ByteBuf buffer, int from, int to) {
+  public int scan(ByteBuf buffer, int from, int to) {
     int i = from;
     while (i < to && part != Part.PASS && violation == null) {
       if (part == Part.CHUNK_DATA) {

@@ -210,6 +210,9 @@ class ConfigLoaderTest {
         zero-max-connections.json       | http.maxConnections      | integer from 1 to 1000000
         zero-max-headers.json           | http.maxHeaders          | integer from 1 to 10000
         management-max-headers.json     | management.maxHeaders    | is not a known key
+        unknown-engine.json             | proxy.engine             | "netty" or "vertx"
+        h2c-on-netty.json               | proxy.h2c                | may be true only with proxy.engine "vertx"
+        bad-h2c.json                    | proxy.h2c                | must be true or false
         tls-cert-without-key.json       | http.tls.key             | must be set too when http.tls.cert is
         tls-key-without-cert.json       | http.tls.cert            | must be set too when http.tls.key is
         tls-missing-cert-file.json      | http.tls.cert            | readable PEM file of the server's certificate chain (NoSuchFileException
@@ -281,6 +284,8 @@ class ConfigLoaderTest {
           layer("http.maxHeaders", "50", "50", "60", "60", "70", "70", c -> String.valueOf(c.httpLimits().maxHeaders())),
           layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),
           layer("warmup.requests", "1", "1", "2", "2", "3", "3", c -> String.valueOf(c.warmup().requests())),
+          layer("proxy.engine", "\"vertx\"", "vertx", "netty", "netty", "vertx", "vertx",
+              c -> c.engine().name().toLowerCase(java.util.Locale.ROOT)),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
               c -> c.policies().get(0).name()));
     }

@@ -89,10 +89,13 @@ class UpstreamProbeTest {
 
     vertx.createNetServer().connectHandler(NetSocket::close).listen(port, "127.0.0.1").await();
     await(() -> probe.summary().equals("UP"), "the upstream to be seen again");
+    await(() -> !messages(Level.INFO).isEmpty(), "the upstream's return to be logged");
     assertEquals(List.of("upstream " + down + " is reachable again"), messages(Level.INFO));
 
     alive.close().await();
     await(() -> probe.summary().equals("DOWN"), "the other upstream to be missed");
+    // the probe logs on its event loop just after it changes the summary this thread reads
+    await(() -> messages(Level.WARNING).size() >= 2, "the second warning");
     assertEquals(2, messages(Level.WARNING).size(), () -> messages(Level.WARNING).toString());
     assertTrue(messages(Level.WARNING).get(1).startsWith("upstream " + up + " became unreachable: "),
         () -> messages(Level.WARNING).get(1));

@@ -130,9 +130,14 @@ class BodyMatrixTest {
   }
 
   /** A gateway of its own for every case, so that one case's failure cannot leave another a broken connection. */
+  /** The proxy engine under test ({@code proxy.engine}). */
+  protected String engine() {
+    return "netty";
+  }
+
   @BeforeEach
   void startGateway() {
-    gateway = deployGateway(vertx, apiPort);
+    gateway = deployGateway(vertx, apiPort, engine());
     http = vertx.createHttpClient();
     context = vertx.getOrCreateContext();
   }
@@ -146,7 +151,12 @@ class BodyMatrixTest {
 
   /** The gateway as configured by default, but on loopback port 0, without warm-up and with a limit never reached. */
   static GatewayVerticle deployGateway(Vertx vertx, int apiPort) {
+    return deployGateway(vertx, apiPort, "netty");
+  }
+
+  static GatewayVerticle deployGateway(Vertx vertx, int apiPort, String engine) {
     JsonObject config = new JsonObject()
+        .put("proxy", new JsonObject().put("engine", engine))
         // the matrix goes past the default 10 MiB body limit: bodies of any size pass when it is off
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0).put("maxBodySize", 0))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))

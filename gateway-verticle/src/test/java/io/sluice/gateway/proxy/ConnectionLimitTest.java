@@ -37,6 +37,11 @@ class ConnectionLimitTest {
   private GatewayVerticle gateway;
   private WebClient client;
 
+  /** The proxy engine under test ({@code proxy.engine}). */
+  protected String engine() {
+    return "netty";
+  }
+
   @BeforeEach
   void start() {
     vertx = Vertx.vertx();
@@ -46,6 +51,7 @@ class ConnectionLimitTest {
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstream.actualPort()))
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
+        .put("proxy", new JsonObject().put("engine", engine()))
         .put("policies", new JsonArray().add(new JsonObject().put("name", "global").put("key", "global")
             .put("requests", 1000).put("window", "1s")));
     gateway = new GatewayVerticle();

@@ -59,6 +59,11 @@ public abstract class GatewayHttpContract {
   /** How the gateway under test keeps its counters; null means the default (in-memory). */
   protected abstract StoreFactory storeFactory();
 
+  /** Configuration merged into every gateway of the suite: which proxy engine serves (the default: netty). */
+  protected JsonObject engineConfig() {
+    return new JsonObject();
+  }
+
   @BeforeEach
   void startUpstream() {
     vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
@@ -93,6 +98,7 @@ public abstract class GatewayHttpContract {
         // a few warm-up requests go upstream unlimited before the gateway is ready: they must cost no quota
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 3))
         .put("policies", policies)
+        .mergeIn(engineConfig())
         .mergeIn(extra);
     GatewayVerticle gateway = storeFactory() == null ? new GatewayVerticle() : new GatewayVerticle(storeFactory());
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
@@ -397,7 +403,8 @@ public abstract class GatewayHttpContract {
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("upstreams", new JsonArray().add("http://127.0.0.1:" + apiPort))
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
-        .put("policies", new JsonArray().add(policy("global", "global", 4, "10s")));
+        .put("policies", new JsonArray().add(policy("global", "global", 4, "10s")))
+        .mergeIn(engineConfig());
     StoreFactory factory = storeFactory();
     vertx.deployVerticle(() -> factory == null ? new GatewayVerticle() : new GatewayVerticle(factory),
         new DeploymentOptions().setInstances(2).setConfig(config)).await();

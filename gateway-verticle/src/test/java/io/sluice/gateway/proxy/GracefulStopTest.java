@@ -43,6 +43,11 @@ class GracefulStopTest {
   private Vertx vertx;
   private GatewayVerticle gateway;
 
+  /** The proxy engine under test ({@code proxy.engine}). */
+  protected String engine() {
+    return "netty";
+  }
+
   @BeforeEach
   void start() {
     vertx = Vertx.vertx();
@@ -54,6 +59,7 @@ class GracefulStopTest {
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("upstreams", new JsonArray().add("http://127.0.0.1:" + api.actualPort()))
         .put("shutdownGrace", "5s")
+        .put("proxy", new JsonObject().put("engine", engine()))
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
         .put("policies", new JsonArray().add(new JsonObject().put("name", "global").put("key", "global")
             .put("requests", 1000).put("window", "1s")));

@@ -194,8 +194,15 @@ class TlsListenerTest {
         .setPort(gateway.proxyPort()).setURI("/api/hello")).await());
     old.close().await();
 
-    // ... so the TLS 1.1 ClientHello is written by hand: the gateway must answer it with a fatal protocol_version alert
+    // ... so the TLS 1.1 ClientHello is written by hand: the gateway must answer it with a fatal protocol_version
+    // alert. The refused client's own connection is counted as it closes, which on a busy machine can be after its
+    // request failed: wait for that count (up to 2 s) before taking the baseline.
     long failedBefore = stats(gateway).getLong("tlsHandshakeFailures");
+    long deadline = System.currentTimeMillis() + 2_000;
+    while (failedBefore == 0 && System.currentTimeMillis() < deadline) {
+      Thread.sleep(50);
+      failedBefore = stats(gateway).getLong("tlsHandshakeFailures");
+    }
     try (Socket socket = rawSocket(gateway)) {
       socket.getOutputStream().write(tls11ClientHello());
       byte[] answer = readUntilClosed(socket.getInputStream());

@@ -45,10 +45,17 @@ final class CaseRunner {
 
   private final InetSocketAddress target;
   private final RecordingUpstream upstream;
+  /** Forwarded field names (lower case) whose case is not compared (an engine's documented difference). */
+  private final Set<String> namesOfAnyCase;
 
   CaseRunner(InetSocketAddress target, RecordingUpstream upstream) {
+    this(target, upstream, Set.of());
+  }
+
+  CaseRunner(InetSocketAddress target, RecordingUpstream upstream, Set<String> namesOfAnyCase) {
     this.target = target;
     this.upstream = upstream;
+    this.namesOfAnyCase = namesOfAnyCase;
   }
 
   /** What a replay found: every failed check (empty if none) and a transcript to read when it failed. */
@@ -351,11 +358,13 @@ final class CaseRunner {
         }
       }
       case "exact" -> {
-        String expected = canonical(expect.upstreamBytes(), true);
-        waitUntil(System.currentTimeMillis() + 1_000, () -> canonical(upstream.received(), true).equals(expected));
-        String actual = canonical(upstream.received(), true);
+        String expected = canonical(expect.upstreamBytes(), true, namesOfAnyCase);
+        waitUntil(System.currentTimeMillis() + 1_000,
+            () -> canonical(upstream.received(), true, namesOfAnyCase).equals(expected));
+        String actual = canonical(upstream.received(), true, namesOfAnyCase);
         if (!actual.equals(expected)) {
-          boolean onlyVia = canonical(upstream.received(), false).equals(canonical(expect.upstreamBytes(), false));
+          boolean onlyVia = canonical(upstream.received(), false, namesOfAnyCase)
+              .equals(canonical(expect.upstreamBytes(), false, namesOfAnyCase));
           failures.add("upstream received other requests than expected" + (onlyVia ? " (they differ only in Via)" : "")
               + ":\n--- expected\n" + expected + "--- received\n" + actual + "---");
         }
@@ -378,7 +387,7 @@ final class CaseRunner {
         failures.add("upstream connection: expected to be kept open, closed by the gateway");
       }
     }
-    return canonical(upstream.received(), true);
+    return canonical(upstream.received(), true, namesOfAnyCase);
   }
 
   /**
@@ -387,6 +396,11 @@ final class CaseRunner {
    * bodies de-chunked with their trailers; bytes that do not frame as requests shown as they are.
    */
   static String canonical(String bytes, boolean withVia) {
+    return canonical(bytes, withVia, Set.of());
+  }
+
+  /** The same, with the names in {@code namesOfAnyCase} shown in lower case whatever their case. */
+  static String canonical(String bytes, boolean withVia, Set<String> namesOfAnyCase) {
     StringBuilder out = new StringBuilder();
     List<Message> requests = HttpFraming.requests(bytes);
     for (Message r : requests) {
@@ -399,7 +413,7 @@ final class CaseRunner {
             added.computeIfAbsent(lower, k -> new ArrayList<>()).add(f.value());
           }
         } else {
-          String name = LENIENT ? lower : f.name();
+          String name = LENIENT || namesOfAnyCase.contains(lower) ? lower : f.name();
           out.append("  ").append(ByteNotation.show(name)).append(": ").append(ByteNotation.show(f.value()))
               .append('\n');
         }

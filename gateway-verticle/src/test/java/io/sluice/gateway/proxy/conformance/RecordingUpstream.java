@@ -28,6 +28,8 @@ final class RecordingUpstream implements AutoCloseable {
   static final Reply DEFAULT_REPLY = new Reply(false,
       List.of(new Action("send", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0)));
   private static final int READ_TIMEOUT_MILLIS = 50;
+  /** At most this much more is read, of what has already arrived, before the recording is framed again. */
+  private static final int MAX_DRAIN_BYTES = 4 * 1024 * 1024;
 
   /** What one upstream connection received, and whether its peer (the gateway) closed it. */
   static final class Recording {
@@ -178,6 +180,12 @@ final class RecordingUpstream implements AutoCloseable {
         out.write(buffer, 0, n);
         out.flush();
         continue;
+      }
+      // what has already arrived is recorded before the requests are framed again: framing the whole recording after
+      // every 64 KiB read makes a 10 MiB body quadratic, slow enough on a busy machine to stop reading for over the
+      // gateway's 1 s upstream timeout (body-over-limit-chunked then got 504)
+      for (int more = 0; more < MAX_DRAIN_BYTES && in.available() > 0 && (n = in.read(buffer)) > 0; more += n) {
+        recording.append(buffer, n);
       }
       String all = recording.received();
       while (!hung && !echo) {

@@ -1,4 +1,4 @@
-package io.sluice.gateway.proxy;
+package io.sluice.gateway.proxy.netty;
 
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -9,6 +9,10 @@ import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.ssl.SslContext;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.proxy.GatewayStats;
+import io.sluice.gateway.proxy.LimitGate;
+import io.sluice.gateway.proxy.ProxyEngine;
+import io.sluice.gateway.proxy.RequestCheck;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -43,7 +47,7 @@ import java.util.concurrent.TimeUnit;
  * interceptor futures) kept the gateway at under half of HAProxy's throughput; this path does the same job with the
  * codec, a connection queue and the limiter.
  */
-public final class ProxyServer {
+public final class ProxyServer implements ProxyEngine {
 
   private static final long WARMUP_LIMIT_MILLIS = 10_000;
   /** Body bytes per message the codec hands on: small enough that a body never sits whole in memory. */
@@ -101,6 +105,7 @@ public final class ProxyServer {
    * Listens on {@code port} (0 picks one) on this verticle's event loop. With the native transport the port may be
    * shared (SO_REUSEPORT) by the other instances of the deployment, each serving its own connections.
    */
+  @Override
   public Future<Integer> start(int port) {
     EventLoop loop = context.nettyEventLoop();
     Transport transport = ((VertxInternal) vertx).transport();
@@ -153,6 +158,7 @@ public final class ProxyServer {
    * code compiled and connections open: otherwise they spend hundreds of ms between being counted and arriving
    * upstream, which blurs the limiter's timing. Failures are ignored; the whole warm-up is bounded in time.
    */
+  @Override
   public Future<Void> warmUp(GatewayConfig.Warmup warmup) {
     if (warmup.requests() == 0 || actualPort < 0) {
       return Future.succeededFuture();
@@ -178,6 +184,7 @@ public final class ProxyServer {
    * Stops accepting connections and closes idle ones; requests in progress (delayed ones too) may finish within the
    * grace time, then every connection closes.
    */
+  @Override
   public Future<Void> stop(long graceMillis) {
     Promise<Void> stopped = context.promise();
     context.runOnContext(v -> {
@@ -211,6 +218,7 @@ public final class ProxyServer {
     stopped.tryComplete();
   }
 
+  @Override
   public int actualPort() {
     return actualPort;
   }

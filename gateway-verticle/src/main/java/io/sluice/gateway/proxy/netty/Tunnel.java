@@ -1,9 +1,10 @@
-package io.sluice.gateway.proxy;
+package io.sluice.gateway.proxy.netty;
+
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
-import io.netty.buffer.Unpooled;
 
 /**
  * The two connections of a switched protocol (WebSocket and the like) after the upstream's 101: bytes are copied both

@@ -1,4 +1,4 @@
-package io.sluice.gateway.proxy;
+package io.sluice.gateway.proxy.netty;
 
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -16,6 +16,12 @@ import io.netty.util.concurrent.ScheduledFuture;
 import io.sluice.gateway.limit.Decision;
 import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.RequestInfo;
+import io.sluice.gateway.proxy.ForwardingHeaders;
+import io.sluice.gateway.proxy.LimitGate;
+import io.sluice.gateway.proxy.PreparedResponse;
+import io.sluice.gateway.proxy.Problems;
+import io.sluice.gateway.proxy.RequestCheck;
+import io.sluice.gateway.proxy.UpstreamFailures;
 import io.vertx.core.AsyncResult;
 
 import java.util.ArrayDeque;
@@ -88,8 +94,6 @@ final class Exchange {
    * closes after the answer.
    */
   private static final long MAX_DISCARDED_BODY_BYTES = 256 * 1024;
-  /** The gateway's pseudonym in {@code Via} (RFC 9110 §7.6.3). */
-  static final String VIA_NAME = "sluice";
 
   private final ProxyServer server;
   private final ClientConnection client;

@@ -1,4 +1,5 @@
-package io.sluice.gateway.proxy;
+package io.sluice.gateway.proxy.netty;
+
 
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.util.AsciiString;
