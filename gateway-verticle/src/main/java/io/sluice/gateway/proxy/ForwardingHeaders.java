@@ -17,6 +17,13 @@ import java.util.List;
  */
 public final class ForwardingHeaders {
 
+  /**
+   * The largest header block of an upstream's answer, for both engines; a larger one gets the client a 502. Above what
+   * a client may send (http.maxHeaderSize, at most 16 KiB by default) so that an upstream echoing headers back is not
+   * refused, and bounded so one answer cannot take the gateway's memory.
+   */
+  public static final int MAX_UPSTREAM_HEAD_BYTES = 64 * 1024;
+
   private static final List<CharSequence> HOP_BY_HOP = List.of(HttpHeaderNames.CONNECTION, HttpHeaderNames.KEEP_ALIVE,
       HttpHeaderNames.PROXY_AUTHENTICATE, HttpHeaderNames.PROXY_AUTHORIZATION, HttpHeaderNames.TE,
       HttpHeaderNames.TRAILER, HttpHeaderNames.UPGRADE, "Proxy-Connection");

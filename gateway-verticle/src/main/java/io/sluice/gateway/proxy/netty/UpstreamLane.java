@@ -10,6 +10,7 @@ import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
+import io.sluice.gateway.proxy.ForwardingHeaders;
 import io.sluice.gateway.proxy.FramingHeaders;
 import io.vertx.core.spi.transport.Transport;
 
@@ -33,7 +34,7 @@ final class UpstreamLane {
 
   /** Responses come from the configured upstreams: their headers are passed on as they are, not validated again. */
   private static final HttpDecoderConfig UPSTREAM_DECODER = new HttpDecoderConfig()
-      .setMaxHeaderSize(16384)
+      .setMaxHeaderSize(ForwardingHeaders.MAX_UPSTREAM_HEAD_BYTES)
       .setHeadersFactory(FramingHeaders.TRUSTING);
 
   private final String host;

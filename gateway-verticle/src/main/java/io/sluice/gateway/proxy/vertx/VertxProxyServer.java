@@ -2,6 +2,7 @@ package io.sluice.gateway.proxy.vertx;
 
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.proxy.ForwardingHeaders;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.LimitGate;
 import io.sluice.gateway.proxy.ProxyEngine;
@@ -53,8 +54,6 @@ import java.util.concurrent.TimeUnit;
 public final class VertxProxyServer implements ProxyEngine {
 
   private static final long WARMUP_LIMIT_MILLIS = 10_000;
-  /** Upstream response heads may be this large (the Vert.x client's default, 8 KiB, is below what clients may send). */
-  private static final int MAX_UPSTREAM_HEADER_SIZE = 64 * 1024;
 
   private final Vertx vertx;
   private final Context context;
@@ -128,7 +127,7 @@ public final class VertxProxyServer implements ProxyEngine {
         .setPipelining(pipelining > 1)
         .setPipeliningLimit(pipelining)
         .setTcpNoDelay(true)
-        .setMaxHeaderSize(MAX_UPSTREAM_HEADER_SIZE)
+        .setMaxHeaderSize(ForwardingHeaders.MAX_UPSTREAM_HEAD_BYTES)
         .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.upstreamTimeoutMillis()));
     if (!config.upstreamTrust().isEmpty()) {
       PemTrustOptions trust = new PemTrustOptions();
