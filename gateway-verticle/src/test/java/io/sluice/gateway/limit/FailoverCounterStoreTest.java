@@ -72,7 +72,11 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   }
 
   private static Reservation reserve(CounterStore store, String key, long at) {
-    return store.reserve(key, TEN_PER_SECOND, at, at, at).await();
+    return reserve(store, key, TEN_PER_SECOND, at);
+  }
+
+  private static Reservation reserve(CounterStore store, String key, WindowSpec spec, long at) {
+    return store.reserve(key, spec, at, at, at).await();
   }
 
   /** Sends the probe that is due (the periodic one runs on the real clock, which this test does not move). */
@@ -217,6 +221,42 @@ class FailoverCounterStoreTest extends CounterStoreContract {
       under.fault = Fault.HANG;
       failover.release("k", TEN_PER_SECOND, T0, slot.bucket()).await();
       assertEquals(StoreMode.State.DEGRADED, failover.mode());
+    }
+  }
+
+  @Nested
+  @DisplayName("three gateways over one store that does not answer (the soak trial's tokens)")
+  class ThreeGateways {
+
+    private static final WindowSpec ONE_PER_TWO_SECONDS = new WindowSpec(1, 2_000);
+    private final FaultyStore under = new FaultyStore(clock);
+    private final List<FailoverCounterStore> gateways = List.of(seat(0), seat(1), seat(2));
+
+    private FailoverCounterStore seat(int index) {
+      return failover(under, OnStoreFailure.LOCAL, 3);
+    }
+
+    /** One request every 100 ms from {@code from}, sent to the gateways in turn; how many were admitted. */
+    private int roundRobin(long from, int requests) {
+      int admitted = 0;
+      for (int i = 0; i < requests; i++) {
+        long at = from + 100L * i;
+        clock.set(at);
+        if (reserve(gateways.get(i % gateways.size()), "token", ONE_PER_TWO_SECONDS, at).granted()) {
+          admitted++;
+        }
+      }
+      return admitted;
+    }
+
+    @Test
+    @DisplayName("a limit of 1 per 2 s, one key's requests round robin over the three, every gateway deciding alone: "
+        + "1 admitted in a window across the cluster, not 3")
+    void roundRobinAdmitsTheLimit() {
+      under.fault = Fault.HANG;
+      assertEquals(1, roundRobin(T0, 19), "19 requests in 1.8 s, one window");
+      assertEquals(1, roundRobin(T0 + 2_100, 19), "and 1 in the next window");
+      gateways.forEach(gateway -> assertEquals(StoreMode.State.DEGRADED, gateway.mode()));
     }
   }
 
