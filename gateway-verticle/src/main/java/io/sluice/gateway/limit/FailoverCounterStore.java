@@ -176,10 +176,10 @@ public final class FailoverCounterStore implements CounterStore {
     return Future.succeededFuture();
   }
 
-  /** Gives a slot back to the local counters, in the share of {@code seat} they were kept in. */
-  private void releaseLocally(String key, WindowSpec spec, long nowMillis, long bucket, Seat seat) {
+  /** Gives a slot back to the local counters, in the share of the seat they were kept in. */
+  private void releaseLocally(String key, WindowSpec spec, long nowMillis, long bucket, Seat keptIn) {
     if (onFailure == OnStoreFailure.LOCAL) {
-      StoreMode.shareOf(spec, seat).ifPresent(share ->
+      StoreMode.shareOf(spec, keptIn).ifPresent(share ->
           local.release(key, share, nowMillis, localBucket(share, spec, bucket)));
     }
   }
