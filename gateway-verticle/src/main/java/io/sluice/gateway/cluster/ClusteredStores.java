@@ -6,9 +6,13 @@ import io.sluice.gateway.StoreFactory;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.FailoverCounterStore;
+import io.sluice.gateway.limit.Seat;
 import io.vertx.core.Vertx;
 
 import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
 
 /**
  * The one place the clustered store is put together: the launcher uses it, and so do the tests that run gateways
@@ -25,7 +29,7 @@ public final class ClusteredStores {
   public static CounterStore production(Vertx vertx, HazelcastInstance hazelcast, GatewayConfig.Limiter limiter) {
     CounterStore shared = new LeasingCounterStore(new HazelcastCounterStore(vertx, hazelcast, limiter.mapName()));
     return new FailoverCounterStore(vertx, shared, limiter.onStoreFailure(), limiter.storeTimeoutMillis(),
-        () -> gateways(hazelcast), Clock.systemUTC(), limiter.maxKeys());
+        () -> seat(hazelcast), Clock.systemUTC(), limiter.maxKeys());
   }
 
   /** {@link #production} with the gateway's configuration. */
@@ -33,14 +37,18 @@ public final class ClusteredStores {
     return (vertx, config) -> production(vertx, hazelcast, config.limiter());
   }
 
-  /** The gateways this member sees in the cluster: its data members (a lite member or a client is no gateway). */
-  static int gateways(HazelcastInstance hazelcast) {
-    int members = 0;
+  /**
+   * This member's seat among the gateways it sees in the cluster: its data members (a lite member or a client is no
+   * gateway), by UUID. Members that see the same list agree on every seat; while a member joins or leaves they may
+   * briefly not (Hazelcast updates each member's list within milliseconds, this is read every probe interval).
+   */
+  static Seat seat(HazelcastInstance hazelcast) {
+    List<UUID> gateways = new ArrayList<>();
     for (Member member : hazelcast.getCluster().getMembers()) {
       if (!member.isLiteMember()) {
-        members++;
+        gateways.add(member.getUuid());
       }
     }
-    return Math.max(1, members);
+    return Seat.of(hazelcast.getCluster().getLocalMember().getUuid(), gateways);
   }
 }

@@ -9,20 +9,22 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
-import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
  * The shared counters of a clustered gateway, guarded: every call on the decision path gets {@code storeTimeout} to
  * answer. The first one that times out or fails switches the gateway out of shared counting ({@link StoreMode}), and
- * it then decides as {@code limiter.onStoreFailure} says ({@link OnStoreFailure}): alone, each gateway admitting
- * {@code ceil(requests / N)} per window (N = the gateways it saw in the cluster when the store failed); or 503; or
- * unlimited. That request and every later one are decided that way at once, without waiting on the store again.
+ * it then decides as {@code limiter.onStoreFailure} says ({@link OnStoreFailure}): alone, each gateway admitting its
+ * part of every limit per window, split by its {@link Seat} (i of the N gateways it saw in the cluster when the store
+ * failed) so that the parts add up to the limit; or 503; or unlimited. That request and every later one are decided
+ * that way at once, without waiting on the store again.
  *
  * <p>While shared, the local counters shadow what the shared ones said (see {@link #shadow}), so that a gateway that
  * switches knows how much of its share the last window already used. While alone, the store is probed on the key that
@@ -44,14 +46,14 @@ public final class FailoverCounterStore implements CounterStore {
   private final CounterStore shared;
   private final OnStoreFailure onFailure;
   private final long timeoutMillis;
-  private final IntSupplier gatewaysSeen;
+  private final Supplier<Seat> seatSeen;
   private final Clock clock;
   private final int maxKeys;
-  /** Decisions while the store fails, in each policy's share of its limit. */
+  /** Decisions while the store fails, in this gateway's share of each policy's limit. */
   private final InMemoryCounterStore local;
   private final LongAdder failures = new LongAdder();
-  /** The gateways seen in the cluster, looked up every probe interval (not on every request). */
-  private volatile int gateways;
+  /** This gateway's seat in the cluster, looked up every probe interval (not on every request). */
+  private volatile Seat seat;
   /** Whether probes go out on timers (false for tests, which send them on a test clock). */
   private boolean timers;
 
@@ -65,11 +67,11 @@ public final class FailoverCounterStore implements CounterStore {
   private volatile StoreMode.State state = StoreMode.State.SHARED;
 
   public FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
-                              IntSupplier gatewaysSeen, Clock clock, int maxKeys) {
-    this(vertx, shared, onFailure, timeoutMillis, gatewaysSeen, clock, maxKeys, false);
+                              Supplier<Seat> seatSeen, Clock clock, int maxKeys) {
+    this(vertx, shared, onFailure, timeoutMillis, seatSeen, clock, maxKeys, false);
     timers = true;
     vertx.setPeriodic(PROBE_INTERVAL_MILLIS, id -> {
-      gateways = gatewaysSeen.getAsInt();
+      seat = seatSeen.get();
       probeIfDue();
     });
     // a sweep over many keys is not event-loop work
@@ -85,18 +87,18 @@ public final class FailoverCounterStore implements CounterStore {
    * @param withoutTimers only tells this constructor from the public one
    */
   FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
-                       IntSupplier gatewaysSeen, Clock clock, int maxKeys, boolean withoutTimers) {
+                       Supplier<Seat> seatSeen, Clock clock, int maxKeys, boolean withoutTimers) {
     this.vertx = vertx;
     this.shared = shared;
     this.onFailure = onFailure;
     this.timeoutMillis = timeoutMillis;
-    this.gatewaysSeen = gatewaysSeen;
+    this.seatSeen = seatSeen;
     this.clock = clock;
     this.maxKeys = maxKeys;
     this.local = new InMemoryCounterStore(clock, maxKeys);
     // the first probe one store timeout after the failure: a short pause is over that soon, or the probe says so
     this.mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS);
-    this.gateways = gatewaysSeen.getAsInt();
+    this.seat = seatSeen.get();
   }
 
   @Override
@@ -125,20 +127,27 @@ public final class FailoverCounterStore implements CounterStore {
    * Keeps the local counters, in this gateway's share of the limit, as full as the shared counters say the window
    * is, so that should the store fail, what was admitted just before counts against what this gateway admits alone.
    * A granted slot is this gateway's own admission; and with {@code r} left in the window across the cluster, at most
-   * {@code floor(r / N)} of its share may still be used alone (N gateways may all switch at once). A denial says the
-   * window is full everywhere: nothing alone until it has passed. Either lasts one window from now: a little longer
-   * than the shared counters would hold it, never shorter.
+   * its part of {@code r}, split by seat as the limit is ({@link Seat#partOf}), may still be used alone. N gateways
+   * may all switch at once; told the same {@code r}, their parts add up to {@code r}, so the window holds at most
+   * {@code (L - r) + r = L}. The part never exceeds the share ({@code r <= L}, and the split is monotone). A denial
+   * says the window is full everywhere: nothing alone until it has passed. Either lasts one window from now: a little
+   * longer than the shared counters would hold it, never shorter. A gateway whose share is 0 keeps nothing: alone, it
+   * admits nothing anyway.
    */
   private void shadow(String key, WindowSpec spec, long nowMillis, Reservation reservation) {
     if (onFailure != OnStoreFailure.LOCAL) {
       return;
     }
-    int n = gateways;
-    WindowSpec share = StoreMode.shareOf(spec, n);
+    Seat now = seat;
+    Optional<WindowSpec> own = StoreMode.shareOf(spec, now);
+    if (own.isEmpty()) {
+      return;
+    }
+    WindowSpec share = own.get();
     if (reservation.granted()) {
       long bucket = localBucket(share, spec, reservation.bucket());
       local.record(key, share, nowMillis, bucket);
-      local.fillTo(key, share, nowMillis, bucket, share.requests() - reservation.remaining() / n);
+      local.fillTo(key, share, nowMillis, bucket, share.requests() - now.partOf(reservation.remaining()));
     } else {
       local.fillTo(key, share, nowMillis, share.bucketOf(nowMillis), share.requests());
     }
@@ -152,10 +161,7 @@ public final class FailoverCounterStore implements CounterStore {
   @Override
   public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
     if (state == StoreMode.State.SHARED) {
-      if (onFailure == OnStoreFailure.LOCAL) {
-        WindowSpec share = StoreMode.shareOf(spec, gateways);
-        local.release(key, share, nowMillis, localBucket(share, spec, bucket));
-      }
+      releaseLocally(key, spec, nowMillis, bucket, seat);
       Future<Void> answer = shared.release(key, spec, nowMillis, bucket);
       // a slot that could not be given back stays counted: fewer admissions, never more
       return answer.succeeded() ? answer : timed(answer, key, spec, null).otherwiseEmpty();
@@ -165,12 +171,17 @@ public final class FailoverCounterStore implements CounterStore {
       if (admitted != null) {
         admitted.state.release(bucket);
       }
-      if (onFailure == OnStoreFailure.LOCAL) {
-        WindowSpec share = StoreMode.shareOf(spec, mode.gateways());
-        local.release(key, share, nowMillis, localBucket(share, spec, bucket));
-      }
+      releaseLocally(key, spec, nowMillis, bucket, mode.seat());
     }
     return Future.succeededFuture();
+  }
+
+  /** Gives a slot back to the local counters, in the share of the seat they were kept in. */
+  private void releaseLocally(String key, WindowSpec spec, long nowMillis, long bucket, Seat keptIn) {
+    if (onFailure == OnStoreFailure.LOCAL) {
+      StoreMode.shareOf(spec, keptIn).ifPresent(share ->
+          local.release(key, share, nowMillis, localBucket(share, spec, bucket)));
+    }
   }
 
   @Override
@@ -235,7 +246,11 @@ public final class FailoverCounterStore implements CounterStore {
       reservation = new Reservation(true, spec.bucketOf(notBeforeMillis), notBeforeMillis, spec.requests(), until,
           until);
     } else {
-      WindowSpec share = StoreMode.shareOf(spec, mode.gateways());
+      Optional<WindowSpec> ownShare = StoreMode.shareOf(spec, mode.seat());
+      if (ownShare.isEmpty()) {
+        return noShare(spec, nowMillis);
+      }
+      WindowSpec share = ownShare.get();
       Reservation own = local.reserve(key, share, nowMillis, notBeforeMillis, latestMillis).result();
       if (!own.granted()) {
         return own;
@@ -246,6 +261,16 @@ public final class FailoverCounterStore implements CounterStore {
     }
     remember(key, spec, nowMillis, reservation.bucket());
     return reservation;
+  }
+
+  /**
+   * The answer of a gateway whose part of a limit is 0 (a limit below N, and this gateway's seat past it): the
+   * gateways with a part admit the limit between them, this one nothing. Retry a window later, as a full window would
+   * say: by then the store has usually answered a probe, and a client whose requests go round robin has reached a
+   * gateway with a part.
+   */
+  private static Reservation noShare(WindowSpec spec, long nowMillis) {
+    return Reservation.denied(nowMillis + spec.windowMillis());
   }
 
   /** Notes an admission made alone, to add to the shared counters on return (at most a limit's worth per span). */
@@ -297,8 +322,8 @@ public final class FailoverCounterStore implements CounterStore {
     synchronized (this) {
       probeKey = key;
       probeSpec = spec;
-      // the gateways seen last: the count the local shares were kept in
-      transition = apply(StoreMode.Event.FAILED, gateways);
+      // the seat seen last: the one the local shares were kept in
+      transition = apply(StoreMode.Event.FAILED, seat);
     }
     log(transition, why);
     if (timers && transition != null && transition.from() == StoreMode.State.SHARED) {
@@ -320,7 +345,7 @@ public final class FailoverCounterStore implements CounterStore {
     timed(shared.addAdmissions(key, spec, clock.millis(), new WindowState()), key, spec, null).onSuccess(v -> {
       StoreMode.Transition transition;
       synchronized (this) {
-        transition = apply(StoreMode.Event.PROBE_ANSWERED, 0);
+        transition = apply(StoreMode.Event.PROBE_ANSWERED, seat);
       }
       log(transition, "a probe was answered");
       carry(1);
@@ -342,7 +367,7 @@ public final class FailoverCounterStore implements CounterStore {
       ledger.clear();
       if (batch.isEmpty() || round > MAX_CARRY_ROUNDS) {
         // the local counters stay: they hold this gateway's recent admissions, alone or shared, for the next outage
-        transition = apply(StoreMode.Event.CARRIED, 0);
+        transition = apply(StoreMode.Event.CARRIED, seat);
       }
     }
     long now = clock.millis();
@@ -365,8 +390,8 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   /** Applies an event under the lock; returns the transition, if any. */
-  private StoreMode.Transition apply(StoreMode.Event event, int gateways) {
-    StoreMode.Transition transition = mode.on(event, clock.millis(), gateways);
+  private StoreMode.Transition apply(StoreMode.Event event, Seat seen) {
+    StoreMode.Transition transition = mode.on(event, clock.millis(), seen);
     state = mode.state();
     return transition;
   }
@@ -379,8 +404,8 @@ public final class FailoverCounterStore implements CounterStore {
       case SHARED -> "counting on the shared counters again";
       case RECOVERING -> "writing what was admitted alone into the shared counters";
       case DEGRADED -> switch (onFailure) {
-        case LOCAL -> "each of " + transition.gateways() + " gateways admits ceil(limit/" + transition.gateways()
-            + ") per window on its own";
+        case LOCAL -> "gateway " + transition.seat().index() + " of " + transition.seat().gateways()
+            + " (by member UUID) admits " + transition.seat().partInWords("limit") + " per window on its own";
         case CLOSED -> "limited requests get 503";
         case OPEN -> "limited requests are forwarded unlimited";
       };

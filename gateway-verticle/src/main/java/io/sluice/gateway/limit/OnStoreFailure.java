@@ -2,7 +2,10 @@ package io.sluice.gateway.limit;
 
 /** What a clustered gateway does while its shared counters do not answer ({@code limiter.onStoreFailure}). */
 public enum OnStoreFailure {
-  /** Each gateway enforces {@code ceil(requests / N)} per window on its own, N = the gateways it last saw. */
+  /**
+   * Each gateway enforces its part of every limit per window on its own: gateway i of the N it last saw (by member
+   * UUID) {@code floor(requests / N)}, plus one if {@code i < requests mod N}; the parts add up to the limit.
+   */
   LOCAL,
   /** Limited requests are answered 503: never over the limit, no service. */
   CLOSED,

@@ -1,5 +1,7 @@
 package io.sluice.gateway.limit;
 
+import java.util.Optional;
+
 /**
  * Where the gateway takes its decisions while the shared counters fail and come back: an explicit state machine,
  * pure (no I/O, no threads, no clock of its own), driven by events stamped with the caller's clock. Not thread-safe:
@@ -7,8 +9,9 @@ package io.sluice.gateway.limit;
  *
  * <pre>
  *   state       event            next        what happens
- *   SHARED      FAILED           DEGRADED    a decision's store call timed out or failed; remember N, the gateways
- *                                            seen in the cluster now; probe the store soon, then every interval
+ *   SHARED      FAILED           DEGRADED    a decision's store call timed out or failed; remember this gateway's
+ *                                            seat among those seen in the cluster now (i of N); probe the store
+ *                                            soon, then every interval
  *   SHARED      PROBE_ANSWERED   SHARED      (a late answer: nothing to do)
  *   SHARED      CARRIED          SHARED      (a late answer: nothing to do)
  *   DEGRADED    FAILED           DEGRADED    a probe (or a late call) failed: next probe one interval later
@@ -35,14 +38,14 @@ public final class StoreMode {
   }
 
   /** One change of state, for the log and the counters. */
-  public record Transition(State from, State to, Event cause, long atMillis, int gateways) {
+  public record Transition(State from, State to, Event cause, long atMillis, Seat seat) {
   }
 
   private final long firstProbeMillis;
   private final long probeIntervalMillis;
   private State state = State.SHARED;
   private long sinceMillis;
-  private int gateways = 1;
+  private Seat seat = Seat.ONLY;
   private long nextProbeMillis;
   private boolean probing;
   private long switches;
@@ -62,15 +65,15 @@ public final class StoreMode {
   }
 
   /**
-   * Applies one event. {@code gatewaysSeen} is how many gateways the cluster shows now (read only when leaving
+   * Applies one event. {@code seen} is this gateway's seat among those the cluster shows now (read only when leaving
    * SHARED). Returns the transition, or null when the state stays.
    */
-  public Transition on(Event event, long nowMillis, int gatewaysSeen) {
+  public Transition on(Event event, long nowMillis, Seat seen) {
     State from = state;
     switch (state) {
       case SHARED -> {
         if (event == Event.FAILED) {
-          gateways = Math.max(1, gatewaysSeen);
+          seat = seen;
           enter(State.DEGRADED, nowMillis);
           nextProbeMillis = nowMillis + firstProbeMillis;
         }
@@ -93,7 +96,7 @@ public final class StoreMode {
       }
       default -> throw new IllegalStateException(state.name());
     }
-    return from == state ? null : new Transition(from, state, event, nowMillis, gateways);
+    return from == state ? null : new Transition(from, state, event, nowMillis, seat);
   }
 
   /** Whether a probe should be sent now; if so, it counts as sent (one at a time). */
@@ -122,9 +125,9 @@ public final class StoreMode {
     return sinceMillis;
   }
 
-  /** The gateways seen in the cluster when the store last failed: each enforces its share of a limit, 1/N. */
-  public int gateways() {
-    return gateways;
+  /** This gateway's seat when the store last failed: alone, it enforces its part of each limit. */
+  public Seat seat() {
+    return seat;
   }
 
   /** How many times the state changed. */
@@ -132,10 +135,17 @@ public final class StoreMode {
     return switches;
   }
 
-  /** A limit's share for one gateway deciding alone: {@code ceil(requests / N)}. */
-  public static WindowSpec shareOf(WindowSpec spec, int gateways) {
-    int share = (spec.requests() + gateways - 1) / gateways;
-    return share == spec.requests() ? spec : new WindowSpec(share, spec.windowMillis(), spec.queued(),
-        spec.transitMillis());
+  /**
+   * A limit's share for the gateway in {@code seat} deciding alone: its part of the limit ({@link Seat#partOf}), in
+   * the same window, so that the N gateways alone admit the limit together, no more. Empty when that part is 0 (a
+   * limit below N): that gateway admits nothing alone.
+   */
+  public static Optional<WindowSpec> shareOf(WindowSpec spec, Seat seat) {
+    int share = seat.partOf(spec.requests());
+    if (share == 0) {
+      return Optional.empty();
+    }
+    return Optional.of(share == spec.requests() ? spec : new WindowSpec(share, spec.windowMillis(), spec.queued(),
+        spec.transitMillis()));
   }
 }

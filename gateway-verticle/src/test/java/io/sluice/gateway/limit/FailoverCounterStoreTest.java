@@ -9,6 +9,8 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -31,11 +33,13 @@ class FailoverCounterStoreTest extends CounterStoreContract {
 
   private static final long TIMEOUT = 20;
   private static final WindowSpec TEN_PER_SECOND = new WindowSpec(10, 1_000);
+  /** What a test's gateway is, unless it says otherwise: the first of two. */
+  private static final Seat FIRST_OF_TWO = new Seat(0, 2);
   private static Vertx vertx;
 
   private final TestClock clock = new TestClock(T0);
   private final FaultyStore healthy = new FaultyStore(clock);
-  private final FailoverCounterStore store = failover(healthy, OnStoreFailure.LOCAL, 2);
+  private final FailoverCounterStore store = failover(healthy, OnStoreFailure.LOCAL, FIRST_OF_TWO);
 
   @BeforeAll
   static void startVertx() {
@@ -57,8 +61,14 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     return store;
   }
 
-  private FailoverCounterStore failover(CounterStore under, OnStoreFailure onFailure, int gateways) {
-    return new FailoverCounterStore(vertx, under, onFailure, TIMEOUT, () -> gateways, clock, 10_000, true);
+  private FailoverCounterStore failover(CounterStore under, OnStoreFailure onFailure, Seat seat) {
+    return new FailoverCounterStore(vertx, under, onFailure, TIMEOUT, () -> seat, clock, 10_000, true);
+  }
+
+  /** A window of {@code seat}'s share of {@code spec}, in ms: after that long, its share is free again. */
+  private static long shareWindow(WindowSpec spec, Seat seat) {
+    WindowSpec share = StoreMode.shareOf(spec, seat).orElseThrow();
+    return share.spanBuckets() * share.bucketMillis();
   }
 
   private static int granted(CounterStore store, String key, WindowSpec spec, long at, int attempts) {
@@ -72,7 +82,11 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   }
 
   private static Reservation reserve(CounterStore store, String key, long at) {
-    return store.reserve(key, TEN_PER_SECOND, at, at, at).await();
+    return reserve(store, key, TEN_PER_SECOND, at);
+  }
+
+  private static Reservation reserve(CounterStore store, String key, WindowSpec spec, long at) {
+    return store.reserve(key, spec, at, at, at).await();
   }
 
   /** Sends the probe that is due (the periodic one runs on the real clock, which this test does not move). */
@@ -86,7 +100,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   class Local {
 
     private final FaultyStore under = new FaultyStore(clock);
-    private final FailoverCounterStore failover = failover(under, OnStoreFailure.LOCAL, 2);
+    private final FailoverCounterStore failover = failover(under, OnStoreFailure.LOCAL, FIRST_OF_TWO);
 
     @Test
     @DisplayName("a store that does not answer within storeTimeout: that request is decided alone, the mode is "
@@ -106,14 +120,44 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
-    @DisplayName("alone, a gateway admits ceil(limit / N) per window: 5 of 10 with two gateways, then 5 more a "
+    @DisplayName("alone, a gateway admits its part of the limit per window: 5 of 10 with two gateways, then 5 more a "
         + "window later")
     void enforcesItsShare() {
       under.fault = Fault.FAIL;
       assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0, 20));
       assertEquals(1, under.calls, "after the first failure, decisions no longer wait on the store");
-      long nextWindow = T0 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
+      long nextWindow = T0 + shareWindow(TEN_PER_SECOND, FIRST_OF_TWO);
       assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20));
+    }
+
+    @ParameterizedTest(name = "gateway {0} of 3: {1}")
+    @DisplayName("alone, gateway i of 3 admits floor(10/3), plus one if i < 10 mod 3: 4, 3, 3, together the limit")
+    @CsvSource({"0, 4", "1, 3", "2, 3"})
+    void enforcesItsPart(int index, int part) {
+      FailoverCounterStore gateway = failover(under, OnStoreFailure.LOCAL, new Seat(index, 3));
+      under.fault = Fault.FAIL;
+      assertEquals(part, granted(gateway, "k", TEN_PER_SECOND, T0, 20));
+      long nextWindow = T0 + shareWindow(TEN_PER_SECOND, new Seat(index, 3));
+      assertEquals(part, granted(gateway, "k", TEN_PER_SECOND, nextWindow, 20), "and as many a window later");
+    }
+
+    @Test
+    @DisplayName("a gateway whose part is 0 (a limit of 1, gateway 1 of 2) refuses alone, retry a window later, and "
+        + "has nothing to write back")
+    void noPartRefuses() {
+      FailoverCounterStore second = failover(under, OnStoreFailure.LOCAL, new Seat(1, 2));
+      WindowSpec onePerTwoSeconds = new WindowSpec(1, 2_000);
+      under.fault = Fault.FAIL;
+
+      Reservation refused = reserve(second, "k", onePerTwoSeconds, T0);
+
+      assertFalse(refused.granted());
+      assertEquals(T0 + 2_000, refused.atMillis(), "Retry-After: a window");
+      assertEquals(0, granted(second, "k", onePerTwoSeconds, T0 + 5_000, 5), "nor later, while alone");
+      under.fault = Fault.NONE;
+      probe(second);
+      assertEquals(StoreMode.State.SHARED, second.mode());
+      assertEquals(1, granted(under, "k", onePerTwoSeconds, T0 + 5_300, 5), "nothing admitted alone was added");
     }
 
     @Test
@@ -124,16 +168,30 @@ class FailoverCounterStoreTest extends CounterStoreContract {
       assertEquals(2, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20), "5 - 3 left of its share");
     }
 
-    @Test
+    @ParameterizedTest(name = "gateway {0} of 2: {1} alone")
     @DisplayName("what other gateways admitted counts too, as far as the shared counters told: with 1 left of 10 "
-        + "across the cluster, nothing alone")
-    void othersAdmissionsCountAlone() {
+        + "across the cluster, the first of two gateways may use it alone, the second not")
+    @CsvSource({"0, 1", "1, 0"})
+    void othersAdmissionsCountAlone(int index, int alone) {
+      Seat seat = new Seat(index, 2);
+      FailoverCounterStore gateway = failover(under, OnStoreFailure.LOCAL, seat);
       assertEquals(8, granted(under, "k", TEN_PER_SECOND, T0, 8), "other gateways");
-      assertEquals(1, granted(failover, "k", TEN_PER_SECOND, T0 + 10, 1), "this one, told 1 is left");
+      assertEquals(1, granted(gateway, "k", TEN_PER_SECOND, T0 + 10, 1), "this one, told 1 is left");
       under.fault = Fault.FAIL;
-      assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20), "1 left, 2 gateways: none alone");
-      long nextWindow = T0 + 10 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
-      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20), "a window later, its share");
+      assertEquals(alone, granted(gateway, "k", TEN_PER_SECOND, T0 + 100, 20), "its part of the 1 left");
+      long nextWindow = T0 + 100 + shareWindow(TEN_PER_SECOND, seat);
+      assertEquals(5, granted(gateway, "k", TEN_PER_SECOND, nextWindow, 20), "a window later, its share");
+    }
+
+    @ParameterizedTest(name = "gateway {0} of 3: {1} alone")
+    @DisplayName("told 5 are left of 10, gateway i of 3 may use its part of the 5 alone: 2, 2, 1, together the 5")
+    @CsvSource({"0, 2", "1, 2", "2, 1"})
+    void partOfWhatIsLeft(int index, int alone) {
+      FailoverCounterStore gateway = failover(under, OnStoreFailure.LOCAL, new Seat(index, 3));
+      assertEquals(4, granted(under, "k", TEN_PER_SECOND, T0, 4), "other gateways");
+      assertEquals(5, reserve(gateway, "k", T0 + 10).remaining(), "this one, told 5 are left");
+      under.fault = Fault.FAIL;
+      assertEquals(alone, granted(gateway, "k", TEN_PER_SECOND, T0 + 100, 20));
     }
 
     @Test
@@ -144,7 +202,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
       assertFalse(reserve(failover, "k", T0 + 10).granted());
       under.fault = Fault.FAIL;
       assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 100, 20));
-      long nextWindow = T0 + 10 + StoreMode.shareOf(TEN_PER_SECOND, 2).spanBuckets();
+      long nextWindow = T0 + 10 + shareWindow(TEN_PER_SECOND, FIRST_OF_TWO);
       assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20));
     }
 
@@ -221,11 +279,56 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   }
 
   @Nested
+  @DisplayName("three gateways over one store that does not answer (the soak trial's tokens)")
+  class ThreeGateways {
+
+    private static final WindowSpec ONE_PER_TWO_SECONDS = new WindowSpec(1, 2_000);
+    private final FaultyStore under = new FaultyStore(clock);
+    private final List<FailoverCounterStore> gateways = List.of(seat(0), seat(1), seat(2));
+
+    private FailoverCounterStore seat(int index) {
+      return failover(under, OnStoreFailure.LOCAL, new Seat(index, 3));
+    }
+
+    /** One request every {@code every} ms from {@code from}, sent to the gateways in turn; how many were admitted. */
+    private int roundRobin(WindowSpec spec, long from, long every, int requests) {
+      int admitted = 0;
+      for (int i = 0; i < requests; i++) {
+        long at = from + every * i;
+        clock.set(at);
+        if (reserve(gateways.get(i % gateways.size()), "token", spec, at).granted()) {
+          admitted++;
+        }
+      }
+      return admitted;
+    }
+
+    @Test
+    @DisplayName("a limit of 1 per 2 s, one key's requests round robin over the three, every gateway deciding alone: "
+        + "1 admitted in a window across the cluster, not 3")
+    void roundRobinAdmitsTheLimit() {
+      under.fault = Fault.HANG;
+      assertEquals(1, roundRobin(ONE_PER_TWO_SECONDS, T0, 100, 19), "19 requests in 1.8 s, one window");
+      assertEquals(1, roundRobin(ONE_PER_TWO_SECONDS, T0 + 2_100, 100, 19), "and 1 in the next window");
+      gateways.forEach(gateway -> assertEquals(StoreMode.State.DEGRADED, gateway.mode()));
+    }
+
+    @Test
+    @DisplayName("a limit of 10 per 1 s that 3 does not divide: the three alone admit 4 + 3 + 3 = 10 per window, "
+        + "not 12")
+    void partsAddUpToTheLimit() {
+      under.fault = Fault.HANG;
+      assertEquals(10, roundRobin(TEN_PER_SECOND, T0, 10, 60), "60 requests in 0.6 s");
+      assertEquals(10, roundRobin(TEN_PER_SECOND, T0 + 1_100, 10, 60), "and 10 in the next window");
+    }
+  }
+
+  @Nested
   @DisplayName("limiter.onStoreFailure = closed")
   class Closed {
 
     private final FaultyStore under = new FaultyStore(clock);
-    private final FailoverCounterStore failover = failover(under, OnStoreFailure.CLOSED, 2);
+    private final FailoverCounterStore failover = failover(under, OnStoreFailure.CLOSED, FIRST_OF_TWO);
 
     @Test
     @DisplayName("decisions fail (the gateway answers 503) until a probe is answered, then are shared again")
@@ -250,7 +353,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   class Open {
 
     private final FaultyStore under = new FaultyStore(clock);
-    private final FailoverCounterStore failover = failover(under, OnStoreFailure.OPEN, 2);
+    private final FailoverCounterStore failover = failover(under, OnStoreFailure.OPEN, FIRST_OF_TWO);
 
     @Test
     @DisplayName("every request is admitted while the store fails; on return, the key is full for the rest of the "

@@ -7,6 +7,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.util.Optional;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -39,30 +41,31 @@ class StoreModeTest {
     }
     long switches = mode.switches();
 
-    StoreMode.Transition transition = mode.on(event, T0 + 10_000, 3);
+    StoreMode.Transition transition = mode.on(event, T0 + 10_000, new Seat(2, 3));
 
     assertEquals(to, mode.state());
     if (from == to) {
       assertNull(transition, "no change, nothing to log or count");
       assertEquals(switches, mode.switches());
     } else {
-      int gateways = from == State.SHARED ? 3 : 2;
-      assertEquals(new StoreMode.Transition(from, to, event, T0 + 10_000, gateways), transition,
-          "N is what was seen when the store failed");
+      Seat seat = from == State.SHARED ? new Seat(2, 3) : new Seat(1, 2);
+      assertEquals(new StoreMode.Transition(from, to, event, T0 + 10_000, seat), transition,
+          "the seat is the one seen when the store failed");
       assertEquals(switches + 1, mode.switches());
       assertEquals(T0 + 10_000, mode.sinceMillis());
     }
   }
 
   @Test
-  @DisplayName("a failure remembers how many gateways were seen: the local share is 1/N of a limit")
-  void failureRemembersGateways() {
+  @DisplayName("a failure remembers this gateway's seat among those seen (i of N): the local share is its part of a "
+      + "limit")
+  void failureRemembersTheSeat() {
     StoreMode mode = new StoreMode(FIRST, PROBE);
-    mode.on(Event.FAILED, T0, 3);
-    assertEquals(3, mode.gateways());
-    mode.on(Event.FAILED, T0 + 1, 1);
-    assertEquals(3, mode.gateways(), "what the cluster shows during the outage does not change the share");
-    assertEquals(1, failedWith(0).gateways(), "never fewer than this gateway");
+    assertEquals(Seat.ONLY, mode.seat(), "before any failure: the only gateway");
+    mode.on(Event.FAILED, T0, new Seat(1, 3));
+    assertEquals(new Seat(1, 3), mode.seat());
+    mode.on(Event.FAILED, T0 + 1, Seat.ONLY);
+    assertEquals(new Seat(1, 3), mode.seat(), "what the cluster shows during the outage does not change the share");
   }
 
   @Test
@@ -71,14 +74,14 @@ class StoreModeTest {
   void probesAreSpaced() {
     StoreMode mode = new StoreMode(FIRST, PROBE);
     assertFalse(mode.takeProbe(T0), "no probe while shared");
-    mode.on(Event.FAILED, T0, 2);
+    mode.on(Event.FAILED, T0, new Seat(1, 2));
     assertFalse(mode.takeProbe(T0 + FIRST - 1));
     assertTrue(mode.takeProbe(T0 + FIRST));
     assertFalse(mode.takeProbe(T0 + 5 * PROBE), "one probe in flight at a time");
-    mode.on(Event.FAILED, T0 + 5 * PROBE, 2);
+    mode.on(Event.FAILED, T0 + 5 * PROBE, new Seat(1, 2));
     assertFalse(mode.takeProbe(T0 + 6 * PROBE - 1));
     assertTrue(mode.takeProbe(T0 + 6 * PROBE));
-    assertEquals(State.RECOVERING, mode.on(Event.PROBE_ANSWERED, T0 + 6 * PROBE + 3, 2).to());
+    assertEquals(State.RECOVERING, mode.on(Event.PROBE_ANSWERED, T0 + 6 * PROBE + 3, new Seat(1, 2)).to());
     assertFalse(mode.takeProbe(T0 + 100 * PROBE), "no probe while writing back");
   }
 
@@ -86,7 +89,7 @@ class StoreModeTest {
   @DisplayName("an answer to a probe that was not sent (a late one) does not end the outage")
   void unaskedProbeAnswerIsIgnored() {
     StoreMode mode = failedWith(2);
-    assertNull(mode.on(Event.PROBE_ANSWERED, T0 + 1, 2));
+    assertNull(mode.on(Event.PROBE_ANSWERED, T0 + 1, new Seat(1, 2)));
     assertEquals(State.DEGRADED, mode.state());
   }
 
@@ -94,42 +97,49 @@ class StoreModeTest {
   @DisplayName("a whole outage: SHARED, DEGRADED, RECOVERING, SHARED, four switches counted with the next one")
   void wholeOutage() {
     StoreMode mode = new StoreMode(FIRST, PROBE);
-    mode.on(Event.FAILED, T0, 2);
+    mode.on(Event.FAILED, T0, new Seat(1, 2));
     assertTrue(mode.takeProbe(T0 + PROBE));
-    mode.on(Event.PROBE_ANSWERED, T0 + PROBE + 1, 2);
-    mode.on(Event.CARRIED, T0 + PROBE + 2, 2);
+    mode.on(Event.PROBE_ANSWERED, T0 + PROBE + 1, new Seat(1, 2));
+    mode.on(Event.CARRIED, T0 + PROBE + 2, new Seat(1, 2));
     assertEquals(State.SHARED, mode.state());
     assertEquals(3, mode.switches());
-    mode.on(Event.FAILED, T0 + 5_000, 2);
+    mode.on(Event.FAILED, T0 + 5_000, new Seat(1, 2));
     assertEquals(4, mode.switches());
   }
 
-  @ParameterizedTest(name = "{0} per window over {1} gateways: {2} each")
-  @DisplayName("a gateway's share of a limit is ceil(requests / N)")
-  @CsvSource({"10, 2, 5", "10, 3, 4", "1, 3, 1", "7, 1, 7", "300, 2, 150", "150, 2, 75"})
-  void shareOfALimit(int requests, int gateways, int share) {
-    WindowSpec spec = new WindowSpec(requests, 1_000);
-    WindowSpec own = StoreMode.shareOf(spec, gateways);
-    assertEquals(share, own.requests());
-    assertEquals(spec.windowMillis(), own.windowMillis());
+  @ParameterizedTest(name = "{0} per window, gateway {2} of {1}: {3}")
+  @DisplayName("a gateway's share of a limit is its seat's part of it, in the same window; none when the part is 0")
+  @CsvSource({
+      "10, 2, 0, 5", "10, 2, 1, 5",
+      "10, 3, 0, 4", "10, 3, 1, 3", "10, 3, 2, 3",
+      "1, 3, 0, 1", "1, 3, 1, 0", "1, 3, 2, 0",
+      "7, 1, 0, 7", "300, 2, 1, 150", "101, 2, 1, 50"})
+  void shareOfALimit(int requests, int gateways, int index, int share) {
+    WindowSpec spec = new WindowSpec(requests, 1_000, true, 12);
+    Optional<WindowSpec> own = StoreMode.shareOf(spec, new Seat(index, gateways));
+    if (share == 0) {
+      assertTrue(own.isEmpty(), "no window of 0 requests: this gateway admits nothing alone");
+      return;
+    }
+    assertEquals(new WindowSpec(share, spec.windowMillis(), spec.queued(), spec.transitMillis()), own.orElseThrow());
   }
 
   private static StoreMode failedWith(int gateways) {
     StoreMode mode = new StoreMode(FIRST, PROBE);
-    mode.on(Event.FAILED, T0, gateways);
+    mode.on(Event.FAILED, T0, new Seat(0, gateways));
     return mode;
   }
 
-  /** A machine brought to {@code state} by the events that lead there, with N = 2. */
+  /** A machine brought to {@code state} by the events that lead there, as gateway 1 of 2. */
   private static StoreMode in(State state) {
     StoreMode mode = new StoreMode(FIRST, PROBE);
     if (state == State.SHARED) {
       return mode;
     }
-    mode.on(Event.FAILED, T0, 2);
+    mode.on(Event.FAILED, T0, new Seat(1, 2));
     if (state == State.RECOVERING) {
       assertTrue(mode.takeProbe(T0 + PROBE));
-      mode.on(Event.PROBE_ANSWERED, T0 + PROBE, 2);
+      mode.on(Event.PROBE_ANSWERED, T0 + PROBE, new Seat(1, 2));
     }
     assertEquals(state, mode.state());
     return mode;
