@@ -153,8 +153,11 @@ public class GatewayVerticle extends VerticleBase {
     for (int i = 0; i < WARMUP_DECISIONS; i++) {
       chain = chain.compose(v -> {
         long now = clock.millis();
+        // a store that fails now (down, or slow while the cluster settles) must not keep the gateway from starting:
+        // the warm-up only saves the first real requests some compilation
         return store.reserve(key, spec, now, now, now)
-            .compose(reservation -> store.release(key, spec, now, reservation.bucket()));
+            .compose(reservation -> store.release(key, spec, now, reservation.bucket()))
+            .otherwiseEmpty();
       });
     }
     return chain;
