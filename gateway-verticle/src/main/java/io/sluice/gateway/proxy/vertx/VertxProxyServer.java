@@ -53,8 +53,11 @@ import java.util.concurrent.TimeUnit;
 public final class VertxProxyServer implements ProxyEngine {
 
   private static final long WARMUP_LIMIT_MILLIS = 10_000;
-  /** Upstream response heads may be this large (the Vert.x client's default, 8 KiB, is below what clients may send). */
-  private static final int MAX_UPSTREAM_HEADER_SIZE = 64 * 1024;
+  /**
+   * Upstream answer heads may be this large, as with the Netty engine: a larger one fails the request (502) instead of
+   * reaching the client.
+   */
+  private static final int MAX_UPSTREAM_HEADER_SIZE = 16 * 1024;
 
   private final Vertx vertx;
   private final Context context;
