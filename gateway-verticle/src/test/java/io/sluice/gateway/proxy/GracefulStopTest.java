@@ -7,6 +7,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.WebClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
@@ -83,7 +84,7 @@ class GracefulStopTest {
       send(idle, "GET /api/hello HTTP/1.1\r\nHost: t\r\n\r\n");
       assertTrue(readResponse(idle).startsWith("HTTP/1.1 200"), "a first request, then the connection is idle");
       send(busy, "GET /api/slow?ms=" + SLOW_MILLIS + " HTTP/1.1\r\nHost: t\r\n\r\n");
-      Thread.sleep(200); // the slow request is upstream now
+      awaitForwarded(2); // the slow request is upstream now
 
       long stopAt = System.nanoTime();
       Future<Void> stopped = vertx.undeploy(gateway.deploymentID());
@@ -106,6 +107,17 @@ class GracefulStopTest {
         assertThrows(ConnectException.class, () -> late.connect(new InetSocketAddress("127.0.0.1", port), 1_000),
             "the port no longer accepts");
       }
+    }
+  }
+
+  /** Waits until the gateway's /stats counts {@code count} forwarded requests (at most READ_MILLIS). */
+  private void awaitForwarded(long count) throws InterruptedException {
+    WebClient client = WebClient.create(vertx);
+    long deadline = System.currentTimeMillis() + READ_MILLIS;
+    while (client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject()
+        .getLong("forwarded") < count) {
+      assertTrue(System.currentTimeMillis() < deadline, "the slow request was never forwarded");
+      Thread.onSpinWait();
     }
   }
 
