@@ -9,6 +9,9 @@ import io.sluice.gateway.proxy.ProxyEngine;
 import io.sluice.gateway.proxy.RequestCheck;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -56,7 +59,14 @@ public final class VertxProxyServer implements ProxyEngine {
   private static final long WARMUP_LIMIT_MILLIS = 10_000;
 
   private final Vertx vertx;
-  private final Context context;
+  /**
+   * Where the server, its connections and the upstream client run: the verticle's own event loop, in a context that
+   * belongs to no deployment. Vert.x 5.0.x builds a new context for every pooled client request and copies the
+   * current deployment's options, its whole JSON config included, into it
+   * ({@code SharedHttpClientConnectionGroup.requestConnection2}): 11% of the engine's time under load, measured with
+   * JFR (bench/README.md). A context without a deployment has no config to copy. Internal Vert.x API.
+   */
+  private final ContextInternal engineContext;
   private final GatewayConfig config;
   private final LimitGate gate;
   private final GatewayStats stats;
@@ -78,7 +88,11 @@ public final class VertxProxyServer implements ProxyEngine {
   public VertxProxyServer(Vertx vertx, Context context, GatewayConfig config, RateLimiter limiter, GatewayStats stats,
                           Clock clock, String warmupSecret) {
     this.vertx = vertx;
-    this.context = context;
+    this.engineContext = ((VertxInternal) vertx).contextBuilder()
+        .withEventLoop(((ContextInternal) context).nettyEventLoop())
+        .withCloseFuture(((ContextInternal) context).closeFuture())
+        .withClassLoader(((ContextInternal) context).classLoader())
+        .build();
     this.config = config;
     this.stats = stats;
     this.clock = clock;
@@ -91,6 +105,12 @@ public final class VertxProxyServer implements ProxyEngine {
 
   @Override
   public Future<Integer> start(int port) {
+    Promise<Integer> started = Promise.promise();
+    engineContext.runOnContext(v -> listen(port).onComplete(started));
+    return started.future();
+  }
+
+  private Future<Integer> listen(int port) {
     client = vertx.createHttpClient(clientOptions(),
         new PoolOptions().setHttp1MaxSize(config.upstreamPool().connections()));
     proxy = HttpProxy.reverseProxy(new ProxyOptions().setSupportWebSocket(true), client)
@@ -104,6 +124,10 @@ public final class VertxProxyServer implements ProxyEngine {
         // h2c (prior knowledge and upgrade) only if asked: the first request of a clear-text connection is then read
         // by Vert.x's decoder before the strict one can take its place (see opened, and docs/vertx-engine.md)
         .setHttp2ClearTextEnabled(config.h2c())
+        // WebSockets are tunnelled to the upstream, which negotiates their extensions: Vert.x's own compression
+        // handlers would only look at every request on the way (case upgrade-websocket-extensions-untouched)
+        .setPerMessageWebSocketCompressionSupported(false)
+        .setPerFrameWebSocketCompressionSupported(false)
         .setMaxInitialLineLength(limits.maxRequestLine())
         .setMaxHeaderSize(limits.maxHeaderSize());
     config.httpTls().ifPresent(tls -> ServerTls.apply(options, tls, config.clientIdleTimeoutMillis()));
