@@ -21,13 +21,22 @@ SYS_LABEL = {
     "direct": "API direct",
     "haproxy": "HAProxy (high.cfg)",
     "haproxy-limited": "HAProxy (limited.cfg)",
-    "sluice-1": "Sluice, 1 gateway (in-memory)",
-    "sluice-2": "Sluice, 2 gateways (cluster)",
-    "sluice-3": "Sluice, 3 gateways (cluster)",
+    "sluice-1": "Sluice vertx engine, 1 gateway (in-memory)",
+    "sluice-2": "Sluice vertx engine, 2 gateways (cluster)",
+    "sluice-3": "Sluice vertx engine, 3 gateways (cluster)",
+    "netty-1": "Sluice netty engine, 1 gateway (in-memory)",
+    "netty-2": "Sluice netty engine, 2 gateways (cluster)",
+    "netty-3": "Sluice netty engine, 3 gateways (cluster)",
     "haproxy-1": "HAProxy, 1 instance",
     "haproxy-2": "HAProxy, 2 instances",
 }
-ACC_SYSTEMS = ["sluice-1", "sluice-2", "sluice-3", "haproxy-1", "haproxy-2"]
+ACC_SYSTEMS = ["sluice-1", "sluice-2", "sluice-3", "netty-1", "netty-2", "netty-3", "haproxy-1", "haproxy-2"]
+# the gateways of the throughput and reject phases: each engine alone (in-memory) and as a 2-gateway cluster
+GATEWAYS = ("sluice-1", "sluice-2", "netty-1", "netty-2")
+
+
+def in_memory(system):
+    return system.endswith("-1") and not system.startswith("haproxy")
 ACC_MULTS = ["x0.8", "x1.2", "x2", "x20"]
 
 
@@ -553,14 +562,14 @@ def main():
 
         d, h = mrps("direct"), mrps("haproxy")
         wl = "wrk -t2 -c64" if cfg == "t2c64" else "wrk -t1 -c16"
-        for s in ("sluice-1", "sluice-2"):
+        for s in GATEWAYS:
             v = mrps(s)
             if v is None:
                 continue
             head.append([f"throughput, limits not hit ({wl}), {SYS_LABEL[s]}",
                          f"{fnum(v)} req/s = {fratio(ratio(v, d))} direct, {fratio(ratio(v, h))} HAProxy "
                          f"(direct {fnum(d)}, HAProxy {fnum(h)})"])
-        for s in ("sluice-1", "sluice-2"):
+        for s in GATEWAYS:
             v = mp99(s)
             if v is None:
                 continue
@@ -569,8 +578,8 @@ def main():
         if sysd:
             head.append([f"CPU per request of the proxy itself ({wl})",
                          ", ".join(f"{SYS_LABEL[s]} {fcpu_req(sysd[s]['runs'])}"
-                                   for s in ("haproxy", "sluice-1", "sluice-2") if s in sysd)])
-    for s in ("haproxy-limited", "sluice-1", "sluice-2"):
+                                   for s in ("haproxy",) + GATEWAYS if s in sysd)])
+    for s in ("haproxy-limited",) + GATEWAYS:
         if s in rj:
             head.append([f"reject path (global 10/1s flooded), {SYS_LABEL[s]}",
                          f"{fnum(med([r['rps'] for r in rj[s]['runs']]))} answers/s, p99 "
@@ -626,10 +635,10 @@ def main():
     a("")
     a(f"`GET /api/hello`, every request carrying `X-Bench-Global: all` and `X-Api-Key: bench`; "
       f"{meta.get('reps', '?')} runs of {meta.get('wrk_s', '?')} s per system and configuration, interleaved "
-      "round robin (direct, HAProxy, Sluice-1, Sluice-2, then again), after warming each system up with 3 s wrk "
-      "runs (`-t2 -c64`) until three in a row agreed within 5% (or a cap: 12 s direct, 9 s HAProxy, 33 s Sluice-1, "
-      "66 s Sluice-2; curves below). "
-      "Sluice-2: one wrk per gateway in parallel, each with half the threads and connections; requests/s summed, "
+      "round robin (direct, HAProxy, each engine with 1 and 2 gateways, then again), after warming each system up "
+      "with 3 s wrk runs (`-t2 -c64`) until three in a row agreed within 5% (or a cap: 12 s direct, 9 s HAProxy, "
+      "45 s vertx engine 1 gateway, 33 s netty engine 1 gateway, 66 s for 2 gateways; curves below). "
+      "2 gateways: one wrk per gateway in parallel, each with half the threads and connections; requests/s summed, "
       "latency percentiles from the two wrk latency histograms merged (`bench/wrk-histogram.lua` prints each "
       "histogram; every request counts once, as in one wrk), the worse of the two wrk's own p99 in the table of every "
       "run. Medians over the runs; the range is min–max of requests/s. "
@@ -646,7 +655,7 @@ def main():
         d = med([r["rps"] for r in sysd.get("direct", {}).get("runs", [])])
         h = med([r["rps"] for r in sysd.get("haproxy", {}).get("runs", [])])
         rows = []
-        for s in ("direct", "haproxy", "sluice-1", "sluice-2"):
+        for s in ("direct", "haproxy") + GATEWAYS:
             if s not in sysd:
                 continue
             rr = sysd[s]["runs"]
@@ -658,7 +667,7 @@ def main():
             bad = sum(r["non2xx"] + r["errors"] for r in rr)
             other = ""
             if st:
-                other = ("n/a (in-memory)" if s == "sluice-1" else f"{srt / fwd:.2f}" if fwd else "n/a") + (
+                other = ("n/a (in-memory)" if in_memory(s) else f"{srt / fwd:.2f}" if fwd else "n/a") + (
                     f" (delayed {sum(x.get('delayed', 0) for x in st)}, rejected "
                     f"{sum(x.get('rejected', 0) for x in st)}, decided again {sum(x.get('decidedAgainWhenLate', 0) for x in st)})")
             rows.append([SYS_LABEL[s], len(rr), fnum(v), f"{fnum(min(rps))}–{fnum(max(rps))}",
@@ -670,7 +679,7 @@ def main():
                  CPU_REQ_HEADER, USAGE_HEADER, "others' CPU / steal (max)"], rows))
         a("")
     curves = [[SYS_LABEL[k], meta.get(f"warmup_{k}", "").replace(" ", " → ")]
-              for k in ("direct", "haproxy", "sluice-1", "sluice-2") if meta.get(f"warmup_{k}")]
+              for k in ("direct", "haproxy") + GATEWAYS if meta.get(f"warmup_{k}")]
     if curves:
         a("Warm-up (req/s of each 3 s run before the measurements; a rising curve = the JVM still compiling):")
         a("")
@@ -708,7 +717,7 @@ def main():
     a("")
     rows = []
     hr = med([r["rps"] for r in rj.get("haproxy-limited", {}).get("runs", [])])
-    for s in ("haproxy-limited", "sluice-1", "sluice-2"):
+    for s in ("haproxy-limited",) + GATEWAYS:
         if s not in rj:
             continue
         rr = rj[s]["runs"]
@@ -724,7 +733,7 @@ def main():
                      fms(med([r["p50"] for r in rr])),
                      fms(med([r["p99"] for r in rr])), fnum(med(ok), 1),
                      sum(r["errors"] for r in rr),
-                     (f"{srt / rej:.3f}" if rej and s == "sluice-2" else "n/a (in-memory)" if s == "sluice-1" else "–"),
+                     (f"{srt / rej:.3f}" if rej and s.endswith("-2") else "n/a (in-memory)" if in_memory(s) else "–"),
                      (f"{loc / rej * 100:.1f}%" if rej else "–"), fcpu_req(rr), fusage(rr), fcpu(rr)])
     a(table(["system", "runs", "answers/s (median)", "× HAProxy", "× own proxied", "p50", "p99", "2xx/s",
              "socket errors",
@@ -801,9 +810,11 @@ def main():
     a("```bash")
     a("# API (the ceiling)")
     a(f"java -jar bench/out/jars/api-verticle.jar -conf '{{\"http\":{{\"port\":P_API}},\"warmupRequests\":500}}'")
-    a("# Sluice: one gateway without -cluster (sluice-1), and cluster gateways A, B (and C later) with -cluster")
+    a("# Sluice, per engine (ENGINE = vertx or netty): one gateway without -cluster (sluice-1 / netty-1), and")
+    a("# cluster gateways A, B (and C later) with -cluster, one cluster per engine")
     a("SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT=P SLUICE_MANAGEMENT_HOST=127.0.0.1 SLUICE_MANAGEMENT_PORT=M \\")
-    a("SLUICE_UPSTREAMS=http://127.0.0.1:P_API SLUICE_CLUSTER_NAME=<unique> SLUICE_POLICIES=\"$POLICIES\" \\")
+    a("SLUICE_UPSTREAMS=http://127.0.0.1:P_API SLUICE_CLUSTER_NAME=<unique>-ENGINE SLUICE_PROXY_ENGINE=ENGINE \\")
+    a("SLUICE_POLICIES=\"$POLICIES\" \\")
     a("  java -jar bench/out/jars/gateway-verticle.jar [-cluster] -conf conf/gateway.json")
     a("# HAProxy (foreground, one process per instance)")
     a("HAP_BIND=127.0.0.1:PORT HAP_API=127.0.0.1:P_API haproxy -db -f bench/haproxy/high.cfg      # or limited.cfg")
@@ -854,9 +865,9 @@ def main():
       "and the throughput headers (`X-Bench-Global`, `X-Api-Key`), so both tables are still updated on every "
       "request. \"2 instances\" = two HAProxy processes on two ports, each with its own tables.")
     a("- **Sluice setup**: the jars as built (copied to `bench/out/jars` first), `conf/gateway.json` with the "
-      "policies above from `SLUICE_POLICIES`, default JVM options and `upstreamPool`; Sluice-1 uses the in-memory "
-      "store, Sluice-2/3 "
-      "one Hazelcast cluster on 127.0.0.1 (the third gateway joins it for the last accuracy runs). The throughput "
+      "policies above from `SLUICE_POLICIES`, default JVM options and `upstreamPool`; the 1-gateway systems use the "
+      "in-memory store, the 2- and 3-gateway systems "
+      "one Hazelcast cluster per engine on 127.0.0.1 (the third gateway joins it for the last accuracy runs). The throughput "
       "runs meet two policies with limits of 100,000,000 per 1 s; how often the clustered gateways then call "
       "Hazelcast is the `store RT / fwd` column.")
     a("- HAProxy's `http_req_rate(1s)` counts denied and tarpitted requests too and is a per-period estimate, not "

@@ -72,7 +72,8 @@ public final class ConfigLoader {
       "SLUICE_WARMUP_PATH", "warmup.path",
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
       "SLUICE_POLICIES", "policies",
-      "SLUICE_PROXY_ENGINE", "proxy.engine");
+      "SLUICE_PROXY_ENGINE", "proxy.engine",
+      "SLUICE_PROXY_H2C", "proxy.h2c");
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
       "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
@@ -289,7 +290,7 @@ public final class ConfigLoader {
           integer(warmupJson, "requests", "warmup.requests", 0, 100_000));
       JsonObject proxyJson = object(root, "proxy");
       knownKeys(proxyJson, "proxy.", Set.of("engine", "h2c"));
-      GatewayConfig.Engine engine = choice(proxyJson, "engine", "proxy.engine", GatewayConfig.Engine.class, "netty");
+      GatewayConfig.Engine engine = choice(proxyJson, "engine", "proxy.engine", GatewayConfig.Engine.class, "vertx");
       boolean h2c = flag(proxyJson, "h2c", "proxy.h2c");
       if (h2c && engine != GatewayConfig.Engine.VERTX) {
         throw fail("proxy.h2c", "may be true only with proxy.engine \"vertx\" (the netty engine speaks HTTP/1.x only)",

@@ -21,9 +21,9 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
                             Optional<Tls> httpTls, Engine engine, boolean h2c) {
 
   /**
-   * What serves the proxy port ({@code proxy.engine}): the hand-written Netty proxy ({@code netty}, the default,
-   * HTTP/1.x) or Vert.x's HttpServer with vertx-http-proxy ({@code vertx}: HTTP/1.x, and HTTP/2 over TLS by ALPN, and
-   * in clear text when {@code proxy.h2c} is true; see docs/vertx-engine.md).
+   * What serves the proxy port ({@code proxy.engine}): Vert.x's HttpServer with vertx-http-proxy ({@code vertx}, the
+   * default: HTTP/1.x, and HTTP/2 over TLS by ALPN, and in clear text when {@code proxy.h2c} is true) or the
+   * hand-written Netty proxy ({@code netty}: HTTP/1.x only, less CPU per request); see docs/vertx-engine.md.
    */
   public enum Engine { NETTY, VERTX }
 

@@ -292,9 +292,10 @@ public final class RequestCheck {
         return refuse(new Refusal(501, "not-implemented", "Not Implemented",
             "transfer codings other than chunked are not supported: '" + String.join(", ", codings) + "'"));
       }
-      if (codings.size() > 1 || !codings.get(0).trim().equalsIgnoreCase("chunked")) {
-        // the gateway re-frames the body in chunks: the head it forwards says exactly that, in one field, so an
-        // upstream cannot read the empty elements (or a second field) its own way
+      if (codings.size() > 1 || !codings.get(0).equals("chunked")) {
+        // the gateway re-frames the body in chunks: the head it forwards says exactly that, in one field and in
+        // lower case, so an upstream cannot read the empty elements, a second field or "Chunked" its own way
+        // (vertx-http-proxy itself reads only "chunked")
         replaceInPlace(headers, HttpHeaderNames.TRANSFER_ENCODING, "chunked");
       }
       return new Verdict(null, Framing.CHUNKED, -1, false, false);

@@ -158,6 +158,8 @@ public final class StrictScanner {
         part = Part.PASS;
       } else if (text.charAt(0) == ' ' || text.charAt(0) == '\t') {
         violation = "a trailer line is folded onto the previous one (obs-fold)";
+      } else if (!isField(text)) {
+        violation = "a trailer line is not a field (name: value): '" + printable(text) + "'";
       }
       return;
     }
@@ -245,6 +247,20 @@ public final class StrictScanner {
 
   private static boolean isQuotable(char c) {
     return c == '\t' || c >= 0x20 && c != 0x7f;
+  }
+
+  /** {@code field-name ":" field-value} (RFC 9110 §5): a token, then the colon, with nothing between. */
+  private static boolean isField(String line) {
+    int colon = line.indexOf(':');
+    if (colon <= 0) {
+      return false;
+    }
+    for (int i = 0; i < colon; i++) {
+      if (!isTokenChar(line.charAt(i))) {
+        return false;
+      }
+    }
+    return true;
   }
 
   static boolean isTokenChar(char c) {

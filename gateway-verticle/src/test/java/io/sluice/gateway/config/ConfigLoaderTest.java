@@ -110,6 +110,8 @@ class ConfigLoaderTest {
           () -> assertEquals(new GatewayConfig.HttpLimits(10L * 1024 * 1024, 8192, 16384, 100, 10_000),
               config.httpLimits()),
           () -> assertEquals(Optional.empty(), config.httpTls(), "the proxy port speaks plain HTTP by default"),
+          () -> assertEquals(GatewayConfig.Engine.VERTX, config.engine(), "vertx-http-proxy serves by default"),
+          () -> assertEquals(false, config.h2c(), "no clear-text HTTP/2 by default"),
           () -> assertEquals(List.of(
               new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
                   Policy.OnMissingKey.REJECT),
@@ -284,8 +286,9 @@ class ConfigLoaderTest {
           layer("http.maxHeaders", "50", "50", "60", "60", "70", "70", c -> String.valueOf(c.httpLimits().maxHeaders())),
           layer("warmup.path", "\"/a\"", "/a", "/b", "/b", "/c", "/c", c -> c.warmup().path()),
           layer("warmup.requests", "1", "1", "2", "2", "3", "3", c -> String.valueOf(c.warmup().requests())),
-          layer("proxy.engine", "\"vertx\"", "vertx", "netty", "netty", "vertx", "vertx",
+          layer("proxy.engine", "\"netty\"", "netty", "vertx", "vertx", "netty", "netty",
               c -> c.engine().name().toLowerCase(java.util.Locale.ROOT)),
+          layer("proxy.h2c", "true", "true", "false", "false", "true", "true", c -> String.valueOf(c.h2c())),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
               c -> c.policies().get(0).name()));
     }

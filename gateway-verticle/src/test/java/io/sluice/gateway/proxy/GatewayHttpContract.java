@@ -59,9 +59,9 @@ public abstract class GatewayHttpContract {
   /** How the gateway under test keeps its counters; null means the default (in-memory). */
   protected abstract StoreFactory storeFactory();
 
-  /** Configuration merged into every gateway of the suite: which proxy engine serves (the default: netty). */
+  /** Configuration merged into every gateway of the suite: which proxy engine serves (here netty; VertxEngine* subclasses say vertx). */
   protected JsonObject engineConfig() {
-    return new JsonObject();
+    return new JsonObject().put("proxy", new JsonObject().put("engine", "netty"));
   }
 
   @BeforeEach

@@ -38,6 +38,7 @@ class NettyEngineHttp2Test {
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("upstreams", new JsonArray().add("http://127.0.0.1:" + api.actualPort()))
+        .put("proxy", new JsonObject().put("engine", "netty"))
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
         .put("policies", new JsonArray().add(new JsonObject().put("name", "global").put("key", "global")
             .put("requests", 100).put("window", "10s")));

@@ -53,8 +53,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The proxy port with {@code http.tls} set, in front of the real API verticle, with a certificate made for the test:
- * TLS 1.3 and 1.2 only, HTTP/1.1 only, the limiter as over plain HTTP, and clients that do not speak TLS (or not a
+ * The netty engine's proxy port with {@code http.tls} set, in front of the real API verticle, with a certificate made for
+ * the test (the vertx engine's TLS, with ALPN h2: {@code proxy.vertx.Http2EngineTest}): TLS 1.3 and 1.2 only, HTTP/1.1 only, the limiter as over plain HTTP, and clients that do not speak TLS (or not a
  * version it accepts, or not at all) closed quietly.
  */
 @DisplayName("The proxy port over TLS")
@@ -115,6 +115,7 @@ class TlsListenerTest {
                 .put("key", certificate.privateKeyPath())))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("upstreams", new JsonArray().add(upstream))
+        .put("proxy", new JsonObject().put("engine", "netty"))
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 3))
         .put("policies", new JsonArray().add(new JsonObject().put("name", "global").put("key", "global")
             .put("requests", requestsPer10s).put("window", "10s")))

@@ -1,5 +1,6 @@
 package io.sluice.gateway.proxy.vertx;
 
+import io.sluice.gateway.proxy.RequestCheck;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.vertx.core.http.HttpConnection;
 
@@ -32,6 +33,43 @@ final class IdleConnections {
     private VertxExchange latest;
     /** The connection's request decoder (HTTP/1.x only). */
     private StrictRequestDecoder decoder;
+    /**
+     * The gateway answered with a close: a request Vert.x decoded behind that answer and hands over once it is
+     * written is not served (HTTP/1.1 pipelining; RFC 9112 §9.6, nothing after the close is processed).
+     */
+    private boolean closing;
+
+    /** Requests handed to the engine on this connection; Vert.x hands pipelined requests over one at a time. */
+    private int dispatched;
+    /**
+     * The answer for a request whose body broke while it still waited behind others in Vert.x's queue (its number on
+     * the connection in {@link #brokenRequest}): it gets this answer, and the close, when its turn comes.
+     */
+    private RequestCheck.Refusal brokenRefusal;
+    private int brokenRequest;
+
+    /** Counts a request handed over; returns the answer it gets instead of being served, or null. */
+    RequestCheck.Refusal dispatch() {
+      dispatched++;
+      return brokenRefusal != null && dispatched == brokenRequest ? brokenRefusal : null;
+    }
+
+    int dispatched() {
+      return dispatched;
+    }
+
+    void brokenWhileQueued(int request, RequestCheck.Refusal refusal) {
+      brokenRequest = request;
+      brokenRefusal = refusal;
+    }
+
+    boolean closing() {
+      return closing;
+    }
+
+    void closing(boolean closing) {
+      this.closing = closing;
+    }
 
     StrictRequestDecoder decoder() {
       return decoder;

@@ -47,10 +47,13 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
   /** Bytes past the reader index the scanner has already read. */
   private int scanned;
   private boolean broken;
+  /** Requests decoded on this connection, counting those Vert.x's own decoder read before this one took over. */
+  private int decoded;
 
   StrictRequestDecoder(HttpServerOptions options, long maxBodySize, Consumer<RequestCheck.Refusal> brokenBody,
-                       Activity activity) {
+                       Activity activity, int decodedBefore) {
     super(options);
+    this.decoded = decodedBefore;
     this.activity = activity;
     this.maxBodySize = maxBodySize;
     this.brokenBody = brokenBody;
@@ -108,6 +111,7 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
     broken = true;
   }
 
+
   private static void dropAfter(List<Object> out, int from) {
     for (int j = out.size() - 1; j >= from; j--) {
       ReferenceCountUtil.release(out.remove(j));
@@ -120,7 +124,13 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
     brokenBody.accept(refusal);
   }
 
+  /** Requests decoded on this connection so far: the last of them is the one a broken body belongs to. */
+  int decoded() {
+    return decoded;
+  }
+
   private void started(HttpRequest request) {
+    decoded++;
     bodyBytes = 0;
     activity.bodyPending(true);
     if (scanner.violation() != null && request.decoderResult().isSuccess()) {

@@ -38,7 +38,10 @@ final class VertxExchange {
     HOLDING,
     /** Handed to the proxy: it takes a connection, the gate confirms, the request goes up and the answer down. */
     FORWARDING,
-    /** Answered by the gateway, or the client went away before it was forwarded. */
+    /**
+     * Answered by the gateway, or the client went away (or broke its body) before its request went upstream: an
+     * upstream connection taken for it afterwards is reset at once, never left held (see {@link #abandon}).
+     */
     DONE
   }
 
@@ -204,6 +207,9 @@ final class VertxExchange {
   }
 
   private Future<HttpClientRequest> confirm(HttpClientRequest upstream, Supplier<Future<HttpClientRequest>> connect) {
+    if (phase == Phase.DONE) {
+      return abandon(upstream, decision);
+    }
     return server.gate().confirm(decider, decision, info)
         .recover(failure -> {
           upstream.reset();
@@ -214,6 +220,9 @@ final class VertxExchange {
 
   private Future<HttpClientRequest> confirmed(HttpClientRequest upstream, Decision again,
                                               Supplier<Future<HttpClientRequest>> connect) {
+    if (phase == Phase.DONE) {
+      return abandon(upstream, again);
+    }
     if (again == decision) {
       if (counted) {
         server.stats().forwarded.increment();
@@ -248,6 +257,19 @@ final class VertxExchange {
       return server.vertx().timer(wait).compose(v -> leave(upstreamLabel, connect));
     }
     return server.vertx().timer(Math.max(1, wait)).compose(v -> confirm(upstream, connect));
+  }
+
+  /**
+   * The client is gone, or was answered (its body broke the framing), while its request waited for an upstream
+   * connection or for the gate: the connection is reset rather than handed to the proxy, which would hold it (and a
+   * pool slot) waiting for a body that never comes, and the request's slots are given back.
+   */
+  private Future<HttpClientRequest> abandon(HttpClientRequest upstream, Decision held) {
+    upstream.reset();
+    if (held != null && held.admitted()) {
+      decider.release(held);
+    }
+    return Future.failedFuture(new ClientGone());
   }
 
   /**
@@ -408,16 +430,34 @@ final class VertxExchange {
     return read.future();
   }
 
+  /**
+   * Whether nothing more is to be sent to the client: answered, or the client's connection closed (Vert.x fails the
+   * proxied request with the client's close before it tells the response's close handler; the failure is the
+   * client's, not the upstream's).
+   */
   boolean answered() {
-    return phase == Phase.DONE;
+    return phase == Phase.DONE || request.response().closed();
   }
 
-  /** The client connection closed: a request not yet forwarded gives its slots back (when its timer fires). */
+  /**
+   * The client connection closed: a request not yet forwarded gives its slots back (when its timer fires), one waiting
+   * for its upstream connection resets it when it comes ({@link #abandon}), one on its way is reset upstream.
+   */
   private void clientGone() {
-    if (phase == Phase.DECIDING || phase == Phase.HOLDING) {
-      phase = Phase.DONE;
+    Phase was = phase;
+    phase = Phase.DONE;
+    if (was == Phase.FORWARDING && upstreamRequest != null) {
+      // mid-body or mid-answer: the upstream connection cannot be reused; a failure of the client's, not the upstream's
+      upstreamRequest.reset();
     }
     server.idle().ended(connection);
+  }
+
+  /** The client went away before its request left (see {@link #abandon}). */
+  static final class ClientGone extends RuntimeException {
+    ClientGone() {
+      super("the client went away before the request left", null, false, false);
+    }
   }
 
   /** The limiter denied the request when it was about to leave. */

@@ -196,7 +196,8 @@ public final class VertxProxyServer implements ProxyEngine {
               public void bodyPending(boolean pending) {
                 idle.bodyPending(state, pending);
               }
-            });
+              // with h2c on, Vert.x's own decoder read the first request before this one took over
+            }, config.h2c() ? 1 : 0);
         pipeline.replace(StrictRequestDecoder.NAME, StrictRequestDecoder.NAME, decoder);
         state.decoder(decoder);
       }
@@ -238,6 +239,9 @@ public final class VertxProxyServer implements ProxyEngine {
   /** Nothing more is read from {@code connection}: it closes after the answer being written. */
   void stopReading(HttpConnection connection) {
     IdleConnections.State state = idle.of(connection);
+    if (state != null) {
+      state.closing(true);
+    }
     if (state != null && state.decoder() != null) {
       state.decoder().discardRest();
     }
@@ -263,6 +267,11 @@ public final class VertxProxyServer implements ProxyEngine {
 
   private void brokenBody(HttpConnection connection, RequestCheck.Refusal refusal) {
     IdleConnections.State state = idle.of(connection);
+    if (state != null && state.decoder() != null && state.decoder().decoded() > state.dispatched()) {
+      // the broken body is a pipelined request's that Vert.x still holds back: the ones before it are served first
+      state.brokenWhileQueued(state.decoder().decoded(), refusal);
+      return;
+    }
     VertxExchange exchange = state == null ? null : state.latest();
     if (exchange == null) {
       connection.close();
@@ -282,6 +291,19 @@ public final class VertxProxyServer implements ProxyEngine {
       refusal.headers().set(HttpHeaderNames.CONNECTION, "close");
       stopReading(request.connection());
       http1.channelHandlerContext().channel().writeAndFlush(refusal).addListener(ChannelFutureListener.CLOSE);
+      return;
+    }
+    IdleConnections.State known = idle.of(request.connection());
+    if (known != null && known.closing()) {
+      // pipelined behind a refusal that closes the connection: Vert.x decoded and queued it before the refusal and
+      // hands it over once the refusal is written; it must not go upstream
+      request.connection().close();
+      return;
+    }
+    RequestCheck.Refusal broken = known == null ? null : known.dispatch();
+    if (broken != null) {
+      stopReading(request.connection());
+      Answers.send(request, Answers.problem(broken), true);
       return;
     }
     IdleConnections.State state = idle.started(request.connection());

@@ -39,7 +39,7 @@ class StrictRequestDecoderTest {
           public void bodyPending(boolean pending) {
             bodyPending.add(pending);
           }
-        }));
+        }, 0));
   }
 
   /** Feeds {@code raw} ({@code |} for CRLF), in pieces split at {@code ^}, and returns what was decoded. */
@@ -67,6 +67,19 @@ class StrictRequestDecoderTest {
     assertTrue(decoded.get(decoded.size() - 1) instanceof LastHttpContent);
     assertEquals(List.of(true, false), bodyPending);
     assertTrue(refusals.isEmpty());
+    decoded.forEach(ReferenceCountUtil::release);
+  }
+
+  @Test
+  @DisplayName("a broken body of a pipelined request is told after that request is counted (the engine answers it in its turn)")
+  void brokenBodyOfAPipelinedRequestIsCounted() {
+    EmbeddedChannel channel = (EmbeddedChannel) channel();
+    StrictRequestDecoder decoder = channel.pipeline().get(StrictRequestDecoder.class);
+    List<Object> decoded = decode(channel,
+        "GET /a HTTP/1.1|Host: h||POST /b HTTP/1.1|Host: h|Transfer-Encoding: chunked||2|a|0||GET /c HTTP/1.1|Host: h||");
+    assertEquals(2, decoder.decoded(), "the GET and the POST whose body broke; nothing after");
+    assertEquals(1, refusals.size());
+    assertEquals(List.of(), decode(channel, "GET /later HTTP/1.1|Host: h||"));
     decoded.forEach(ReferenceCountUtil::release);
   }
 
