@@ -212,7 +212,7 @@ final class VertxExchange {
     }
     return server.gate().confirm(decider, decision, info)
         .recover(failure -> {
-          upstream.reset();
+          discard(upstream);
           return Future.failedFuture(new LimiterDown(failure));
         })
         .compose(again -> confirmed(upstream, again, connect));
@@ -244,19 +244,28 @@ final class VertxExchange {
     }
     decision = again;
     if (!again.admitted()) {
-      upstream.reset();
+      discard(upstream);
       return Future.failedFuture(new Refused(again));
     }
     if (++confirmations >= MAX_CONFIRMATIONS) {
-      upstream.reset();
+      discard(upstream);
       return decider.release(again).transform(released -> Future.failedFuture(new Overloaded()));
     }
     long wait = again.forwardAtMillis() - server.clock().millis();
     if (wait > KEEP_CONNECTION_MILLIS) {
-      upstream.reset();
+      discard(upstream);
       return server.vertx().timer(wait).compose(v -> leave(upstreamLabel, connect));
     }
     return server.vertx().timer(Math.max(1, wait)).compose(v -> confirm(upstream, connect));
+  }
+
+  /**
+   * Resets a request that has not left (Vert.x would log the reset as an unhandled failure of the request): the
+   * connection goes back to the pool or is closed.
+   */
+  private static void discard(HttpClientRequest upstream) {
+    upstream.exceptionHandler(ignored -> { });
+    upstream.reset();
   }
 
   /**
@@ -265,7 +274,7 @@ final class VertxExchange {
    * pool slot) waiting for a body that never comes, and the request's slots are given back.
    */
   private Future<HttpClientRequest> abandon(HttpClientRequest upstream, Decision held) {
-    upstream.reset();
+    discard(upstream);
     if (held != null && held.admitted()) {
       decider.release(held);
     }

@@ -111,8 +111,7 @@ public final class VertxProxyServer implements ProxyEngine {
   }
 
   private Future<Integer> listen(int port) {
-    client = vertx.createHttpClient(clientOptions(),
-        new PoolOptions().setHttp1MaxSize(config.upstreamPool().connections()));
+    client = vertx.createHttpClient(clientOptions(), new PoolOptions().setHttp1MaxSize(upstreamConnections(config)));
     proxy = HttpProxy.reverseProxy(new ProxyOptions().setSupportWebSocket(true), client)
         .origin(new RoundRobinOrigins(config.upstreams(), config.upstreamTimeoutMillis()))
         .addInterceptor(new GatewayInterceptor(this, gate), true);
@@ -144,12 +143,22 @@ public final class VertxProxyServer implements ProxyEngine {
     });
   }
 
+  /**
+   * Upstream connections per event loop: as many as the Netty engine may have requests in flight
+   * ({@code upstreamPool.connections} × {@code upstreamPool.pipelining}), each carrying one request at a time. This
+   * engine does not pipeline upstream: a request takes its stream when it is about to leave and the gate confirms it
+   * then (a store round trip, a wait, or a reset if it is decided again); on a pipelined connection every request
+   * queued behind it waited for that, and with a store that kept timing out, requests waited for an upstream connection
+   * for ever (bench/flapping-store.sh: 52 of 400 requests unanswered, none without pipelining).
+   */
+  static int upstreamConnections(GatewayConfig config) {
+    return config.upstreamPool().connections() * Math.max(1, config.upstreamPool().pipelining());
+  }
+
   private HttpClientOptions clientOptions() {
-    int pipelining = config.upstreamPool().pipelining();
     HttpClientOptions options = new HttpClientOptions()
         .setKeepAlive(true)
-        .setPipelining(pipelining > 1)
-        .setPipeliningLimit(pipelining)
+        .setPipelining(false)
         .setTcpNoDelay(true)
         .setMaxHeaderSize(ForwardingHeaders.MAX_UPSTREAM_HEAD_BYTES)
         .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.upstreamTimeoutMillis()));
