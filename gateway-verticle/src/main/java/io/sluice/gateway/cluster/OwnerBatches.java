@@ -1,0 +1,190 @@
+package io.sluice.gateway.cluster;
+
+import com.hazelcast.cluster.Member;
+import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.map.IMap;
+import com.hazelcast.partition.PartitionService;
+import io.sluice.gateway.limit.WindowState;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Sends the store operations queued while an event loop runs one turn as one Hazelcast operation per member that
+ * owns some of their keys, instead of one per operation. The first operation queued schedules the flush on its
+ * Vert.x context ({@code runOnContext}), so the flush runs once the event loop has handled the I/O in hand; a queue
+ * of {@link #MAX_OPERATIONS} is sent at once. Nothing waits on a timer: a lone operation leaves at the end of its
+ * turn, as it would have alone.
+ *
+ * <p>Each key's operations run on its owner in the order they were queued, as one atomic step
+ * ({@link BatchProcessor}); every operation is answered on the Vert.x context it was queued from.
+ */
+final class OwnerBatches {
+
+  /** A batch this big is sent at once rather than at the end of the turn. */
+  static final int MAX_OPERATIONS = 256;
+
+  private final Vertx vertx;
+  private final IMap<String, WindowState> map;
+  private final PartitionService partitions;
+  private final LongAdder roundTrips;
+  private final LongAdder operations;
+  private final LatencyEstimate latency;
+
+  // guarded by this
+  private List<Queued<?>> queue = new ArrayList<>();
+  private boolean flushScheduled;
+
+  OwnerBatches(Vertx vertx, HazelcastInstance hazelcast, IMap<String, WindowState> map, LongAdder roundTrips,
+               LongAdder operations, LatencyEstimate latency) {
+    this.vertx = vertx;
+    this.map = map;
+    this.partitions = hazelcast.getPartitionService();
+    this.roundTrips = roundTrips;
+    this.operations = operations;
+    this.latency = latency;
+  }
+
+  <R> Future<R> submit(String key, WindowProcessor<R> operation) {
+    Queued<R> queued = new Queued<>(key, operation, vertx.getOrCreateContext());
+    List<Queued<?>> full = null;
+    boolean schedule = false;
+    synchronized (this) {
+      queue.add(queued);
+      if (queue.size() >= MAX_OPERATIONS) {
+        full = queue;
+        queue = new ArrayList<>();
+      } else if (!flushScheduled) {
+        flushScheduled = true;
+        schedule = true;
+      }
+    }
+    if (full != null) {
+      send(full);
+    }
+    if (schedule) {
+      queued.context.runOnContext(v -> flush());
+    }
+    return queued.promise.future();
+  }
+
+  private void flush() {
+    List<Queued<?>> batch;
+    synchronized (this) {
+      flushScheduled = false;
+      batch = queue;
+      queue = new ArrayList<>();
+    }
+    if (!batch.isEmpty()) {
+      send(batch);
+    }
+  }
+
+  private void send(List<Queued<?>> batch) {
+    // owner → key → its operations in queue order (a partition without an owner yet: Hazelcast routes it)
+    Map<UUID, Map<String, List<Queued<?>>>> byOwner = new HashMap<>();
+    for (Queued<?> queued : batch) {
+      Member owner = partitions.getPartition(queued.key).getOwner();
+      byOwner.computeIfAbsent(owner == null ? null : owner.getUuid(), o -> new LinkedHashMap<>())
+          .computeIfAbsent(queued.key, k -> new ArrayList<>(2)).add(queued);
+    }
+    for (Map<String, List<Queued<?>>> keys : byOwner.values()) {
+      sendToOwner(keys);
+    }
+  }
+
+  private void sendToOwner(Map<String, List<Queued<?>>> keys) {
+    int count = 0;
+    Map<String, List<WindowProcessor<?>>> carried = new HashMap<>(keys.size() * 2);
+    for (Map.Entry<String, List<Queued<?>>> keyed : keys.entrySet()) {
+      List<WindowProcessor<?>> list = new ArrayList<>(keyed.getValue().size());
+      for (Queued<?> queued : keyed.getValue()) {
+        list.add(queued.operation);
+      }
+      carried.put(keyed.getKey(), list);
+      count += list.size();
+    }
+    roundTrips.increment();
+    operations.add(count);
+    long started = System.nanoTime();
+    Context context = keys.values().iterator().next().get(0).context;
+    Executor onContext = command -> context.runOnContext(v -> command.run());
+    if (keys.size() == 1) {
+      String key = keys.keySet().iterator().next();
+      List<WindowProcessor<?>> only = carried.get(key);
+      if (only.size() == 1) {
+        // a lone operation goes as it is, as an unbatched store would send it
+        CompletionStage<?> stage = map.submitToKey(key, only.get(0));
+        stage.whenCompleteAsync((result, failure) -> answer(keys, failure == null
+            ? Collections.singletonMap(key, Collections.singletonList(result)) : null, failure, started), onContext);
+      } else {
+        map.submitToKey(key, new BatchProcessor(carried)).whenCompleteAsync((results, failure) ->
+            answer(keys, failure == null ? Collections.singletonMap(key, results) : null, failure, started), onContext);
+      }
+      return;
+    }
+    map.submitToKeys(keys.keySet(), new BatchProcessor(carried))
+        .whenCompleteAsync((results, failure) -> answer(keys, results, failure, started), onContext);
+  }
+
+  /** Completes every operation of one round trip, each on its own context (most often the one running this). */
+  private void answer(Map<String, List<Queued<?>>> keys, Map<String, List<Object>> results, Throwable failure,
+                      long startedNanos) {
+    latency.record((System.nanoTime() - startedNanos) / 1e6);
+    Context here = Vertx.currentContext();
+    Map<Context, List<Runnable>> elsewhere = new IdentityHashMap<>();
+    for (Map.Entry<String, List<Queued<?>>> keyed : keys.entrySet()) {
+      List<Object> answers = results == null ? null : results.get(keyed.getKey());
+      List<Queued<?>> queued = keyed.getValue();
+      for (int i = 0; i < queued.size(); i++) {
+        Queued<?> one = queued.get(i);
+        Runnable completion = failure != null ? () -> one.promise.fail(failure)
+            : answers == null || answers.size() <= i
+            ? () -> one.promise.fail(new IllegalStateException("no answer for a batched operation on " + keyed.getKey()))
+            : completion(one, answers.get(i));
+        if (one.context == here) {
+          completion.run();
+        } else {
+          elsewhere.computeIfAbsent(one.context, c -> new ArrayList<>()).add(completion);
+        }
+      }
+    }
+    elsewhere.forEach((context, completions) -> context.runOnContext(v -> completions.forEach(Runnable::run)));
+  }
+
+  private static Runnable completion(Queued<?> queued, Object result) {
+    return () -> queued.complete(result);
+  }
+
+  /** One operation waiting for its batch: the key, what to run there, and who to answer where. */
+  private static final class Queued<R> {
+    final String key;
+    final WindowProcessor<R> operation;
+    final Context context;
+    final Promise<R> promise = Promise.promise();
+
+    Queued(String key, WindowProcessor<R> operation, Context context) {
+      this.key = key;
+      this.operation = operation;
+      this.context = context;
+    }
+
+    @SuppressWarnings("unchecked")
+    void complete(Object result) {
+      promise.complete((R) result);
+    }
+  }
+}
