@@ -237,6 +237,36 @@ class BatchingCounterStoreTest extends CounterStoreContract {
     assertTrue(onOther.future().await());
   }
 
+  @Test
+  @DisplayName("a store whose member has shut down fails the calls of its batch instead of leaving them unanswered")
+  void shutDownMemberFailsTheBatch() throws InterruptedException {
+    Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "batch-alone-" + UUID.randomUUID());
+    HazelcastInstance alone = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
+    HazelcastCounterStore doomed = HazelcastCounterStore.batching(vertx, alone, HazelcastCounterStoreTest.MAP);
+    assertTrue(doomed.reserve(key("doomed"), FIVE_PER_SECOND, T0, T0, T0).await().granted());
+    alone.shutdown();
+    List<Future<Reservation>> answers = new ArrayList<>();
+    Promise<Void> made = Promise.promise();
+    context.runOnContext(v -> {
+      try {
+        for (int i = 0; i < 3; i++) {
+          answers.add(doomed.reserve(key("doomed"), FIVE_PER_SECOND, T0, T0, T0));
+        }
+        made.complete();
+      } catch (RuntimeException e) {
+        made.fail(e);
+      }
+    });
+    made.future().await();
+    long deadline = System.currentTimeMillis() + 5_000;
+    for (Future<Reservation> answer : answers) {
+      while (!answer.isComplete() && System.currentTimeMillis() < deadline) {
+        Thread.sleep(10);
+      }
+      assertTrue(answer.failed(), "answered with a failure: " + answer);
+    }
+  }
+
   static List<String> keysOwnedBy(Member member, int count) {
     List<String> keys = new ArrayList<>();
     while (keys.size() < count) {
