@@ -172,7 +172,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
       load "$workload" "$WARM" "$prefix.warm"
       sa="$(stats $M_GA)"; sb="$(stats $M_GB)"
       load "$workload" "$MEASURE" "$prefix"
-      line="$(figures "$label" "$workload" "$rep" "$prefix" "$sa" "$sb" "$(stats $M_GA)" "$(stats $M_GB)")"
+      ea="$(stats $M_GA)"; eb="$(stats $M_GB)"
+      printf '%s\n' "$sa" "$sb" "$ea" "$eb" > "$prefix.stats"   # before a, before b, after a, after b
+      line="$(figures "$label" "$workload" "$rep" "$prefix" "$sa" "$sb" "$ea" "$eb")"
       printf '%s\n' "$line" >> "$OUT/results.tsv"
       say "$(awk -F'\t' '{printf "%-8s %-8s rep %s: %6d req/s  p99 %5.1f ms  non-2xx %d  round trips/request %s  ops/round trip %s", $1, $2, $3, $4, $5, $6, $7, $8}' <<< "$line")"
     done

@@ -94,15 +94,37 @@ final class OwnerBatches {
   }
 
   private void send(List<Queued<?>> batch) {
-    // owner → key → its operations in queue order (a partition without an owner yet: Hazelcast routes it)
+    Map<UUID, Map<String, List<Queued<?>>>> byOwner;
+    try {
+      byOwner = byOwner(batch);
+    } catch (RuntimeException e) {
+      failAll(batch, e);
+      return;
+    }
+    for (Map<String, List<Queued<?>>> keys : byOwner.values()) {
+      try {
+        sendToOwner(keys);
+      } catch (RuntimeException e) {
+        // e.g. the member has shut down: Hazelcast throws instead of returning a failed stage
+        keys.values().forEach(queued -> failAll(queued, e));
+      }
+    }
+  }
+
+  /** Owner → key → its operations in queue order (a partition without an owner yet: Hazelcast routes it). */
+  private Map<UUID, Map<String, List<Queued<?>>>> byOwner(List<Queued<?>> batch) {
     Map<UUID, Map<String, List<Queued<?>>>> byOwner = new HashMap<>();
     for (Queued<?> queued : batch) {
       Member owner = partitions.getPartition(queued.key).getOwner();
       byOwner.computeIfAbsent(owner == null ? null : owner.getUuid(), o -> new LinkedHashMap<>())
           .computeIfAbsent(queued.key, k -> new ArrayList<>(2)).add(queued);
     }
-    for (Map<String, List<Queued<?>>> keys : byOwner.values()) {
-      sendToOwner(keys);
+    return byOwner;
+  }
+
+  private static void failAll(List<Queued<?>> queued, Throwable failure) {
+    for (Queued<?> one : queued) {
+      one.context.runOnContext(v -> one.promise.tryFail(failure));
     }
   }
 
