@@ -7,15 +7,17 @@
 #                       (default 10/1s, the issue's case; never hit: each key sees a few requests per second)
 #   load       one wrk per gateway in parallel, -t1 -c$PK_CONNS each, PK_SECONDS s measured after PK_WARM s unmeasured;
 #              both workloads run bench/keys.lua (the global one sets an unlimited header), so Lua costs the same
-#   figures    req/s (sum), p99 of the merged latency histograms, non-2xx, store round trips per request and
-#              operations per round trip (deltas of the gateways' /stats over the measured run)
+#   figures    req/s (sum), p99 of the merged latency histograms, non-2xx, store round trips per request,
+#              operations per round trip and store failures (deltas of the gateways' /stats over the measured run),
+#              and the limiter mode of each gateway after the run (SHARED, or DEGRADED: it decided alone)
 #   order      rep 1: the builds in the order given, rep 2 reversed, ... each build on a fresh cluster per rep
 #
 # Usage: bench/per-key.sh LABEL=GATEWAY_JAR [LABEL=GATEWAY_JAR ...]
 #   e.g. bench/per-key.sh main=/tmp/sluice-main/gateway-verticle/target/gateway-verticle.jar \
 #                         batch=gateway-verticle/target/gateway-verticle.jar
 # Environment: PK_REPS (3), PK_SECONDS (8), PK_WARM (3), PK_CONNS (32), PK_LIMIT (10), PK_KEYS (10000),
-#              PK_BASE_PORT (19400), PK_BUDGET (seconds before it stops, 1200), API_JAR, PK_OUT (bench/out-per-key)
+#              PK_BASE_PORT (19400), PK_BUDGET (seconds before it stops, 1200), API_JAR, PK_OUT (bench/out-per-key),
+#              PK_STORE_TIMEOUT (limiter.storeTimeout, e.g. 1s; default: conf/gateway.json's)
 # Everything runs on 127.0.0.1 at nice 15; every process it starts is stopped on exit, by PID.
 set -uo pipefail
 if [[ -z "${PK_NICED:-}" ]]; then exec env PK_NICED=1 nice -n 15 "$0" "$@"; fi
@@ -135,15 +137,18 @@ requests = (delta("forwarded") or 0) + (delta("rejected") or 0)
 ops = delta("storeOperations")
 per_request = trips / requests if trips is not None and requests else float("nan")
 per_trip = ops / trips if ops is not None and trips else float("nan")
-print(f"{label}\t{workload}\t{rep}\t{rps:.0f}\t{p99 / 1000:.1f}\t{non2xx}\t{per_request:.3f}\t{per_trip:.2f}\t{requests}")
+failures = delta("storeFailures")
+modes = "/".join(s.get("limiterMode", "?") for s in after)
+print(f"{label}\t{workload}\t{rep}\t{rps:.0f}\t{p99 / 1000:.1f}\t{non2xx}\t{per_request:.3f}\t{per_trip:.2f}\t{requests}"
+      f"\t{failures}\t{modes}")
 PY
 }
 
-say "per-key.sh: ${LABELS[*]}; $REPS reps, ${WARM}+${MEASURE} s per run, -t1 -c$CONNS per gateway, limit $LIMIT/1s over $KEYS keys; out $OUT"
+say "per-key.sh: ${LABELS[*]}; $REPS reps, ${WARM}+${MEASURE} s per run, -t1 -c$CONNS per gateway, limit $LIMIT/1s over $KEYS keys, store timeout ${PK_STORE_TIMEOUT:-as configured}; out $OUT"
 start api -- -jar "$API_JAR" -conf "{\"http\":{\"host\":\"127.0.0.1\",\"port\":$P_API},\"warmupRequests\":500}"
 API_PID="${PIDS[-1]}"
 wait_ready "http://127.0.0.1:$P_API/health" "$API_PID" 30 || die "the API did not start (see $OUT/api.log)"
-printf 'label\tworkload\trep\treq_s\tp99_ms\tnon2xx\tround_trips_per_request\toperations_per_round_trip\trequests\n' \
+printf 'label\tworkload\trep\treq_s\tp99_ms\tnon2xx\tround_trips_per_request\toperations_per_round_trip\trequests\tstore_failures\tmodes_after\n' \
   > "$OUT/results.tsv"
 
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -159,7 +164,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
       hp=$P_GA; mp=$M_GA; [[ $side == b ]] && { hp=$P_GB; mp=$M_GB; }
       start "$label-$rep-gw-$side" SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT=$hp SLUICE_MANAGEMENT_HOST=127.0.0.1 \
         SLUICE_MANAGEMENT_PORT=$mp SLUICE_UPSTREAMS="http://127.0.0.1:$P_API" SLUICE_CLUSTER_NAME="$cluster" \
-        SLUICE_POLICIES="$POLICIES" -- -jar "${JAR_OF[$label]}" -cluster -conf conf/gateway.json
+        SLUICE_POLICIES="$POLICIES" ${PK_STORE_TIMEOUT:+SLUICE_LIMITER_STORE_TIMEOUT=$PK_STORE_TIMEOUT} -- -jar "${JAR_OF[$label]}" -cluster -conf conf/gateway.json
       gw+=("${PIDS[-1]}")
     done
     if ! wait_ready "http://127.0.0.1:$M_GA/health/ready" "${gw[0]}" 90 \
@@ -176,7 +181,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
       printf '%s\n' "$sa" "$sb" "$ea" "$eb" > "$prefix.stats"   # before a, before b, after a, after b
       line="$(figures "$label" "$workload" "$rep" "$prefix" "$sa" "$sb" "$ea" "$eb")"
       printf '%s\n' "$line" >> "$OUT/results.tsv"
-      say "$(awk -F'\t' '{printf "%-8s %-8s rep %s: %6d req/s  p99 %5.1f ms  non-2xx %d  round trips/request %s  ops/round trip %s", $1, $2, $3, $4, $5, $6, $7, $8}' <<< "$line")"
+      say "$(awk -F'\t' '{printf "%-8s %-8s rep %s: %6d req/s  p99 %5.1f ms  non-2xx %d  round trips/request %s  ops/round trip %s  store failures %s (%s)", $1, $2, $3, $4, $5, $6, $7, $8, $10, $11}' <<< "$line")"
     done
     stop_some "${gw[@]}"
   done
