@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Many keys' operations in one message to one member ({@code submitToKeys}): for each key, the operations a gateway
@@ -19,6 +20,9 @@ import java.util.Map;
  * decided; the result for a key is the list of their results, in order. Deterministic, so the backup replays it.
  */
 final class BatchProcessor implements EntryProcessor<String, WindowState, List<Object>>, IdentifiedDataSerializable {
+
+  /** Operations deserialized in this JVM (by an owner or a backup), for tests of what crosses the cluster. */
+  private static final LongAdder OPERATIONS_READ = new LongAdder();
 
   private Map<String, List<WindowProcessor<?>>> operations;
 
@@ -75,5 +79,18 @@ final class BatchProcessor implements EntryProcessor<String, WindowState, List<O
       }
       operations.put(key, queued);
     }
+    OPERATIONS_READ.add(count(operations));
+  }
+
+  private static int count(Map<String, List<WindowProcessor<?>>> operations) {
+    int count = 0;
+    for (List<WindowProcessor<?>> queued : operations.values()) {
+      count += queued.size();
+    }
+    return count;
+  }
+
+  static long operationsRead() {
+    return OPERATIONS_READ.sum();
   }
 }

@@ -238,6 +238,25 @@ class BatchingCounterStoreTest extends CounterStoreContract {
   }
 
   @Test
+  @DisplayName("a batch over many partitions: each key's operations cross the cluster about twice (to its owner, to "
+      + "its backup), not once per partition of the batch")
+  void backupsCarryOnlyTheirPartitionsOperations() {
+    List<String> onSecond = keysOwnedBy(second.getCluster().getLocalMember(), 200);
+    long readBefore = BatchProcessor.operationsRead();
+    inOneTurn(context, () -> {
+      List<Future<Reservation>> made = new ArrayList<>();
+      for (String key : onSecond) {
+        made.add(store.reserve(key, FIVE_PER_SECOND, T0, T0, T0));
+      }
+      return made;
+    });
+    long read = BatchProcessor.operationsRead() - readBefore;
+    // 200 read by the owner, 200 by the backups; a backup carrying the whole batch for each partition would read
+    // about 200 x (partitions in the batch)
+    assertTrue(read <= 3 * onSecond.size(), read + " operations deserialized for a batch of " + onSecond.size());
+  }
+
+  @Test
   @DisplayName("a store whose member has shut down fails the calls of its batch instead of leaving them unanswered")
   void shutDownMemberFailsTheBatch() throws InterruptedException {
     Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "batch-alone-" + UUID.randomUUID());
