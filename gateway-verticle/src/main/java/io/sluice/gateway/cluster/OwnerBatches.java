@@ -2,6 +2,7 @@ package io.sluice.gateway.cluster;
 
 import com.hazelcast.cluster.Member;
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.core.IExecutorService;
 import com.hazelcast.map.IMap;
 import com.hazelcast.partition.PartitionService;
 import io.sluice.gateway.limit.WindowState;
@@ -11,35 +12,38 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Sends the store operations queued while an event loop runs one turn as one Hazelcast operation per member that
- * owns some of their keys, instead of one per operation. The first operation queued schedules the flush on its
+ * Sends the store operations queued while an event loop runs one turn as one message per member that owns some of
+ * their keys, instead of one per operation. The first operation queued schedules the flush on its
  * Vert.x context ({@code runOnContext}), so the flush runs once the event loop has handled the I/O in hand; a queue
  * of {@link #MAX_OPERATIONS} is sent at once. Nothing waits on a timer: a lone operation leaves at the end of its
  * turn, as it would have alone.
  *
- * <p>Each key's operations run on its owner in the order they were queued, as one atomic step
- * ({@link BatchProcessor}); every operation is answered on the Vert.x context it was queued from.
+ * <p>Each key's operations run on its owner in the order they were queued, as one atomic entry processor call with
+ * the map's synchronous backup ({@link BatchProcessor}, {@link OwnerBatch}); every operation is answered on the
+ * Vert.x context it was queued from.
  */
 final class OwnerBatches {
 
+  /** Where a member runs the batches other gateways send it (Hazelcast's executor defaults: 16 threads). */
+  static final String EXECUTOR = "sluice.batches";
   /** A batch this big is sent at once rather than at the end of the turn. */
   static final int MAX_OPERATIONS = 256;
 
   private final Vertx vertx;
   private final IMap<String, WindowState> map;
   private final PartitionService partitions;
+  private final IExecutorService executor;
   private final LongAdder roundTrips;
   private final LongAdder operations;
   private final LatencyEstimate latency;
@@ -53,6 +57,7 @@ final class OwnerBatches {
     this.vertx = vertx;
     this.map = map;
     this.partitions = hazelcast.getPartitionService();
+    this.executor = hazelcast.getExecutorService(EXECUTOR);
     this.roundTrips = roundTrips;
     this.operations = operations;
     this.latency = latency;
@@ -94,29 +99,29 @@ final class OwnerBatches {
   }
 
   private void send(List<Queued<?>> batch) {
-    Map<UUID, Map<String, List<Queued<?>>>> byOwner;
+    Map<Member, Map<String, List<Queued<?>>>> byOwner;
     try {
       byOwner = byOwner(batch);
     } catch (RuntimeException e) {
       failAll(batch, e);
       return;
     }
-    for (Map<String, List<Queued<?>>> keys : byOwner.values()) {
+    byOwner.forEach((owner, keys) -> {
       try {
-        sendToOwner(keys);
+        sendToOwner(owner, keys);
       } catch (RuntimeException e) {
         // e.g. the member has shut down: Hazelcast throws instead of returning a failed stage
         keys.values().forEach(queued -> failAll(queued, e));
       }
-    }
+    });
   }
 
-  /** Owner → key → its operations in queue order (a partition without an owner yet: Hazelcast routes it). */
-  private Map<UUID, Map<String, List<Queued<?>>>> byOwner(List<Queued<?>> batch) {
-    Map<UUID, Map<String, List<Queued<?>>>> byOwner = new HashMap<>();
+  /** Owner → key → its operations in queue order (null: a partition without an owner yet, Hazelcast routes it). */
+  private Map<Member, Map<String, List<Queued<?>>>> byOwner(List<Queued<?>> batch) {
+    Map<Member, Map<String, List<Queued<?>>>> byOwner = new HashMap<>();
     for (Queued<?> queued : batch) {
       Member owner = partitions.getPartition(queued.key).getOwner();
-      byOwner.computeIfAbsent(owner == null ? null : owner.getUuid(), o -> new LinkedHashMap<>())
+      byOwner.computeIfAbsent(owner, o -> new LinkedHashMap<>())
           .computeIfAbsent(queued.key, k -> new ArrayList<>(2)).add(queued);
     }
     return byOwner;
@@ -128,9 +133,13 @@ final class OwnerBatches {
     }
   }
 
-  private void sendToOwner(Map<String, List<Queued<?>>> keys) {
+  /**
+   * One message for the keys one member owns: a single key's operations go as one entry processor call; several
+   * keys' as one {@link OwnerBatch} to the member's executor, or, when this member owns them, as local calls.
+   */
+  private void sendToOwner(Member owner, Map<String, List<Queued<?>>> keys) {
+    Map<String, List<WindowProcessor<?>>> carried = new LinkedHashMap<>(keys.size() * 2);
     int count = 0;
-    Map<String, List<WindowProcessor<?>>> carried = new HashMap<>(keys.size() * 2);
     for (Map.Entry<String, List<Queued<?>>> keyed : keys.entrySet()) {
       List<WindowProcessor<?>> list = new ArrayList<>(keyed.getValue().size());
       for (Queued<?> queued : keyed.getValue()) {
@@ -144,39 +153,55 @@ final class OwnerBatches {
     long started = System.nanoTime();
     Context context = keys.values().iterator().next().get(0).context;
     Executor onContext = command -> context.runOnContext(v -> command.run());
+    CompletionStage<List<Object>> answers;
     if (keys.size() == 1) {
-      String key = keys.keySet().iterator().next();
-      List<WindowProcessor<?>> only = carried.get(key);
-      if (only.size() == 1) {
-        // a lone operation goes as it is, as an unbatched store would send it
-        CompletionStage<?> stage = map.submitToKey(key, only.get(0));
-        stage.whenCompleteAsync((result, failure) -> answer(keys, failure == null
-            ? Collections.singletonMap(key, Collections.singletonList(result)) : null, failure, started), onContext);
-      } else {
-        map.submitToKey(key, new BatchProcessor(carried)).whenCompleteAsync((results, failure) ->
-            answer(keys, failure == null ? Collections.singletonMap(key, results) : null, failure, started), onContext);
-      }
-      return;
+      Map.Entry<String, List<WindowProcessor<?>>> only = carried.entrySet().iterator().next();
+      answers = OwnerBatch.submit(map, only.getKey(), only.getValue());
+    } else if (owner == null || owner.localMember()) {
+      answers = locally(carried);
+    } else {
+      answers = stage(executor.submitToMember(new OwnerBatch(map.getName(), carried), owner));
     }
-    map.submitToKeys(keys.keySet(), new BatchProcessor(carried))
-        .whenCompleteAsync((results, failure) -> answer(keys, results, failure, started), onContext);
+    answers.whenCompleteAsync((results, failure) -> answer(keys, results, failure, started), onContext);
   }
 
-  /** Completes every operation of one round trip, each on its own context (most often the one running this). */
-  private void answer(Map<String, List<Queued<?>>> keys, Map<String, List<Object>> results, Throwable failure,
+  /** Keys this member owns: a local entry processor call each, answered together. */
+  private CompletionStage<List<Object>> locally(Map<String, List<WindowProcessor<?>>> carried) {
+    List<CompletableFuture<List<Object>>> perKey = new ArrayList<>(carried.size());
+    carried.forEach((key, queued) -> perKey.add(OwnerBatch.submit(map, key, queued).toCompletableFuture()));
+    return CompletableFuture.allOf(perKey.toArray(CompletableFuture[]::new)).thenApply(done -> {
+      List<Object> results = new ArrayList<>();
+      perKey.forEach(answer -> results.addAll(answer.join()));
+      return results;
+    });
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T> CompletionStage<T> stage(java.util.concurrent.Future<T> future) {
+    if (future instanceof CompletionStage<?> stage) {
+      return (CompletionStage<T>) stage;
+    }
+    throw new IllegalStateException("Hazelcast's executor no longer answers with a CompletionStage: "
+        + future.getClass().getName());
+  }
+
+  /**
+   * Completes every operation of one round trip, each on its own context (most often the one running this):
+   * {@code results} holds their answers key by key, each key's in queue order.
+   */
+  private void answer(Map<String, List<Queued<?>>> keys, List<Object> results, Throwable failure,
                       long startedNanos) {
     latency.record((System.nanoTime() - startedNanos) / 1e6);
     Context here = Vertx.currentContext();
     Map<Context, List<Runnable>> elsewhere = new IdentityHashMap<>();
-    for (Map.Entry<String, List<Queued<?>>> keyed : keys.entrySet()) {
-      List<Object> answers = results == null ? null : results.get(keyed.getKey());
-      List<Queued<?>> queued = keyed.getValue();
-      for (int i = 0; i < queued.size(); i++) {
-        Queued<?> one = queued.get(i);
-        Runnable completion = failure != null ? () -> one.promise.fail(failure)
-            : answers == null || answers.size() <= i
-            ? () -> one.promise.fail(new IllegalStateException("no answer for a batched operation on " + keyed.getKey()))
-            : completion(one, answers.get(i));
+    int index = 0;
+    for (List<Queued<?>> queued : keys.values()) {
+      for (Queued<?> one : queued) {
+        int at = index++;
+        Runnable completion = failure != null ? () -> one.promise.tryFail(failure)
+            : results == null || results.size() <= at
+            ? () -> one.promise.tryFail(new IllegalStateException("no answer for a batched operation on " + one.key))
+            : completion(one, results.get(at));
         if (one.context == here) {
           completion.run();
         } else {

@@ -27,18 +27,21 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A member of a three-member cluster dies (terminated, as by kill -9) while batches are on their way to it: every
- * call is answered, none hangs. The bare batching store answers from the keys' new owners or fails; the production
+ * call is answered, none hangs, and what earlier batches counted on its keys survives in their backups. The bare batching store answers from the keys' new owners or fails; the production
  * stores over it decide alone ({@code local}) or refuse ({@code closed}) once {@code storeTimeout} has passed.
  */
 @DisplayName("Batching store: a member leaves mid-batch")
-@Timeout(value = 90, unit = TimeUnit.SECONDS)
+@Timeout(value = 150, unit = TimeUnit.SECONDS)
 class BatchMemberLeavesTest {
 
   private static final WindowSpec FIVE_PER_SECOND = new WindowSpec(5, 1_000);
+  /** Entries expire on the real clock: a minute outlasts the test. */
+  private static final WindowSpec FIVE_PER_MINUTE = new WindowSpec(5, 60_000);
   private static final long STORE_TIMEOUT = 300;
   private static Vertx vertx;
   private static HazelcastInstance first;
@@ -75,6 +78,25 @@ class BatchMemberLeavesTest {
     List<Future<Reservation>> localAnswers = new CopyOnWriteArrayList<>();
     List<Future<Reservation>> closedAnswers = new CopyOnWriteArrayList<>();
     Context context = vertx.getOrCreateContext();
+    // keys the dying member owns, filled to their limit in one batch: their backups must have every slot
+    long t0 = System.currentTimeMillis();
+    List<String> onThird = new ArrayList<>();
+    while (onThird.size() < 50) {
+      String key = "full|" + UUID.randomUUID();
+      if (third.getCluster().getLocalMember().equals(first.getPartitionService().getPartition(key).getOwner())) {
+        onThird.add(key);
+      }
+    }
+    List<Future<Reservation>> filled = BatchingCounterStoreTest.inOneTurn(context, () -> {
+      List<Future<Reservation>> made = new ArrayList<>();
+      for (String key : onThird) {
+        for (int i = 0; i < 5; i++) {
+          made.add(bare.reserve(key, FIVE_PER_MINUTE, t0, t0, t0));
+        }
+      }
+      return made;
+    });
+    assertTrue(filled.stream().allMatch(f -> f.result().granted()));
     // every 2 ms, one turn that calls each store on 20 fresh keys (spread over the three members)
     long timer = vertx.setPeriodic(2, id -> context.runOnContext(v -> {
       long now = System.currentTimeMillis();
@@ -85,11 +107,13 @@ class BatchMemberLeavesTest {
         closedAnswers.add(closed.reserve(key + "|closed", FIVE_PER_SECOND, now, now, now));
       }
     }));
-    Thread.sleep(400);
+    // at once: the batch that filled those keys was answered a moment ago, so only a synchronous backup has it
+    Thread.sleep(20);
     third.getLifecycleService().terminate();
     Thread.sleep(1_500);
     vertx.cancelTimer(timer);
-    long deadline = System.currentTimeMillis() + 30_000;
+    // a batch sent to the dead member fails once Hazelcast declares it gone (up to its heartbeat timeout, 15 s)
+    long deadline = System.currentTimeMillis() + 60_000;
     for (List<Future<Reservation>> answers : List.of(bareAnswers, localAnswers, closedAnswers)) {
       for (Future<Reservation> answer : new ArrayList<>(answers)) {
         awaitUntil(answer, deadline);
@@ -108,6 +132,10 @@ class BatchMemberLeavesTest {
     }
     for (Future<Reservation> answer : bareAnswers) {
       assertTrue(answer.failed() || answer.result().granted(), "a fresh key is granted when answered");
+    }
+    // the backups, now owners, hold all five slots of each key
+    for (String key : onThird) {
+      assertFalse(bare.reserve(key, FIVE_PER_MINUTE, t0 + 1, t0 + 1, t0 + 1).await().granted(), key);
     }
   }
 

@@ -242,7 +242,7 @@ class BatchingCounterStoreTest extends CounterStoreContract {
       + "its backup), not once per partition of the batch")
   void backupsCarryOnlyTheirPartitionsOperations() {
     List<String> onSecond = keysOwnedBy(second.getCluster().getLocalMember(), 200);
-    long readBefore = BatchProcessor.operationsRead();
+    long readBefore = WindowProcessor.operationsRead();
     inOneTurn(context, () -> {
       List<Future<Reservation>> made = new ArrayList<>();
       for (String key : onSecond) {
@@ -250,7 +250,7 @@ class BatchingCounterStoreTest extends CounterStoreContract {
       }
       return made;
     });
-    long read = BatchProcessor.operationsRead() - readBefore;
+    long read = WindowProcessor.operationsRead() - readBefore;
     // 200 read by the owner, 200 by the backups; a backup carrying the whole batch for each partition would read
     // about 200 x (partitions in the batch)
     assertTrue(read <= 3 * onSecond.size(), read + " operations deserialized for a batch of " + onSecond.size());
