@@ -12,9 +12,11 @@
 #              and the limiter mode of each gateway after the run (SHARED, or DEGRADED: it decided alone)
 #   order      rep 1: the builds in the order given, rep 2 reversed, ... each build on a fresh cluster per rep
 #
-# Usage: bench/per-key.sh LABEL=GATEWAY_JAR [LABEL=GATEWAY_JAR ...]
+# Usage: bench/per-key.sh LABEL=GATEWAY_JAR[@VAR=VALUE] [LABEL=GATEWAY_JAR[@VAR=VALUE] ...]
+#   VAR=VALUE is one more environment variable for that label's gateways, e.g. SLUICE_LIMITER_BATCH=true
 #   e.g. bench/per-key.sh main=/tmp/sluice-main/gateway-verticle/target/gateway-verticle.jar \
-#                         batch=gateway-verticle/target/gateway-verticle.jar
+#          off=gateway-verticle/target/gateway-verticle.jar \
+#          batch=gateway-verticle/target/gateway-verticle.jar@SLUICE_LIMITER_BATCH=true
 # Environment: PK_REPS (3), PK_SECONDS (8), PK_WARM (3), PK_CONNS (32), PK_LIMIT (10), PK_KEYS (10000),
 #              PK_BASE_PORT (19400), PK_BUDGET (seconds before it stops, 1200), API_JAR, PK_OUT (bench/out-per-key),
 #              PK_STORE_TIMEOUT (limiter.storeTimeout, e.g. 1s; default: conf/gateway.json's)
@@ -40,10 +42,12 @@ SECONDS=0
 
 (( $# >= 1 )) || die "usage: bench/per-key.sh LABEL=GATEWAY_JAR [LABEL=GATEWAY_JAR ...]"
 LABELS=()
-declare -A JAR_OF=()
+declare -A JAR_OF=() EXTRA_OF=()
 for arg in "$@"; do
   [[ "$arg" == *=* ]] || die "not LABEL=JAR: $arg"
-  label="${arg%%=*}"; jar="${arg#*=}"
+  label="${arg%%=*}"; jar="${arg#*=}"; extra=""
+  if [[ "$jar" == *@* ]]; then extra="${jar#*@}"; jar="${jar%%@*}"; fi
+  EXTRA_OF[$label]="$extra"
   [[ -f "$jar" ]] || die "no jar at $jar"
   mkdir -p "$OUT/jars/$label"
   cp "$jar" "$OUT/jars/$label/gateway.jar"   # a rebuild during the run cannot disturb it
@@ -164,7 +168,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
       hp=$P_GA; mp=$M_GA; [[ $side == b ]] && { hp=$P_GB; mp=$M_GB; }
       start "$label-$rep-gw-$side" SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT=$hp SLUICE_MANAGEMENT_HOST=127.0.0.1 \
         SLUICE_MANAGEMENT_PORT=$mp SLUICE_UPSTREAMS="http://127.0.0.1:$P_API" SLUICE_CLUSTER_NAME="$cluster" \
-        SLUICE_POLICIES="$POLICIES" ${PK_STORE_TIMEOUT:+SLUICE_LIMITER_STORE_TIMEOUT=$PK_STORE_TIMEOUT} -- -jar "${JAR_OF[$label]}" -cluster -conf conf/gateway.json
+        SLUICE_POLICIES="$POLICIES" ${PK_STORE_TIMEOUT:+SLUICE_LIMITER_STORE_TIMEOUT=$PK_STORE_TIMEOUT} \
+        ${EXTRA_OF[$label]:+"${EXTRA_OF[$label]}"} -- -jar "${JAR_OF[$label]}" -cluster -conf conf/gateway.json
       gw+=("${PIDS[-1]}")
     done
     if ! wait_ready "http://127.0.0.1:$M_GA/health/ready" "${gw[0]}" 90 \

@@ -10,12 +10,15 @@ import io.sluice.gateway.limit.WindowState;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -38,6 +41,8 @@ final class OwnerBatch implements Callable<List<Object>>, IdentifiedDataSerializ
    */
   static final long MAX_WAIT_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+  private static final Executor DIRECT = Runnable::run;
+
   private String mapName;
   private Map<String, List<WindowProcessor<?>>> operations;
   private transient HazelcastInstance hazelcast;
@@ -57,26 +62,45 @@ final class OwnerBatch implements Callable<List<Object>>, IdentifiedDataSerializ
 
   @Override
   public List<Object> call() throws Exception {
-    IMap<String, WindowState> map = hazelcast.getMap(mapName);
-    List<CompletableFuture<List<Object>>> perKey = new ArrayList<>(operations.size());
-    for (Map.Entry<String, List<WindowProcessor<?>>> keyed : operations.entrySet()) {
-      perKey.add(submit(map, keyed.getKey(), keyed.getValue()).toCompletableFuture());
-    }
-    long deadline = System.nanoTime() + MAX_WAIT_NANOS;
-    List<Object> results = new ArrayList<>();
-    for (CompletableFuture<List<Object>> answer : perKey) {
-      results.addAll(answer.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
-    }
-    return results;
+    return all(hazelcast.getMap(mapName), operations).get(MAX_WAIT_NANOS, TimeUnit.NANOSECONDS);
   }
 
-  /** One key's operations as one entry processor call: the lone operation itself, or all of them in order. */
-  static CompletionStage<List<Object>> submit(IMap<String, WindowState> map, String key,
-                                              List<WindowProcessor<?>> queued) {
-    if (queued.size() == 1) {
-      return map.submitToKey(key, queued.get(0)).thenApply(List::of);
+  /**
+   * Every key's operations as one entry processor call each (the lone operation itself, or all of them in order):
+   * their results key by key, each key's in order, once all are in; the first failure fails the whole.
+   *
+   * <p>Hazelcast's futures are continued only with an explicit executor, here the thread that completes them: its
+   * own non-async continuations (and the JDK's {@code allOf} over them) go through its default async executor,
+   * which on a 2-core machine starts a thread per callback (see docs/batching.md).
+   */
+  static CompletableFuture<List<Object>> all(IMap<String, WindowState> map,
+                                             Map<String, List<WindowProcessor<?>>> operations) {
+    CompletableFuture<List<Object>> all = new CompletableFuture<>();
+    Object[][] perKey = new Object[operations.size()][];
+    AtomicInteger pending = new AtomicInteger(operations.size());
+    int index = 0;
+    for (Map.Entry<String, List<WindowProcessor<?>>> keyed : operations.entrySet()) {
+      int at = index++;
+      List<WindowProcessor<?>> queued = keyed.getValue();
+      CompletionStage<?> stage = queued.size() == 1
+          ? map.submitToKey(keyed.getKey(), queued.get(0))
+          : map.submitToKey(keyed.getKey(), new BatchProcessor(queued));
+      stage.whenCompleteAsync((result, failure) -> {
+        if (failure != null) {
+          all.completeExceptionally(failure);
+          return;
+        }
+        perKey[at] = queued.size() == 1 ? new Object[] {result} : ((List<?>) result).toArray();
+        if (pending.decrementAndGet() == 0) {
+          List<Object> results = new ArrayList<>();
+          for (Object[] answers : perKey) {
+            results.addAll(Arrays.asList(answers));
+          }
+          all.complete(results);
+        }
+      }, DIRECT);
     }
-    return map.submitToKey(key, new BatchProcessor(queued));
+    return all;
   }
 
   @Override

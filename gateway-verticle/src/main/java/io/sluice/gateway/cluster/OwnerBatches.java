@@ -17,7 +17,6 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.LongAdder;
@@ -153,27 +152,10 @@ final class OwnerBatches {
     long started = System.nanoTime();
     Context context = keys.values().iterator().next().get(0).context;
     Executor onContext = command -> context.runOnContext(v -> command.run());
-    CompletionStage<List<Object>> answers;
-    if (keys.size() == 1) {
-      Map.Entry<String, List<WindowProcessor<?>>> only = carried.entrySet().iterator().next();
-      answers = OwnerBatch.submit(map, only.getKey(), only.getValue());
-    } else if (owner == null || owner.localMember()) {
-      answers = locally(carried);
-    } else {
-      answers = stage(executor.submitToMember(new OwnerBatch(map.getName(), carried), owner));
-    }
+    CompletionStage<List<Object>> answers = owner == null || owner.localMember() || keys.size() == 1
+        ? OwnerBatch.all(map, carried)
+        : stage(executor.submitToMember(new OwnerBatch(map.getName(), carried), owner));
     answers.whenCompleteAsync((results, failure) -> answer(keys, results, failure, started), onContext);
-  }
-
-  /** Keys this member owns: a local entry processor call each, answered together. */
-  private CompletionStage<List<Object>> locally(Map<String, List<WindowProcessor<?>>> carried) {
-    List<CompletableFuture<List<Object>>> perKey = new ArrayList<>(carried.size());
-    carried.forEach((key, queued) -> perKey.add(OwnerBatch.submit(map, key, queued).toCompletableFuture()));
-    return CompletableFuture.allOf(perKey.toArray(CompletableFuture[]::new)).thenApply(done -> {
-      List<Object> results = new ArrayList<>();
-      perKey.forEach(answer -> results.addAll(answer.join()));
-      return results;
-    });
   }
 
   @SuppressWarnings("unchecked")

@@ -71,9 +71,9 @@ class BatchMemberLeavesTest {
   void everyCallAnswered() throws InterruptedException {
     CounterStore bare = HazelcastCounterStore.batching(vertx, first, HazelcastCounterStoreTest.MAP);
     CounterStore local = ClusteredStores.production(vertx, first,
-        new GatewayConfig.Limiter(HazelcastCounterStoreTest.MAP, 10_000, OnStoreFailure.LOCAL, STORE_TIMEOUT));
+        new GatewayConfig.Limiter(HazelcastCounterStoreTest.MAP, 10_000, OnStoreFailure.LOCAL, STORE_TIMEOUT, true));
     CounterStore closed = ClusteredStores.production(vertx, second,
-        new GatewayConfig.Limiter(HazelcastCounterStoreTest.MAP, 10_000, OnStoreFailure.CLOSED, STORE_TIMEOUT));
+        new GatewayConfig.Limiter(HazelcastCounterStoreTest.MAP, 10_000, OnStoreFailure.CLOSED, STORE_TIMEOUT, true));
     List<Future<Reservation>> bareAnswers = new CopyOnWriteArrayList<>();
     List<Future<Reservation>> localAnswers = new CopyOnWriteArrayList<>();
     List<Future<Reservation>> closedAnswers = new CopyOnWriteArrayList<>();
