@@ -213,7 +213,7 @@ final class OwnerBatches {
 
     @SuppressWarnings("unchecked")
     void complete(Object result) {
-      promise.complete((R) result);
+      promise.tryComplete((R) result);
     }
   }
 }
