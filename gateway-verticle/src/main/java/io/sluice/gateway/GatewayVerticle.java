@@ -67,7 +67,8 @@ public class GatewayVerticle extends VerticleBase {
           ? new VertxProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret())
           : new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
       upstreams = shared.upstreams();
-      management = new ManagementServer(vertx, config.management(), shared.store(), shared.stats(), upstreams);
+      management = new ManagementServer(vertx, config.management(), shared.store(), shared.limiter(),
+          shared.stats(), upstreams);
       return warmUp(shared.store())
           .compose(warm -> Future.all(startProxy(shared, config), startManagement(config)))
           .compose(listening -> proxy.warmUp(config.warmup()))

@@ -29,6 +29,8 @@ final class ClusterSerialization {
   static final int RELEASE = 2;
   static final int LEASE = 3;
   static final int ADD_ADMISSIONS = 4;
+  static final int BATCH = 5;
+  static final int OWNER_BATCH = 6;
 
   /** Type ids of the stored and returned values (positive and unique among custom serializers). */
   static final int WINDOW_STATE_TYPE = 0x51C1_01;
@@ -98,6 +100,8 @@ final class ClusterSerialization {
       case RELEASE -> new ReleaseProcessor();
       case LEASE -> new LeaseProcessor();
       case ADD_ADMISSIONS -> new AddAdmissionsProcessor();
+      case BATCH -> new BatchProcessor();
+      case OWNER_BATCH -> new OwnerBatch();
       default -> null;
     };
   }

@@ -16,9 +16,9 @@ import java.util.UUID;
 
 /**
  * The one place the clustered store is put together: the launcher uses it, and so do the tests that run gateways
- * over Hazelcast, so they test the wiring production runs (counters in a Hazelcast map, high limits leased in
- * batches, every call on the decision path given {@code limiter.storeTimeout} before the gateway decides as
- * {@code limiter.onStoreFailure} says).
+ * over Hazelcast, so they test the wiring production runs (counters in a Hazelcast map, with {@code limiter.batch} the
+ * calls of one event-loop turn sent together, high limits leased in batches, every call on the decision path given
+ * {@code limiter.storeTimeout} before the gateway decides as {@code limiter.onStoreFailure} says).
  */
 public final class ClusteredStores {
 
@@ -27,7 +27,10 @@ public final class ClusteredStores {
 
   /** The store of a clustered gateway, over the map {@code limiter.mapName()} of {@code hazelcast}. */
   public static CounterStore production(Vertx vertx, HazelcastInstance hazelcast, GatewayConfig.Limiter limiter) {
-    CounterStore shared = new LeasingCounterStore(new HazelcastCounterStore(vertx, hazelcast, limiter.mapName()));
+    HazelcastCounterStore counters = limiter.batch()
+        ? HazelcastCounterStore.batching(vertx, hazelcast, limiter.mapName())
+        : new HazelcastCounterStore(vertx, hazelcast, limiter.mapName());
+    CounterStore shared = new LeasingCounterStore(counters);
     return new FailoverCounterStore(vertx, shared, limiter.onStoreFailure(), limiter.storeTimeoutMillis(),
         () -> seat(hazelcast), Clock.systemUTC(), limiter.maxKeys());
   }

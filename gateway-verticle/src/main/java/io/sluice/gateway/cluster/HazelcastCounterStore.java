@@ -17,8 +17,10 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Limiter state in a Hazelcast {@link IMap} shared by every gateway of the cluster. Each call is one entry
- * processor on the key's owner ({@code submitToKey}); its completion continues on the caller's Vert.x context
- * instead of a Hazelcast thread, so nothing blocks and handlers stay on their event loop.
+ * processor on the key's owner; its completion continues on the caller's Vert.x context instead of a Hazelcast
+ * thread, so nothing blocks and handlers stay on their event loop. A store made by {@link #batching} sends the calls
+ * of one event-loop turn together, one message per owning member ({@link OwnerBatches}); each call is still its own
+ * atomic step on the key's owner, in the order made.
  */
 public final class HazelcastCounterStore implements CounterStore {
 
@@ -26,35 +28,49 @@ public final class HazelcastCounterStore implements CounterStore {
   private final HazelcastInstance hazelcast;
   private final IMap<String, WindowState> map;
   private final LongAdder remoteCalls = new LongAdder();
+  private final LongAdder remoteOperations = new LongAdder();
   private final LatencyEstimate latency = new LatencyEstimate();
+  /** Null: every call is its own round trip. */
+  private final OwnerBatches batches;
 
+  /** A store whose every call is its own round trip. */
   public HazelcastCounterStore(Vertx vertx, HazelcastInstance hazelcast, String mapName) {
+    this(vertx, hazelcast, mapName, false);
+  }
+
+  private HazelcastCounterStore(Vertx vertx, HazelcastInstance hazelcast, String mapName, boolean batched) {
     this.vertx = vertx;
     this.hazelcast = hazelcast;
     this.map = hazelcast.getMap(mapName);
+    this.batches = batched
+        ? new OwnerBatches(vertx, hazelcast, map, remoteCalls, remoteOperations, latency) : null;
+  }
+
+  /** A store that sends the calls made during one event-loop turn as one round trip per owning member. */
+  public static HazelcastCounterStore batching(Vertx vertx, HazelcastInstance hazelcast, String mapName) {
+    return new HazelcastCounterStore(vertx, hazelcast, mapName, true);
   }
 
   @Override
   public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                      long latestMillis) {
-    return onContext(map.submitToKey(key, new ReserveProcessor(spec, nowMillis, notBeforeMillis, latestMillis)));
+    return submit(key, new ReserveProcessor(spec, nowMillis, notBeforeMillis, latestMillis));
   }
 
   @Override
   public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
-    return onContext(map.submitToKey(key, new ReleaseProcessor(spec, nowMillis, bucket))).mapEmpty();
+    return submit(key, new ReleaseProcessor(spec, nowMillis, bucket)).mapEmpty();
   }
 
   @Override
   public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
-    return onContext(map.submitToKey(key, new AddAdmissionsProcessor(spec, nowMillis, admitted))).mapEmpty();
+    return submit(key, new AddAdmissionsProcessor(spec, nowMillis, admitted)).mapEmpty();
   }
 
   /** Returns {@code returned} unused permits recorded in {@code returnBucket} and asks for a new batch. */
   public Future<LeaseGrant> lease(String key, WindowSpec spec, long nowMillis, long startMillis, long endMillis,
                                   int wanted, long returnBucket, int returned) {
-    return onContext(map.submitToKey(key,
-        new LeaseProcessor(spec, nowMillis, startMillis, endMillis, wanted, returnBucket, returned)));
+    return submit(key, new LeaseProcessor(spec, nowMillis, startMillis, endMillis, wanted, returnBucket, returned));
   }
 
   @Override
@@ -73,8 +89,21 @@ public final class HazelcastCounterStore implements CounterStore {
     return remoteCalls.sum();
   }
 
-  private <T> Future<T> onContext(CompletionStage<T> stage) {
+  @Override
+  public long remoteOperations() {
+    return remoteOperations.sum();
+  }
+
+  private <T> Future<T> submit(String key, WindowProcessor<T> operation) {
+    if (batches != null) {
+      return batches.submit(key, operation);
+    }
     remoteCalls.increment();
+    remoteOperations.increment();
+    return onContext(map.submitToKey(key, operation));
+  }
+
+  private <T> Future<T> onContext(CompletionStage<T> stage) {
     long started = System.nanoTime();
     Context context = vertx.getOrCreateContext();
     Promise<T> promise = Promise.promise();

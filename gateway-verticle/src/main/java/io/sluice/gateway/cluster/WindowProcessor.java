@@ -11,6 +11,7 @@ import io.sluice.gateway.limit.WindowState;
 import java.io.IOException;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * What the limiter's entry processors share: the window and the caller's clock, written to the wire first (see
@@ -21,6 +22,9 @@ abstract class WindowProcessor<R> implements EntryProcessor<String, WindowState,
 
   /** Kept a little past expiry so clock differences between members never drop live state. */
   static final long TTL_MARGIN_MILLIS = 5_000;
+
+  /** Processors deserialized in this JVM (by an owner or a backup), for tests of what crosses the cluster. */
+  private static final LongAdder READ = new LongAdder();
 
   WindowSpec spec;
   long nowMillis;
@@ -66,5 +70,10 @@ abstract class WindowProcessor<R> implements EntryProcessor<String, WindowState,
     spec = ClusterSerialization.readSpec(in);
     nowMillis = in.readLong();
     readFields(in);
+    READ.increment();
+  }
+
+  static long operationsRead() {
+    return READ.sum();
   }
 }

@@ -69,6 +69,7 @@ public final class ConfigLoader {
       "SLUICE_LIMITER_TRANSIT_ALLOWANCE", "limiter.transitAllowance",
       "SLUICE_LIMITER_ON_STORE_FAILURE", "limiter.onStoreFailure",
       "SLUICE_LIMITER_STORE_TIMEOUT", "limiter.storeTimeout",
+      "SLUICE_LIMITER_BATCH", "limiter.batch",
       "SLUICE_WARMUP_PATH", "warmup.path",
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
       "SLUICE_POLICIES", "policies",
@@ -265,7 +266,7 @@ public final class ConfigLoader {
           integer(poolJson, "pipelining", "upstreamPool.pipelining", 1, 64));
       JsonObject limiterJson = object(root, "limiter");
       knownKeys(limiterJson, "limiter.", Set.of("mapName", "maxKeys", "transitAllowance", "onStoreFailure",
-          "storeTimeout"));
+          "storeTimeout", "batch"));
       long transit = duration(limiterJson, "transitAllowance", "limiter.transitAllowance", false);
       if (transit > 1_000) {
         throw fail("limiter.transitAllowance", "must be at most 1s", limiterJson.getValue("transitAllowance"));
@@ -279,7 +280,7 @@ public final class ConfigLoader {
           string(limiterJson, "mapName", "limiter.mapName"),
           integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE),
           choice(limiterJson, "onStoreFailure", "limiter.onStoreFailure", OnStoreFailure.class, "local"),
-          storeTimeout);
+          storeTimeout, flag(limiterJson, "batch", "limiter.batch"));
       JsonObject warmupJson = object(root, "warmup");
       knownKeys(warmupJson, "warmup.", Set.of("path", "requests"));
       String warmupPath = string(warmupJson, "path", "warmup.path");

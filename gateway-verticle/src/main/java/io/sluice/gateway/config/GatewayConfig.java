@@ -41,13 +41,21 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
   /**
    * Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys; what a clustered gateway does
    * when that map does not answer a decision's call within {@code storeTimeoutMillis}. ({@code
-   * limiter.transitAllowance} is carried by each policy's {@link io.sluice.gateway.limit.WindowSpec}.)
+   * limiter.transitAllowance} is carried by each policy's {@link io.sluice.gateway.limit.WindowSpec}.) With
+   * {@code batch}, a clustered gateway sends the store calls of one event-loop turn as one message per owning member
+   * (see docs/batching.md); off by default.
    */
-  public record Limiter(String mapName, int maxKeys, OnStoreFailure onStoreFailure, long storeTimeoutMillis) {
+  public record Limiter(String mapName, int maxKeys, OnStoreFailure onStoreFailure, long storeTimeoutMillis,
+                        boolean batch) {
+
+    /** Without batching. */
+    public Limiter(String mapName, int maxKeys, OnStoreFailure onStoreFailure, long storeTimeoutMillis) {
+      this(mapName, maxKeys, onStoreFailure, storeTimeoutMillis, false);
+    }
 
     /** The same settings on another map (tests give each gateway group a map of its own). */
     public Limiter withMapName(String otherMapName) {
-      return new Limiter(otherMapName, maxKeys, onStoreFailure, storeTimeoutMillis);
+      return new Limiter(otherMapName, maxKeys, onStoreFailure, storeTimeoutMillis, batch);
     }
   }
 

@@ -2,6 +2,7 @@ package io.sluice.gateway.http;
 
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
+import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.StoreMode;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.Problems;
@@ -25,16 +26,18 @@ public final class ManagementServer {
   private final Vertx vertx;
   private final GatewayConfig.Endpoint endpoint;
   private final CounterStore store;
+  private final RateLimiter limiter;
   private final GatewayStats stats;
   private final UpstreamProbe upstreams;
   private volatile boolean ready;
   private HttpServer server;
 
-  public ManagementServer(Vertx vertx, GatewayConfig.Endpoint endpoint, CounterStore store, GatewayStats stats,
-                          UpstreamProbe upstreams) {
+  public ManagementServer(Vertx vertx, GatewayConfig.Endpoint endpoint, CounterStore store, RateLimiter limiter,
+                          GatewayStats stats, UpstreamProbe upstreams) {
     this.vertx = vertx;
     this.endpoint = endpoint;
     this.store = store;
+    this.limiter = limiter;
     this.stats = stats;
     this.upstreams = upstreams;
   }
@@ -43,7 +46,7 @@ public final class ManagementServer {
     Router router = Router.router(vertx);
     resource(router, "/health/live", ctx -> json(ctx, 200, new JsonObject().put("status", "UP")));
     resource(router, "/health/ready", this::readiness);
-    resource(router, "/stats", ctx -> json(ctx, 200, stats.toJson()));
+    resource(router, "/stats", ctx -> json(ctx, 200, withStoreTraffic(stats.toJson())));
     router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "Not Found", "nothing at "
         + shortened(ctx.request().path()) + " on the management port: it serves /health/live, /health/ready and /stats"));
     router.errorHandler(405, ctx -> {
@@ -85,6 +88,25 @@ public final class ManagementServer {
         .put("limiterMode", mode.name())
         .put("upstreams", upstreams.summary())
         .put("upstreamStatus", upstreams.details()));
+  }
+
+  /**
+   * What the limiter's decisions cost in round trips to its store: {@code storeCalls} round trips carried
+   * {@code storeOperations} operations (more than one each when batched) for {@code limitedDecisions} decisions.
+   */
+  private JsonObject withStoreTraffic(JsonObject json) {
+    long calls = store.remoteCalls();
+    long operations = store.remoteOperations();
+    long decisions = limiter.limitedDecisions();
+    return json.put("storeCalls", calls)
+        .put("storeOperations", operations)
+        .put("limitedDecisions", decisions)
+        .put("storeOperationsPerCall", ratio(operations, calls))
+        .put("storeCallsPerDecision", ratio(calls, decisions));
+  }
+
+  private static double ratio(long numerator, long denominator) {
+    return denominator == 0 ? 0 : Math.round(1000.0 * numerator / denominator) / 1000.0;
   }
 
   private static void resource(Router router, String path, Handler<RoutingContext> handler) {

@@ -39,6 +39,14 @@ public interface CounterStore {
     return 0;
   }
 
+  /**
+   * Operations on remote state since start, carried by {@link #remoteCalls()} round trips (more than one per round
+   * trip when a store batches them; 0 for local stores).
+   */
+  default long remoteOperations() {
+    return 0;
+  }
+
   /** Whether decisions are taken on this store's counters now, or without them (see {@link StoreMode}). */
   default StoreMode.State mode() {
     return StoreMode.State.SHARED;

@@ -205,6 +205,11 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   @Override
+  public long remoteOperations() {
+    return shared.remoteOperations();
+  }
+
+  @Override
   public StoreMode.State mode() {
     return state;
   }

@@ -56,6 +56,7 @@ public final class RateLimiter {
   /** Per policy: identity (token, header value, address) → its hashed store key. */
   private final Map<Policy, Map<String, String>> hashedKeys = new java.util.IdentityHashMap<>();
   private final LongAdder redecisions = new LongAdder();
+  private final LongAdder limitedDecisions = new LongAdder();
 
   public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
     this.policies = List.copyOf(policies);
@@ -102,6 +103,7 @@ public final class RateLimiter {
     if (charges.isEmpty()) {
       return Future.succeededFuture(Decision.admit(now, List.of()));
     }
+    limitedDecisions.increment();
     // Decide for the instant the answer will be back, not for now: the request leaves then.
     long lead = 0;
     for (Charge charge : charges) {
@@ -144,6 +146,11 @@ public final class RateLimiter {
   /** Admitted requests that left too late for their slots and were decided again. */
   public long redecisions() {
     return redecisions.sum();
+  }
+
+  /** Decisions that charged at least one policy (asking the store, or denied here from what it said before). */
+  public long limitedDecisions() {
+    return limitedDecisions.sum();
   }
 
   /** Requests denied here from what earlier denials taught, without asking the store. */

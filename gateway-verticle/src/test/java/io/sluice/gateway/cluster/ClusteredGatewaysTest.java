@@ -14,7 +14,10 @@ import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -23,9 +26,11 @@ import java.util.Properties;
 import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Two clustered Vert.x instances, each with a gateway, share every limit through Hazelcast. */
 @DisplayName("Two clustered gateways")
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ClusteredGatewaysTest {
 
   private static Vertx upstreamVertx;
@@ -81,6 +86,7 @@ class ClusteredGatewaysTest {
   }
 
   @Test
+  @Order(1)
   @DisplayName("requests spread over both gateways meet one per-token limit and one global limit, not one each")
   void oneLimitAcrossGateways() {
     // one after the other: concurrent requests of one token may briefly hold global slots they then give back
@@ -108,5 +114,33 @@ class ClusteredGatewaysTest {
       forwarded += stats.getInteger("forwarded");
     }
     assertEquals(8, forwarded);
+  }
+
+  @Test
+  @Order(2)  // its requests use up the global limit the first test counts on
+  @DisplayName("/stats says how many store round trips the limiter's decisions took, and how many operations each carried")
+  void statsReportRoundTripsPerDecision() {
+    JsonObject before = stats(0);
+    List<Future<HttpResponse<Buffer>>> answers = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      answers.add(client.get(gateways.get(0).proxyPort(), "127.0.0.1", "/api/hello")
+          .putHeader("X-Api-Key", "stats-" + i).send());
+    }
+    Future.join(answers).await();
+    JsonObject after = stats(0);
+    assertEquals(40, after.getLong("limitedDecisions") - before.getLong("limitedDecisions"));
+    long calls = after.getLong("storeCalls") - before.getLong("storeCalls");
+    long operations = after.getLong("storeOperations") - before.getLong("storeOperations");
+    assertTrue(calls > 0 && operations >= calls, calls + " round trips, " + operations + " operations");
+    assertEquals(after.getLong("storeRoundTrips"), after.getLong("storeCalls"));
+    assertEquals((double) after.getLong("storeCalls") / after.getLong("limitedDecisions"),
+        after.getDouble("storeCallsPerDecision"), 0.001);
+    assertEquals((double) after.getLong("storeOperations") / after.getLong("storeCalls"),
+        after.getDouble("storeOperationsPerCall"), 0.001);
+  }
+
+  private static JsonObject stats(int gateway) {
+    return client.get(gateways.get(gateway).managementPort(), "127.0.0.1", "/stats").send().await()
+        .bodyAsJsonObject();
   }
 }

@@ -201,6 +201,7 @@ class ConfigLoaderTest {
         bad-on-store-failure.json       | limiter.onStoreFailure   | "local" or "closed" or "open"
         zero-store-timeout.json         | limiter.storeTimeout     | positive duration
         long-store-timeout.json         | limiter.storeTimeout     | at most 1s
+        bad-batch.json                  | limiter.batch            | must be true or false
         bad-shutdown-grace.json         | shutdownGrace            | duration
         zero-client-idle-timeout.json   | clientIdleTimeout        | positive duration
         missing-upstream-trust.json     | upstreamTrust            | readable PEM file
@@ -277,6 +278,8 @@ class ConfigLoaderTest {
               c -> c.limiter().onStoreFailure().name()),
           layer("limiter.storeTimeout", "\"20ms\"", "20", "100ms", "100", "1s", "1000",
               c -> String.valueOf(c.limiter().storeTimeoutMillis())),
+          layer("limiter.batch", "true", "true", "false", "false", "true", "true",
+              c -> String.valueOf(c.limiter().batch())),
           layer("http.maxBodySize", "\"1MiB\"", "1048576", "2048", "2048", "1GiB", "1073741824",
               c -> String.valueOf(c.httpLimits().maxBodySize())),
           layer("http.maxRequestLine", "4096", "4096", "2048", "2048", "16KiB", "16384",
