@@ -69,13 +69,13 @@ load() {
   timeout -k 5 $(($2 + 30)) h2load -t "$THREADS" -c "$CLIENTS" -m "$STREAMS" -D "$2" \
     -H 'X-Bench-Global: all' -H 'X-Api-Key: bench' "$(url_of "$1")" > "$3" 2>&1
 }
-# figures FILE: "req/s ok-share mean-latency max-latency"
+# figures FILE: req/s, answers that were 2xx, request time (h2load's line: min max mean sd)
 figures() {
   awk '/^finished in/ {rps = $4}
-       /^requests:/ {total = $2; ok = $8}
-       /^status codes:/ {s2 = $3}
-       /^time for request:/ {mean = $5; max = $3; sd = $6}
-       END {printf "%s req/s, 2xx %s of %s, request time mean %s max %s\n", rps, s2, total, mean, max}' "$1"
+       /^requests:/ {total = $2}
+       /^status codes:/ {s2 = $3; s5 = $9}
+       /^time for request:/ {min = $4; max = $5; mean = $6}
+       END {printf "%s req/s, 2xx %s of %s (5xx %s), request time min %s mean %s max %s\n", rps, s2, total, s5, min, mean, max}' "$1"
 }
 
 for sys in haproxy vertx; do

@@ -58,9 +58,9 @@ final class CaseRunner {
   }
 
   /**
-   * {@code safeRequestsInAnyOrder}: the engine forwards pipelined requests of safe methods in parallel, over separate
-   * upstream connections (RFC 9112 §9.3.2 allows it; the answers must still come back in order), so the upstream may
-   * receive them in any order.
+   * {@code safeRequestsInAnyOrder}: the engine may forward pipelined GET/HEAD requests over separate upstream
+   * connections, and {@link RecordingUpstream#received} lists them connection by connection, so their order there
+   * is not compared (the answers' order still is).
    */
   CaseRunner(InetSocketAddress target, RecordingUpstream upstream, Set<String> namesOfAnyCase,
              boolean safeRequestsInAnyOrder) {

@@ -21,9 +21,9 @@ class VertxEngineConformanceTest extends ConformanceTest {
    * client wrote (ProxiedRequest.sendRequest); field names are case-insensitive (RFC 9110 §5.1).
    */
   /**
-   * Vert.x's server hands pipelined requests over without waiting for the answers before them, and this engine does not
-   * pipeline upstream (see VertxProxyServer.upstreamConnections): pipelined GETs leave on separate connections. Their
-   * answers still come back in order, which the table checks.
+   * This engine does not pipeline upstream (see VertxProxyServer.upstreamConnections): pipelined GETs leave one after
+   * the other, but not always on the same upstream connection, and the recording upstream lists what it received
+   * connection by connection. Their answers come back in order, which the table checks.
    */
   @Override
   protected boolean safeRequestsInAnyOrder() {
