@@ -75,9 +75,10 @@ public class GatewayVerticle extends VerticleBase {
           .compose(warm -> upstreams.checkAtStartup());
     }).onSuccess(ready -> {
       management.markReady();
-      System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store%n",
+      System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store, %s engine%n",
           proxyPort(), management.actualPort(), gatewayConfig.policies().size(),
-          storeFactory == null ? "in-memory" : "clustered");
+          storeFactory == null ? "in-memory" : "clustered",
+          gatewayConfig.engine().name().toLowerCase(java.util.Locale.ROOT));
     });
   }
 
