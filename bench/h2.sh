@@ -54,6 +54,7 @@ start gateway SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT=0 SLUICE_MANAGEMENT_HO
   SLUICE_PROXY_H2C=true SLUICE_POLICIES="$POLICIES" -- -jar "$GW_JAR"
 GW_PID="${PIDS[-1]}"
 GW_PORT="$(await_line "$OUT/gateway.log" 'proxy port ([0-9]+)' "$GW_PID")" || die "the gateway did not start"
+MGMT_PORT="$(await_line "$OUT/gateway.log" 'management port ([0-9]+)' "$GW_PID")"
 HAP_PORT="$(free_port 18800)"
 HAP_BIND="127.0.0.1:$HAP_PORT" HAP_API="127.0.0.1:$API_PORT" haproxy -db -f bench/haproxy/h2.cfg \
   < /dev/null > "$OUT/haproxy.log" 2>&1 &
@@ -82,12 +83,15 @@ for sys in haproxy vertx; do
   load "$sys" "$WARM" "$OUT/warmup-$sys.txt"
   say "warm-up $sys: $(figures "$OUT/warmup-$sys.txt")"
 done
+stats() { curl -s -m 2 "http://127.0.0.1:$MGMT_PORT/stats" | tr -d '{}"' | tr ',' ' '; echo; }
+say "gateway /stats after the warm-up: $(stats)"
 for ((r = 1; r <= ROUNDS; r++)); do
   for sys in haproxy vertx; do
     load "$sys" "$SECS" "$OUT/$sys-r$r.txt"
     say "round $r $sys: $(figures "$OUT/$sys-r$r.txt")"
   done
 done
+say "gateway /stats at the end: $(stats)"
 for sys in haproxy vertx; do
   med="$(for ((r = 1; r <= ROUNDS; r++)); do awk '/^finished in/ {print $4}' "$OUT/$sys-r$r.txt"; done \
     | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print "n/a"}')"

@@ -6,6 +6,7 @@ import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.limit.WindowState;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -199,9 +200,21 @@ public final class LeasingCounterStore implements CounterStore {
       Future<LeaseGrant> started = store.lease(key, spec, nowMillis, from, to, wanted, returnBucket, toReturn);
       toReturn = 0;
       served = 0;
-      renewal = started;
-      started.onComplete(done -> arrived(started, done.succeeded() ? done.result() : null, needed));
-      return started;
+      // whoever finds the renewal complete must find its grant installed: the future handed out completes only after
+      // arrived() has run. Otherwise a caller on another thread could see it complete before arrived() cleared it,
+      // wait on it again at once, and recurse until the stack overflowed (seen in CI: leasesCutRoundTrips)
+      Promise<LeaseGrant> settled = Promise.promise();
+      Future<LeaseGrant> visible = settled.future();
+      renewal = visible;
+      started.onComplete(done -> {
+        arrived(visible, done.succeeded() ? done.result() : null, needed);
+        if (done.succeeded()) {
+          settled.complete(done.result());
+        } else {
+          settled.fail(done.cause());
+        }
+      });
+      return visible;
     }
 
     private synchronized void arrived(Future<LeaseGrant> finished, LeaseGrant grant, boolean needed) {
