@@ -599,7 +599,12 @@ class ApiVerticleTest {
     WebSocketClient wsClient = vertx.createWebSocketClient();
     List<Object> echoes = new ArrayList<>();
     byte[] binary = {0, 1, 2, (byte) 0xff};
-    wsClient.connect(api.actualPort(), HOST, "/api/ws").onComplete(testContext.succeeding(ws -> {
+    // one retry of a handshake the client itself gave up on: Vert.x 5.0.x's WebSocket client now and then closes its
+    // connection during the handshake (eclipse-vertx/vert.x#5839, open; seen once in CI here), before the server answers
+    wsClient.connect(api.actualPort(), HOST, "/api/ws")
+        .recover(failure -> failure instanceof io.netty.handler.codec.http.websocketx.WebSocketHandshakeException
+            ? wsClient.connect(api.actualPort(), HOST, "/api/ws") : io.vertx.core.Future.failedFuture(failure))
+        .onComplete(testContext.succeeding(ws -> {
       ws.textMessageHandler(echoes::add);
       ws.binaryMessageHandler(bytes -> {
         echoes.add(bytes);

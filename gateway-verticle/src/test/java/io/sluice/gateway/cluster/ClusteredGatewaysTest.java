@@ -131,7 +131,11 @@ class ClusteredGatewaysTest {
     assertEquals(40, after.getLong("limitedDecisions") - before.getLong("limitedDecisions"));
     long calls = after.getLong("storeCalls") - before.getLong("storeCalls");
     long operations = after.getLong("storeOperations") - before.getLong("storeOperations");
-    assertTrue(calls > 0 && operations >= calls, calls + " round trips, " + operations + " operations");
+    long decidedHere = after.getLong("rejectedLocally") - before.getLong("rejectedLocally");
+    // the global limit is used up: the gateway may deny all 40 from what earlier denials taught it, without a round
+    // trip (seen in CI), or ask the store for some of them
+    assertTrue(operations >= calls && (calls > 0 || decidedHere == 40),
+        calls + " round trips, " + operations + " operations, " + decidedHere + " denied without the store");
     assertEquals(after.getLong("storeRoundTrips"), after.getLong("storeCalls"));
     assertEquals((double) after.getLong("storeCalls") / after.getLong("limitedDecisions"),
         after.getDouble("storeCallsPerDecision"), 0.001);
