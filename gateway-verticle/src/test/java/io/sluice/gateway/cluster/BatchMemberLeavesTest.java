@@ -23,6 +23,8 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -38,6 +40,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("Batching store: a member leaves mid-batch")
 @Timeout(value = 150, unit = TimeUnit.SECONDS)
 class BatchMemberLeavesTest {
+
+  /** Turns of load (one per 2 ms) before the member is terminated: batches are in flight when it goes. */
+  private static final int TURNS_BEFORE_KILL = 10;
+  /** Turns of load while the cluster learns the member is gone: about 1.5 s. */
+  private static final int TURNS_AFTER_KILL = 750;
 
   private static final WindowSpec FIVE_PER_SECOND = new WindowSpec(5, 1_000);
   /** Entries expire on the real clock: a minute outlasts the test. */
@@ -98,6 +105,9 @@ class BatchMemberLeavesTest {
     });
     assertTrue(filled.stream().allMatch(f -> f.result().granted()));
     // every 2 ms, one turn that calls each store on 20 fresh keys (spread over the three members)
+    CountDownLatch loadFlowing = new CountDownLatch(TURNS_BEFORE_KILL);
+    CountDownLatch loadAfterKill = new CountDownLatch(TURNS_AFTER_KILL);
+    AtomicBoolean killed = new AtomicBoolean();
     long timer = vertx.setPeriodic(2, id -> context.runOnContext(v -> {
       long now = System.currentTimeMillis();
       for (int i = 0; i < 20; i++) {
@@ -106,11 +116,18 @@ class BatchMemberLeavesTest {
         localAnswers.add(local.reserve(key + "|local", FIVE_PER_SECOND, now, now, now));
         closedAnswers.add(closed.reserve(key + "|closed", FIVE_PER_SECOND, now, now, now));
       }
+      loadFlowing.countDown();
+      if (killed.get()) {
+        loadAfterKill.countDown();
+      }
     }));
-    // at once: the batch that filled those keys was answered a moment ago, so only a synchronous backup has it
-    Thread.sleep(20);
+    // as soon as the load flows: the batch that filled those keys was answered a moment ago, so only a synchronous
+    // backup has it
+    assertTrue(loadFlowing.await(10, TimeUnit.SECONDS), "the load did not start");
     third.getLifecycleService().terminate();
-    Thread.sleep(1_500);
+    killed.set(true);
+    // the load goes on while the cluster learns the member is gone
+    assertTrue(loadAfterKill.await(30, TimeUnit.SECONDS), "the load stopped after the member left");
     vertx.cancelTimer(timer);
     // a batch sent to the dead member fails once Hazelcast declares it gone (up to its heartbeat timeout, 15 s)
     long deadline = System.currentTimeMillis() + 60_000;
@@ -140,9 +157,9 @@ class BatchMemberLeavesTest {
   }
 
   private static void awaitUntil(Future<?> answer, long deadline) throws InterruptedException {
-    while (!answer.isComplete()) {
-      assertTrue(System.currentTimeMillis() < deadline, "a call was never answered");
-      Thread.sleep(5);
-    }
+    CountDownLatch answered = new CountDownLatch(1);
+    answer.onComplete(done -> answered.countDown());
+    assertTrue(answered.await(Math.max(0, deadline - System.currentTimeMillis()), TimeUnit.MILLISECONDS),
+        "a call was never answered");
   }
 }

@@ -67,8 +67,8 @@ final class IdleConnections {
       return closing;
     }
 
-    void closing(boolean closing) {
-      this.closing = closing;
+    void markClosing() {
+      closing = true;
     }
 
     StrictRequestDecoder decoder() {

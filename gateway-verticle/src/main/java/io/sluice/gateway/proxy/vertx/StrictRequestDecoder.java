@@ -111,7 +111,6 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
     broken = true;
   }
 
-
   private static void dropAfter(List<Object> out, int from) {
     for (int j = out.size() - 1; j >= from; j--) {
       ReferenceCountUtil.release(out.remove(j));

@@ -249,7 +249,7 @@ public final class VertxProxyServer implements ProxyEngine {
   void stopReading(HttpConnection connection) {
     IdleConnections.State state = idle.of(connection);
     if (state != null) {
-      state.closing(true);
+      state.markClosing();
     }
     if (state != null && state.decoder() != null) {
       state.decoder().discardRest();
