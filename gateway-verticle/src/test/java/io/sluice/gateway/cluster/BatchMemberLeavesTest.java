@@ -57,11 +57,10 @@ class BatchMemberLeavesTest {
 
   @BeforeAll
   static void startCluster() {
-    Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "batch-leave-" + UUID.randomUUID());
-    first = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    second = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    third = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    assertEquals(3, first.getCluster().getMembers().size());
+    List<HazelcastInstance> members = TestMembers.start(3, "batch-leave");
+    first = members.get(0);
+    second = members.get(1);
+    third = members.get(2);
     vertx = Vertx.vertx();
   }
 

@@ -53,10 +53,9 @@ class BatchingCounterStoreTest extends CounterStoreContract {
 
   @BeforeAll
   static void startCluster() {
-    Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "batch-test-" + UUID.randomUUID());
-    first = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    second = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    assertEquals(2, first.getCluster().getMembers().size());
+    List<HazelcastInstance> members = TestMembers.start(2, "batch-test");
+    first = members.get(0);
+    second = members.get(1);
     vertx = Vertx.vertx();
     context = vertx.getOrCreateContext();
     store = HazelcastCounterStore.batching(vertx, first, HazelcastCounterStoreTest.MAP);

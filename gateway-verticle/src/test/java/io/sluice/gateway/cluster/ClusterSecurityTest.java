@@ -46,10 +46,9 @@ class ClusterSecurityTest {
 
   @BeforeAll
   static void startCluster() {
-    Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "security-test-" + UUID.randomUUID());
-    first = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    second = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    assertEquals(2, first.getCluster().getMembers().size());
+    List<HazelcastInstance> members = TestMembers.start(2, "security-test");
+    first = members.get(0);
+    second = members.get(1);
   }
 
   @AfterAll
@@ -107,7 +106,10 @@ class ClusterSecurityTest {
           .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
           .put("upstreams", new JsonArray().add("http://127.0.0.1:" + upstream.actualPort()))
           .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
-          .put("policies", policies);
+          .put("policies", policies)
+          // a generous store timeout: a first call slow on a loaded machine would switch the gateway to deciding
+          // alone on its share of the limit, and this test is about where tokens go, not about failures
+          .put("limiter", new JsonObject().put("storeTimeout", "1s"));
       GatewayVerticle gateway =
           new GatewayVerticle((v, c) -> ClusteredStores.production(v, first, c.limiter().withMapName(map)));
       vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();

@@ -45,10 +45,9 @@ class HazelcastCounterStoreTest extends CounterStoreContract {
 
   @BeforeAll
   static void startCluster() {
-    Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "store-test-" + UUID.randomUUID());
-    first = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    second = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    assertEquals(2, first.getCluster().getMembers().size());
+    List<HazelcastInstance> members = TestMembers.start(2, "store-test");
+    first = members.get(0);
+    second = members.get(1);
     vertx = Vertx.vertx();
     store = new HazelcastCounterStore(vertx, first, MAP);
     peer = new HazelcastCounterStore(vertx, second, MAP);

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
@@ -33,10 +34,9 @@ class LeasingCounterStoreTest extends CounterStoreContract {
 
   @BeforeAll
   static void startCluster() {
-    Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "leasing-test-" + UUID.randomUUID());
-    first = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    second = Hazelcast.newHazelcastInstance(ClusterSetup.load(env, new Properties()));
-    assertEquals(2, first.getCluster().getMembers().size());
+    List<HazelcastInstance> members = TestMembers.start(2, "leasing-test");
+    first = members.get(0);
+    second = members.get(1);
     vertx = Vertx.vertx();
     // a generous store timeout: this suite is about the counters, FailoverCounterStoreTest about their failures
     GatewayConfig.Limiter limiter = new GatewayConfig.Limiter(HazelcastCounterStoreTest.MAP, 10_000,
