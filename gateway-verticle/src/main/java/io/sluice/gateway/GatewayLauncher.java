@@ -33,6 +33,9 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
   /** Exit code of a gateway that cannot start as configured: invalid configuration, a port it cannot listen on. */
   static final int EXIT_CANNOT_START = 2;
 
+  /** Hazelcast's choice of logging library (cluster.xml says the same, but Hazelcast logs before reading it). */
+  private static final String HAZELCAST_LOGGING = "hazelcast.logging.type";
+
   private final boolean clustered;
   /** The -conf JSON, read by us (not Vert.x, which would warn and go on with the defaults); null without -conf. */
   private final JsonObject conf;
@@ -45,6 +48,10 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
   }
 
   public static void main(String[] args) {
+    // Hazelcast logs through SLF4J (and so Logback) from its first line on, before cluster.xml is read
+    if (System.getProperty(HAZELCAST_LOGGING) == null) {
+      System.setProperty(HAZELCAST_LOGGING, "slf4j");
+    }
     String argument = ConfArgument.find(args);
     JsonObject conf = null;
     if (argument != null) {

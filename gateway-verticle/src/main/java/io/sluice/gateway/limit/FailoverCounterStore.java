@@ -3,6 +3,8 @@ package io.sluice.gateway.limit;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.util.ArrayList;
@@ -15,8 +17,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * The shared counters of a clustered gateway, guarded: every call on the decision path gets {@code storeTimeout} to
@@ -47,7 +47,7 @@ public final class FailoverCounterStore implements CounterStore {
    * each probe. A few dozen at a time keep every member busy without a queue.
    */
   static final int MAX_WRITE_BACKS_IN_FLIGHT = 64;
-  private static final Logger LOG = Logger.getLogger(FailoverCounterStore.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(FailoverCounterStore.class);
 
   private final Vertx vertx;
   private final CounterStore shared;
@@ -486,9 +486,13 @@ public final class FailoverCounterStore implements CounterStore {
       };
     };
     // leaving shared counting is the news; the way back is routine
-    Level level = transition.to() == StoreMode.State.DEGRADED ? Level.WARNING : Level.INFO;
-    LOG.log(level, () -> "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
-        + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")");
+    String line = "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
+        + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")";
+    if (transition.to() == StoreMode.State.DEGRADED) {
+      LOG.warn(line);
+    } else {
+      LOG.info(line);
+    }
   }
 
   /** What one key admitted alone, in its policy's window and the store's buckets. */
