@@ -117,6 +117,23 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
   }
 
   @Override
+  public void afterVertxStopped(HookContext context) {
+    stopLogging();
+  }
+
+  @Override
+  public void afterFailureToStopVertx(HookContext context, Throwable t) {
+    stopLogging();
+  }
+
+  /** Writes out what the log queues hold (Logback waits up to a second per queue) and stops Logback. */
+  private static void stopLogging() {
+    if (org.slf4j.LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext logback) {
+      logback.stop();
+    }
+  }
+
+  @Override
   public Supplier<? extends Deployable> verticleSupplier() {
     HazelcastClusterManager manager = clusterManager;
     if (manager == null) {
