@@ -543,12 +543,12 @@ class GatewayProcessesIT {
     return text;
   }
 
-  private static HttpRequest get(String url) {
+  static HttpRequest get(String url) {
     return HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).GET().build();
   }
 
   /** Ports the OS reports free, all distinct (held open together while asking). */
-  private static int[] freePorts(int count) throws IOException {
+  static int[] freePorts(int count) throws IOException {
     List<ServerSocket> sockets = new ArrayList<>();
     try {
       int[] ports = new int[count];
