@@ -89,6 +89,11 @@ public abstract class GatewayHttpContract {
   }
 
   private GatewayVerticle gateway(JsonArray policies, String upstreamTimeout, String upstream, JsonObject extra) {
+    return gateway(policies, upstreamTimeout, upstream, extra, storeFactory());
+  }
+
+  private GatewayVerticle gateway(JsonArray policies, String upstreamTimeout, String upstream, JsonObject extra,
+                                  StoreFactory stores) {
     JsonArray upstreamList = new JsonArray().add(upstream);
     JsonObject config = new JsonObject()
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
@@ -100,7 +105,7 @@ public abstract class GatewayHttpContract {
         .put("policies", policies)
         .mergeIn(engineConfig())
         .mergeIn(extra);
-    GatewayVerticle gateway = storeFactory() == null ? new GatewayVerticle() : new GatewayVerticle(storeFactory());
+    GatewayVerticle gateway = stores == null ? new GatewayVerticle() : new GatewayVerticle(stores);
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
     return gateway;
   }
@@ -241,6 +246,37 @@ public abstract class GatewayHttpContract {
     doneAt.sort(Long::compare);
     assertTrue(doneAt.get(2) >= 450, "second forwarded after about one window: " + doneAt);
     assertTrue(doneAt.get(3) >= 950, "third forwarded after about two windows: " + doneAt);
+  }
+
+  @Test
+  @DisplayName("/stats counts as delayed only the requests a delaying policy held, not those that waited out the "
+      + "store's expected latency or a rejecting policy's grace")
+  void delayedCountsOnlyPolicyHolds() {
+    JsonObject global = policy("global", "global", 100, "10s");
+    JsonObject delay = policy("per-token", "header:X-Api-Key", 1, "500ms")
+        .put("onExceed", "delay").put("maxDelay", "1200ms");
+    StoreFactory inner = storeFactory();
+    StoreFactory slow = (v, config) -> new ExpectedLatencyStore(inner == null
+        ? new io.sluice.gateway.limit.InMemoryCounterStore(java.time.Clock.systemUTC(), config.limiter().maxKeys())
+        : inner.create(v, config), ExpectedLatencyStore.LEAD_MILLIS);
+    GatewayVerticle gateway = gateway(new JsonArray().add(global).add(delay), "5s", "http://127.0.0.1:" + apiPort,
+        new JsonObject(), slow);
+    for (int i = 0; i < 5; i++) {
+      assertEquals(200, get(gateway, "/api/hello", "key-" + i).statusCode());
+    }
+    JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+    assertEquals(5, stats.getLong("forwarded"), stats::encode);
+    assertEquals(0, stats.getLong("delayed"), () -> "each request waited about " + ExpectedLatencyStore.LEAD_MILLIS
+        + " ms for the instant it was decided for, no policy held it: " + stats.encode());
+
+    Future<HttpResponse<Buffer>> first = client.get(gateway.proxyPort(), "127.0.0.1", "/api/hello")
+        .putHeader("X-Api-Key", "twice").send();
+    Future<HttpResponse<Buffer>> second = client.get(gateway.proxyPort(), "127.0.0.1", "/api/hello")
+        .putHeader("X-Api-Key", "twice").send();
+    assertEquals(List.of(200, 200), List.of(first.await().statusCode(), second.await().statusCode()));
+    JsonObject after = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+    assertEquals(1, after.getLong("delayed"), () -> "the second request of the key waited for its slot: "
+        + after.encode());
   }
 
   @Test
