@@ -110,6 +110,16 @@ public abstract class GatewayHttpContract {
     return gateway;
   }
 
+  /** The check named {@code id} in a vertx-health-check answer. */
+  static JsonObject check(JsonObject health, String id) {
+    for (Object check : health.getJsonArray("checks")) {
+      if (check instanceof JsonObject named && id.equals(named.getString("id"))) {
+        return named;
+      }
+    }
+    throw new AssertionError("no check '" + id + "' in " + health.encode());
+  }
+
   private static JsonObject policy(String name, String key, int requests, String window) {
     return new JsonObject().put("name", name).put("key", key).put("requests", requests).put("window", window);
   }
@@ -357,8 +367,10 @@ public abstract class GatewayHttpContract {
       HttpResponse<Buffer> ready = client.get(gateway.managementPort(), "127.0.0.1", "/health/ready").send().await();
       assertEquals(200, ready.statusCode(), ready::bodyAsString);
       JsonObject health = ready.bodyAsJsonObject();
-      assertEquals("DOWN", health.getString("upstreams"), health::encode);
-      assertEquals(new JsonObject().put(upstream, "DOWN"), health.getJsonObject("upstreamStatus"));
+      assertEquals("UP", health.getString("status"), health::encode);
+      JsonObject upstreams = check(health, "upstreams");
+      assertEquals("DOWN", upstreams.getString("status"), health::encode);
+      assertEquals(new JsonObject().put(upstream, "DOWN"), upstreams.getJsonObject("data"));
       assertEquals(1, warnings.size(), () -> "one warning: " + warnings.stream().map(LogRecord::getMessage).toList());
       String message = warnings.get(0).getMessage();
       assertTrue(message.contains(upstream) && message.contains("connection refused"), message);
@@ -391,9 +403,18 @@ public abstract class GatewayHttpContract {
     assertEquals(200, client.get(gateway.managementPort(), "127.0.0.1", "/health/live").send().await().statusCode());
     HttpResponse<Buffer> ready = client.get(gateway.managementPort(), "127.0.0.1", "/health/ready").send().await();
     assertEquals(200, ready.statusCode());
-    assertEquals("UP", ready.bodyAsJsonObject().getString("upstreams"), ready::bodyAsString);
+    JsonObject health = ready.bodyAsJsonObject();
+    assertEquals("UP", health.getString("status"), health::encode);
+    assertEquals("UP", health.getString("outcome"), health::encode);
+    for (String id : List.of("deployed", "cluster-member", "store", "upstreams")) {
+      assertEquals("UP", check(health, id).getString("status"), health::encode);
+    }
+    assertEquals(new JsonObject().put("mode", "SHARED"), check(health, "store").getJsonObject("data"));
     assertEquals(new JsonObject().put("http://127.0.0.1:" + apiPort, "UP"),
-        ready.bodyAsJsonObject().getJsonObject("upstreamStatus"));
+        check(health, "upstreams").getJsonObject("data"));
+    JsonObject live = client.get(gateway.managementPort(), "127.0.0.1", "/health/live").send().await()
+        .bodyAsJsonObject();
+    assertEquals("UP", check(live, "event-loop").getString("status"), live::encode);
     JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
     assertEquals(1, stats.getLong("forwarded"));
     assertEquals(1, stats.getLong("rejected"));
