@@ -421,6 +421,22 @@ public abstract class GatewayHttpContract {
   }
 
   @Test
+  @DisplayName("/metrics serves Sluice's own metrics on a Vertx built without Vert.x metrics")
+  void metricsWithoutVertxMetrics() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 1, "10s")));
+    assertEquals(200, get(gateway, "/api/hello", null).statusCode());
+    assertEquals(429, get(gateway, "/api/hello", null).statusCode());
+    HttpResponse<Buffer> scraped = client.get(gateway.managementPort(), "127.0.0.1", "/metrics").send().await();
+    assertEquals(200, scraped.statusCode());
+    String text = scraped.bodyAsString();
+    assertTrue(text.contains("\nsluice_decisions_total{outcome=\"forwarded\",policy=\"global\"} 1.0\n"), text);
+    assertTrue(text.contains("\nsluice_decisions_total{outcome=\"rejected\",policy=\"global\"} 1.0\n"), text);
+    assertTrue(text.contains("\nsluice_upstream_response_seconds_count 1\n"), text);
+    assertTrue(text.contains("\nsluice_cluster_members "), text);
+    assertFalse(text.contains("\nvertx_"), "this Vertx has no metrics of its own: " + text);
+  }
+
+  @Test
   @DisplayName("the management port answers an unknown path 404 and a wrong method 405 (with Allow), as problem+json; "
       + "HEAD works wherever GET does")
   void managementPortProblems() {
