@@ -34,6 +34,9 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
   /** Exit code of a gateway that cannot start as configured: invalid configuration, a port it cannot listen on. */
   static final int EXIT_CANNOT_START = 2;
 
+  /** Hazelcast's choice of logging library (cluster.xml says the same, but Hazelcast logs before reading it). */
+  private static final String HAZELCAST_LOGGING = "hazelcast.logging.type";
+
   private final boolean clustered;
   /** The -conf JSON, read by us (not Vert.x, which would warn and go on with the defaults); null without -conf. */
   private final JsonObject conf;
@@ -46,6 +49,10 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
   }
 
   public static void main(String[] args) {
+    // Hazelcast logs through SLF4J (and so Logback) from its first line on, before cluster.xml is read
+    if (System.getProperty(HAZELCAST_LOGGING) == null) {
+      System.setProperty(HAZELCAST_LOGGING, "slf4j");
+    }
     String argument = ConfArgument.find(args);
     JsonObject conf = null;
     if (argument != null) {
@@ -109,6 +116,23 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
       watchdog.setDaemon(true);
       watchdog.start();
     }, "sluice-shutdown-arm"));
+  }
+
+  @Override
+  public void afterVertxStopped(HookContext context) {
+    stopLogging();
+  }
+
+  @Override
+  public void afterFailureToStopVertx(HookContext context, Throwable t) {
+    stopLogging();
+  }
+
+  /** Writes out what the log queues hold (Logback waits up to a second per queue) and stops Logback. */
+  private static void stopLogging() {
+    if (org.slf4j.LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext logback) {
+      logback.stop();
+    }
   }
 
   @Override

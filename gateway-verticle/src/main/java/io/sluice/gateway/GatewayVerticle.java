@@ -18,6 +18,8 @@ import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.shareddata.LocalMap;
 import io.vertx.core.shareddata.Shareable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -34,6 +36,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public class GatewayVerticle extends VerticleBase {
 
+  private static final Logger LOG = LoggerFactory.getLogger(GatewayVerticle.class);
   private static final long EVICTION_PERIOD_MILLIS = 5_000;
   private static final int WARMUP_DECISIONS = 300;
 
@@ -76,6 +79,7 @@ public class GatewayVerticle extends VerticleBase {
           .compose(warm -> upstreams.checkAtStartup());
     }).onSuccess(ready -> {
       management.markReady();
+      LOG.info("effective configuration: {}", gatewayConfig);
       System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store, %s engine%n",
           proxyPort(), management.actualPort(), gatewayConfig.policies().size(),
           storeFactory == null ? "in-memory" : "clustered",
@@ -85,6 +89,11 @@ public class GatewayVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
+    long stopping = System.nanoTime();
+    if (gatewayConfig != null) {
+      LOG.info("stopping: no new connections; requests in flight have {} ms (shutdownGrace)",
+          gatewayConfig.shutdownGraceMillis());
+    }
     vertx.sharedData().getLocalMap(Shared.class.getName()).remove(context.deploymentID());
     if (management != null) {
       management.markNotReady();
@@ -92,7 +101,8 @@ public class GatewayVerticle extends VerticleBase {
     Future<Void> proxyStopped = proxy == null ? Future.succeededFuture() : proxy.stop(gatewayConfig.shutdownGraceMillis());
     return proxyStopped
         .eventually(() -> upstreams == null ? Future.succeededFuture() : upstreams.stop())
-        .eventually(() -> management == null ? Future.succeededFuture() : management.stop());
+        .eventually(() -> management == null ? Future.succeededFuture() : management.stop())
+        .onComplete(stopped -> LOG.info("stopped in {} ms", (System.nanoTime() - stopping) / 1_000_000));
   }
 
   /**

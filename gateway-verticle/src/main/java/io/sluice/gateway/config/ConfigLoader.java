@@ -74,7 +74,8 @@ public final class ConfigLoader {
       "SLUICE_WARMUP_REQUESTS", "warmup.requests",
       "SLUICE_POLICIES", "policies",
       "SLUICE_PROXY_ENGINE", "proxy.engine",
-      "SLUICE_PROXY_H2C", "proxy.h2c");
+      "SLUICE_PROXY_H2C", "proxy.h2c",
+      "SLUICE_ACCESS_LOG", "accessLog");
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
       "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
@@ -244,7 +245,7 @@ public final class ConfigLoader {
 
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
-      knownKeys(root, "", Set.of("http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
+      knownKeys(root, "", Set.of("accessLog", "http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
           "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies", "proxy"));
       GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
           "maxHeaders", "maxConnections", "tls"));
@@ -297,8 +298,9 @@ public final class ConfigLoader {
         throw fail("proxy.h2c", "may be true only with proxy.engine \"vertx\" (the netty engine speaks HTTP/1.x only)",
             true);
       }
+      GatewayConfig.AccessLog accessLog = choice(root, "accessLog", "accessLog", GatewayConfig.AccessLog.class, "off");
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls, engine, h2c);
+          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls, engine, h2c, accessLog);
     }
 
     private GatewayConfig.HttpLimits httpLimits(JsonObject http) {

@@ -18,7 +18,29 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
                             List<X509Certificate> upstreamTrust, long upstreamTimeoutMillis,
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
                             Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits,
-                            Optional<Tls> httpTls, Engine engine, boolean h2c) {
+                            Optional<Tls> httpTls, Engine engine, boolean h2c, AccessLog accessLog) {
+
+  /**
+   * One line for the log at startup: every setting as it is in force, trusted certificates by subject, never a private
+   * key (see {@link Tls#toString}).
+   */
+  @Override
+  public String toString() {
+    return "http=" + http + " " + httpLimits + " tls=" + httpTls.map(Tls::toString).orElse("off")
+        + " management=" + management + " upstreams=" + upstreams
+        + " upstreamTrust=" + upstreamTrust.stream().map(c -> c.getSubjectX500Principal().getName()).toList()
+        + " upstreamTimeout=" + upstreamTimeoutMillis + "ms " + upstreamPool
+        + " shutdownGrace=" + shutdownGraceMillis + "ms clientIdleTimeout=" + clientIdleTimeoutMillis + "ms "
+        + limiter + " " + warmup + " engine=" + engine.name().toLowerCase(java.util.Locale.ROOT) + " h2c=" + h2c
+        + " accessLog=" + accessLog.name().toLowerCase(java.util.Locale.ROOT) + " policies=" + policies;
+  }
+
+  /**
+   * The access log ({@code accessLog}): none, one line per answered request in the Common Log Format, or one JSON
+   * object per line. Written to the logger {@code sluice.access} (stdout by default, through a queue that never makes
+   * an event loop wait).
+   */
+  public enum AccessLog { OFF, COMMON, JSON }
 
   /**
    * What serves the proxy port ({@code proxy.engine}): Vert.x's HttpServer with vertx-http-proxy ({@code vertx}, the

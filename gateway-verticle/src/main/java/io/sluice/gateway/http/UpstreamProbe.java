@@ -7,6 +7,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.net.URI;
 import java.util.ArrayList;
@@ -14,8 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * Whether each upstream accepts TCP connections: checked once before the gateway reports ready, then every
@@ -30,7 +30,7 @@ public final class UpstreamProbe {
   public static final long RECHECK_MILLIS = 10_000;
   /** The longest a check waits for a connection, whatever the upstream timeout. */
   static final long MAX_CONNECT_MILLIS = 3_000;
-  static final Logger LOG = Logger.getLogger(UpstreamProbe.class.getName());
+  static final Logger LOG = LoggerFactory.getLogger(UpstreamProbe.class);
 
   private final Vertx vertx;
   private final List<URI> upstreams;
@@ -62,8 +62,8 @@ public final class UpstreamProbe {
     checkAll().onComplete(results -> {
       results.result().forEach((upstream, failure) -> {
         if (failure != null) {
-          LOG.warning(() -> "upstream " + upstream + " is unreachable: " + failure
-              + "; the gateway reports ready anyway, and requests sent there get 502 until it answers");
+          LOG.warn("upstream {} is unreachable: {}; the gateway reports ready anyway, and requests sent there get 502 "
+              + "until it answers", upstream, failure);
         }
       });
       if (recheckMillis > 0) {
@@ -102,9 +102,9 @@ public final class UpstreamProbe {
     checkAll().onSuccess(results -> results.forEach((upstream, failure) -> {
       Boolean was = before.get(upstream);
       if (failure != null && !Boolean.FALSE.equals(was)) {
-        LOG.warning(() -> "upstream " + upstream + " became unreachable: " + failure);
+        LOG.warn("upstream {} became unreachable: {}", upstream, failure);
       } else if (failure == null && Boolean.FALSE.equals(was)) {
-        LOG.info(() -> "upstream " + upstream + " is reachable again");
+        LOG.info("upstream {} is reachable again", upstream);
       }
     }));
   }
@@ -136,7 +136,7 @@ public final class UpstreamProbe {
         done.result().close();
         return Future.succeededFuture((String) null);
       }
-      LOG.log(Level.FINE, "connecting to upstream " + label + " failed", done.cause());
+      LOG.debug("connecting to upstream {} failed", label, done.cause());
       return Future.succeededFuture(UpstreamFailures.describe(label, done.cause(), connectMillis));
     });
   }

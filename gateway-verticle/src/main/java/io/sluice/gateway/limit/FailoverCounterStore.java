@@ -3,6 +3,8 @@ package io.sluice.gateway.limit;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.util.ArrayList;
@@ -15,8 +17,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * The shared counters of a clustered gateway, guarded: every call on the decision path gets {@code storeTimeout} to
@@ -40,7 +40,14 @@ public final class FailoverCounterStore implements CounterStore {
   private static final long SWEEP_PERIOD_MILLIS = 5_000;
   /** Write-back rounds before sharing again (each carries what was admitted during the previous one). */
   private static final int MAX_CARRY_ROUNDS = 8;
-  private static final Logger LOG = Logger.getLogger(FailoverCounterStore.class.getName());
+  /**
+   * Write-backs on their way at once. Each is one call to a key's owner with {@code storeTimeout} to answer, like a
+   * decision. Sent all at once (thousands of keys after an outage under per-user limits), they queue on the members,
+   * any one answered after that timeout counts as a store failure, and the gateway goes back to deciding alone after
+   * each probe. A few dozen at a time keep every member busy without a queue.
+   */
+  static final int MAX_WRITE_BACKS_IN_FLIGHT = 64;
+  private static final Logger LOG = LoggerFactory.getLogger(FailoverCounterStore.class);
 
   private final Vertx vertx;
   private final CounterStore shared;
@@ -379,27 +386,90 @@ public final class FailoverCounterStore implements CounterStore {
   private void carry(int round) {
     Map<String, Admitted> batch;
     StoreMode.Transition transition = null;
+    long now = clock.millis();
     synchronized (this) {
       if (mode.state() != StoreMode.State.RECOVERING) {
         return;
       }
       batch = new HashMap<>(ledger);
       ledger.clear();
+      // what has left its window since no longer counts anywhere: nothing to add
+      batch.values().removeIf(admitted -> admitted.state.expiresAtMillis(admitted.spec) <= now);
       if (batch.isEmpty() || round > MAX_CARRY_ROUNDS) {
         // the local counters stay: they hold this gateway's recent admissions, alone or shared, for the next outage
         transition = apply(StoreMode.Event.CARRIED, seat);
       }
     }
-    long now = clock.millis();
-    List<Future<Void>> sent = new ArrayList<>(batch.size());
-    batch.forEach((key, admitted) -> sent.add(timed(shared.addAdmissions(key, admitted.spec, now, admitted.state),
-        key, admitted.spec, null).onFailure(f -> putBack(key, admitted))));
+    Future<Boolean> written = writeBack(batch, now);
     if (transition != null) {
       log(transition, batch.isEmpty() ? "what was admitted alone is in the shared counters"
           : "written back in " + MAX_CARRY_ROUNDS + " rounds, " + batch.size() + " keys still on their way");
       return;
     }
-    Future.join(sent).onSuccess(done -> carry(round + 1));
+    written.onSuccess(allAnswered -> {
+      if (allAnswered) {
+        carry(round + 1);
+      }
+    });
+  }
+
+  private Future<Boolean> writeBack(Map<String, Admitted> batch, long now) {
+    return new WriteBack(batch, now).start();
+  }
+
+  /**
+   * One round of write-backs: adds a batch to the shared counters, at most {@link #MAX_WRITE_BACKS_IN_FLIGHT} keys at
+   * a time, and completes with whether every call was answered. A key whose call failed goes back to the ledger (the
+   * failure has switched the gateway back to deciding alone) and no further key is sent. Answers may come on any
+   * thread: its state is guarded by itself.
+   */
+  private final class WriteBack {
+    private final java.util.Iterator<Map.Entry<String, Admitted>> next;
+    private final long now;
+    private final Promise<Boolean> done = Promise.promise();
+    private int open;
+    private boolean failed;
+
+    WriteBack(Map<String, Admitted> batch, long now) {
+      this.next = batch.entrySet().iterator();
+      this.now = now;
+    }
+
+    Future<Boolean> start() {
+      for (int i = 0; i < MAX_WRITE_BACKS_IN_FLIGHT; i++) {
+        sendNext();
+      }
+      return done.future();
+    }
+
+    private void sendNext() {
+      Map.Entry<String, Admitted> entry;
+      synchronized (this) {
+        if (failed || !next.hasNext()) {
+          if (open == 0) {
+            done.tryComplete(!failed);
+          }
+          return;
+        }
+        entry = next.next();
+        open++;
+      }
+      String key = entry.getKey();
+      Admitted admitted = entry.getValue();
+      timed(shared.addAdmissions(key, admitted.spec, now, admitted.state), key, admitted.spec, null)
+          .onComplete(answer -> answered(key, admitted, answer.succeeded()));
+    }
+
+    private void answered(String key, Admitted admitted, boolean succeeded) {
+      synchronized (this) {
+        open--;
+        failed |= !succeeded;
+      }
+      if (!succeeded) {
+        putBack(key, admitted);
+      }
+      sendNext();
+    }
   }
 
   private synchronized void putBack(String key, Admitted admitted) {
@@ -431,9 +501,13 @@ public final class FailoverCounterStore implements CounterStore {
       };
     };
     // leaving shared counting is the news; the way back is routine
-    Level level = transition.to() == StoreMode.State.DEGRADED ? Level.WARNING : Level.INFO;
-    LOG.log(level, () -> "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
-        + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")");
+    String line = "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
+        + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")";
+    if (transition.to() == StoreMode.State.DEGRADED) {
+      LOG.warn(line);
+    } else {
+      LOG.info(line);
+    }
   }
 
   /** What one key admitted alone, in its policy's window and the store's buckets. */

@@ -45,6 +45,11 @@ public final class PreparedResponse {
     return new PreparedResponse(bytes, bytes.readableBytes() - bodyLength);
   }
 
+  /** Length of the body (what an access log counts). */
+  public int bodyLength() {
+    return bytes.readableBytes() - headLength;
+  }
+
   /** The bytes to write: the whole answer, or only its head for a HEAD request. */
   public ByteBuf bytes(boolean headOnly) {
     return headOnly ? bytes.slice(0, headLength) : bytes.duplicate();

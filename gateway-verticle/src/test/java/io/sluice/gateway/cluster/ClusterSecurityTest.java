@@ -7,6 +7,7 @@ import com.hazelcast.internal.serialization.SerializationService;
 import com.hazelcast.map.IMap;
 import com.hazelcast.spi.impl.SerializationServiceSupport;
 import io.sluice.gateway.GatewayVerticle;
+import io.sluice.gateway.testing.LogCapture;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -25,9 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -75,23 +73,7 @@ class ClusterSecurityTest {
   void rawTokensStayOut() throws Exception {
     String headerToken = "raw-header-token-" + UUID.randomUUID();
     String bearerToken = "raw-bearer-token-" + UUID.randomUUID();
-    List<String> logged = new ArrayList<>();
-    Handler capture = new Handler() {
-      @Override
-      public void publish(LogRecord record) {
-        logged.add(String.valueOf(record.getMessage()) + " " + record.getThrown());
-      }
-
-      @Override
-      public void flush() {
-      }
-
-      @Override
-      public void close() {
-      }
-    };
-    Logger root = Logger.getLogger("");
-    root.addHandler(capture);
+    LogCapture logged = LogCapture.everything();
     Vertx vertx = Vertx.vertx();
     try {
       HttpServer upstream = vertx.createHttpServer().requestHandler(r -> r.response().end("ok")).listen(0).await();
@@ -127,10 +109,10 @@ class ClusterSecurityTest {
       for (String token : List.of(headerToken, bearerToken)) {
         assertFalse(grid.contains(token), () -> "raw token in the grid: " + token);
         assertFalse(stats.contains(token), () -> "raw token in /stats: " + token);
-        assertFalse(String.join("\n", logged).contains(token), () -> "raw token in the logs: " + token);
+        assertFalse(String.join("\n", logged.lines()).contains(token), () -> "raw token in the logs: " + token);
       }
     } finally {
-      root.removeHandler(capture);
+      logged.close();
       vertx.close().await();
     }
   }

@@ -216,6 +216,7 @@ class ConfigLoaderTest {
         unknown-engine.json             | proxy.engine             | "netty" or "vertx"
         h2c-on-netty.json               | proxy.h2c                | may be true only with proxy.engine "vertx"
         bad-h2c.json                    | proxy.h2c                | must be true or false
+        bad-access-log.json             | accessLog                | "off" or "common" or "json"
         tls-cert-without-key.json       | http.tls.key             | must be set too when http.tls.cert is
         tls-key-without-cert.json       | http.tls.cert            | must be set too when http.tls.key is
         tls-missing-cert-file.json      | http.tls.cert            | readable PEM file of the server's certificate chain (NoSuchFileException
@@ -292,6 +293,7 @@ class ConfigLoaderTest {
           layer("proxy.engine", "\"netty\"", "netty", "vertx", "vertx", "netty", "netty",
               c -> c.engine().name().toLowerCase(java.util.Locale.ROOT)),
           layer("proxy.h2c", "true", "true", "false", "false", "true", "true", c -> String.valueOf(c.h2c())),
+          layer("accessLog", "\"json\"", "JSON", "common", "COMMON", "off", "OFF", c -> c.accessLog().name()),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
               c -> c.policies().get(0).name()));
     }

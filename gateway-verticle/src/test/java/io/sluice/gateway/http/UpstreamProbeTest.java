@@ -1,5 +1,7 @@
 package io.sluice.gateway.http;
 
+import ch.qos.logback.classic.Level;
+import io.sluice.gateway.testing.LogCapture;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
@@ -10,11 +12,7 @@ import org.junit.jupiter.api.Test;
 
 import java.net.URI;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -23,36 +21,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class UpstreamProbeTest {
 
   private Vertx vertx;
-  private final List<LogRecord> logged = new CopyOnWriteArrayList<>();
-  private final Handler capture = new Handler() {
-    @Override
-    public void publish(LogRecord record) {
-      logged.add(record);
-    }
-
-    @Override
-    public void flush() {
-    }
-
-    @Override
-    public void close() {
-    }
-  };
+  private LogCapture logged;
 
   @BeforeEach
   void start() {
     vertx = Vertx.vertx();
-    UpstreamProbe.LOG.addHandler(capture);
+    logged = LogCapture.of(UpstreamProbe.class);
   }
 
   @AfterEach
   void stop() {
-    UpstreamProbe.LOG.removeHandler(capture);
+    logged.close();
     vertx.close().await();
   }
 
   private List<String> messages(Level level) {
-    return logged.stream().filter(r -> r.getLevel().equals(level)).map(LogRecord::getMessage).toList();
+    return logged.messages(level);
   }
 
   /** Polls every 20 ms, at most 5 s. */
@@ -61,7 +45,7 @@ class UpstreamProbeTest {
       vertx.timer(20).await();
     }
     assertTrue(condition.getAsBoolean(), () -> "gave up waiting for " + what + "; logged " + messages(Level.INFO)
-        + messages(Level.WARNING));
+        + messages(Level.WARN));
   }
 
   @Test
@@ -82,7 +66,7 @@ class UpstreamProbeTest {
     assertEquals("DOWN", probe.summary());
     assertEquals("DOWN", probe.details().getString(down.toString()));
     assertEquals("UP", probe.details().getString(up.toString()));
-    List<String> warnings = messages(Level.WARNING);
+    List<String> warnings = messages(Level.WARN);
     assertEquals(1, warnings.size(), warnings::toString);
     assertTrue(warnings.get(0).startsWith("upstream " + down + " is unreachable: connection refused by upstream "
         + "127.0.0.1:" + port), warnings.get(0));
@@ -95,10 +79,10 @@ class UpstreamProbeTest {
     alive.close().await();
     await(() -> probe.summary().equals("DOWN"), "the other upstream to be missed");
     // the probe logs on its event loop just after it changes the summary this thread reads
-    await(() -> messages(Level.WARNING).size() >= 2, "the second warning");
-    assertEquals(2, messages(Level.WARNING).size(), () -> messages(Level.WARNING).toString());
-    assertTrue(messages(Level.WARNING).get(1).startsWith("upstream " + up + " became unreachable: "),
-        () -> messages(Level.WARNING).get(1));
+    await(() -> messages(Level.WARN).size() >= 2, "the second warning");
+    assertEquals(2, messages(Level.WARN).size(), () -> messages(Level.WARN).toString());
+    assertTrue(messages(Level.WARN).get(1).startsWith("upstream " + up + " became unreachable: "),
+        () -> messages(Level.WARN).get(1));
     probe.stop().await();
   }
 }

@@ -233,6 +233,44 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("many keys admitted alone are written back a bounded number at a time, every one of them, before "
+        + "sharing again (sent all at once, they would queue past storeTimeout and count as a store failure)")
+    void writeBackIsBounded() {
+      under.fault = Fault.FAIL;
+      int keys = 3 * FailoverCounterStore.MAX_WRITE_BACKS_IN_FLIGHT;
+      for (int i = 0; i < keys; i++) {
+        assertTrue(reserve(failover, "k" + i, T0).granted());
+      }
+      under.fault = Fault.NONE;
+      under.answerLater = true;
+      under.maxInFlight = 0;
+      probe(failover);
+      awaitMode(failover, StoreMode.State.SHARED);
+
+      assertTrue(under.maxInFlight <= FailoverCounterStore.MAX_WRITE_BACKS_IN_FLIGHT,
+          under.maxInFlight + " calls at once");
+      for (int i = 0; i < keys; i++) {
+        assertEquals(9, granted(under, "k" + i, TEN_PER_SECOND, T0 + 300, 20), "k" + i + " carried its admission");
+      }
+    }
+
+    @Test
+    @DisplayName("what was admitted alone and has left its window since is not written back: it no longer counts")
+    void expiredAdmissionsAreNotWrittenBack() {
+      under.fault = Fault.FAIL;
+      for (int i = 0; i < 100; i++) {
+        reserve(failover, "k" + i, T0);
+      }
+      under.fault = Fault.NONE;
+      clock.advance(TEN_PER_SECOND.windowMillis() * 3);
+      int before = under.calls;
+      probe(failover);
+
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+      assertEquals(1, under.calls - before, "the probe only");
+    }
+
+    @Test
     @DisplayName("a probe that fails keeps the gateway alone; the next one, an interval later, brings it back")
     void failedProbe() {
       under.fault = Fault.FAIL;
@@ -381,6 +419,15 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     throw new AssertionError("expected a failure, got " + future.result());
   }
 
+  /** Waits (at most 5 s) for answers that come on a Vert.x event loop to bring {@code failover} to {@code state}. */
+  private static void awaitMode(FailoverCounterStore failover, StoreMode.State state) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (failover.mode() != state && System.nanoTime() < deadline) {
+      Thread.onSpinWait();
+    }
+    assertEquals(state, failover.mode());
+  }
+
   private static void awaitFailures(FailoverCounterStore failover, long count) {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
     while (failover.storeFailures() < count && System.nanoTime() < deadline) {
@@ -401,6 +448,9 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     /** Answers on a Vert.x event loop a moment later instead of at once. */
     volatile boolean answerLater;
     int calls;
+    /** Calls answered later that have not been answered yet, and the most there were at once. */
+    int inFlight;
+    int maxInFlight;
     private final List<Runnable> held = new ArrayList<>();
 
     FaultyStore(TestClock clock) {
@@ -419,7 +469,13 @@ class FailoverCounterStoreTest extends CounterStoreContract {
         default:
           if (answerLater) {
             Promise<T> later = Promise.promise();
-            vertx.setTimer(2, id -> real.get().onComplete(later));
+            maxInFlight = Math.max(maxInFlight, ++inFlight);
+            vertx.setTimer(2, id -> {
+              synchronized (this) {
+                inFlight--;
+              }
+              real.get().onComplete(later);
+            });
             return later.future();
           }
           return real.get();

@@ -1,9 +1,11 @@
 package io.sluice.gateway.proxy;
 
+import ch.qos.logback.classic.Level;
 import io.sluice.api.ApiVerticle;
 import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.StoreFactory;
 import io.sluice.gateway.http.UpstreamProbe;
+import io.sluice.gateway.testing.LogCapture;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -33,10 +35,6 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -130,6 +128,56 @@ public abstract class GatewayHttpContract {
       request.putHeader("X-Api-Key", apiKey);
     }
     return request.send().await();
+  }
+
+  @Test
+  @DisplayName("accessLog common: one line per answer, forwarded or refused, with status and body bytes, never the key")
+  void accessLogCommon() {
+    String secret = "access-log-key-" + java.util.UUID.randomUUID();
+    try (LogCapture access = LogCapture.of(AccessLog.LOGGER)) {
+      GatewayVerticle gateway = gateway(new JsonArray().add(policy("per-key", "header:X-Api-Key", 1, "10s")), "5s",
+          "http://127.0.0.1:" + apiPort, new JsonObject().put("accessLog", "common"));
+      HttpResponse<Buffer> forwarded = get(gateway, "/api/hello?who=%22x%22", secret);
+      HttpResponse<Buffer> refused = get(gateway, "/api/hello", secret);
+      assertEquals(List.of(200, 429), List.of(forwarded.statusCode(), refused.statusCode()));
+
+      List<String> lines = awaitLines(access, 2);
+      assertTrue(lines.get(0).matches("127\\.0\\.0\\.1 - - \\[\\d{2}/\\w{3}/\\d{4}:\\d{2}:\\d{2}:\\d{2} \\+0000] "
+          + "\"GET /api/hello\\?who=%22x%22 HTTP/1\\.1\" 200 " + forwarded.body().length()), lines.get(0));
+      assertTrue(lines.get(1).endsWith("\"GET /api/hello HTTP/1.1\" 429 " + refused.body().length()), lines.get(1));
+      assertTrue(lines.stream().noneMatch(line -> line.contains(secret)), lines::toString);
+    }
+  }
+
+  @Test
+  @DisplayName("accessLog json: one JSON object per answer; off (the default): no line at all")
+  void accessLogJson() {
+    try (LogCapture access = LogCapture.of(AccessLog.LOGGER)) {
+      GatewayVerticle quiet = gateway(new JsonArray());
+      assertEquals(200, get(quiet, "/api/hello", null).statusCode());
+      GatewayVerticle gateway = gateway(new JsonArray(), "5s", "http://127.0.0.1:" + apiPort,
+          new JsonObject().put("accessLog", "json"));
+      HttpResponse<Buffer> echo = client.request(HttpMethod.POST, gateway.proxyPort(), "127.0.0.1", "/api/echo")
+          .sendBuffer(Buffer.buffer("twelve bytes")).await();
+      assertEquals(200, echo.statusCode());
+
+      List<String> lines = awaitLines(access, 1);
+      JsonObject line = new JsonObject(lines.get(0));
+      assertEquals(List.of("127.0.0.1", "POST", "/api/echo", "HTTP/1.1", 200, 12L),
+          List.of(line.getString("client"), line.getString("method"), line.getString("target"),
+              line.getString("protocol"), line.getInteger("status"), line.getLong("bytes")), line::encode);
+      assertTrue(line.getDouble("durationMs") >= 0 && line.getString("time").endsWith("Z"), line::encode);
+      assertEquals(1, access.lines().size(), "the gateway without an access log wrote none: " + access.lines());
+    }
+  }
+
+  /** The access log's lines once there are {@code count} (the vertx engine logs when the answer's end is written). */
+  private List<String> awaitLines(LogCapture access, int count) {
+    for (int i = 0; i < 250 && access.messages(Level.INFO).size() < count; i++) {
+      vertx.timer(20).await();
+    }
+    assertEquals(count, access.messages(Level.INFO).size(), () -> access.messages(Level.INFO).toString());
+    return access.messages(Level.INFO);
   }
 
   @Test
@@ -342,26 +390,7 @@ public abstract class GatewayHttpContract {
       + "naming the upstream")
   void readyWithoutUpstream() {
     String upstream = "http://127.0.0.1:" + deadPort();
-    List<LogRecord> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
-    Logger log = Logger.getLogger(UpstreamProbe.class.getName());
-    Handler capture = new Handler() {
-      @Override
-      public void publish(LogRecord record) {
-        if (record.getLevel().intValue() >= Level.WARNING.intValue()) {
-          warnings.add(record);
-        }
-      }
-
-      @Override
-      public void flush() {
-      }
-
-      @Override
-      public void close() {
-      }
-    };
-    log.addHandler(capture);
-    try {
+    try (LogCapture log = LogCapture.of(UpstreamProbe.class)) {
       GatewayVerticle gateway = gateway(new JsonArray(), "5s", upstream);
 
       HttpResponse<Buffer> ready = client.get(gateway.managementPort(), "127.0.0.1", "/health/ready").send().await();
@@ -371,11 +400,10 @@ public abstract class GatewayHttpContract {
       JsonObject upstreams = check(health, "upstreams");
       assertEquals("DOWN", upstreams.getString("status"), health::encode);
       assertEquals(new JsonObject().put(upstream, "DOWN"), upstreams.getJsonObject("data"));
-      assertEquals(1, warnings.size(), () -> "one warning: " + warnings.stream().map(LogRecord::getMessage).toList());
-      String message = warnings.get(0).getMessage();
+      List<String> warnings = log.messagesFrom(Level.WARN);
+      assertEquals(1, warnings.size(), () -> "one warning: " + warnings);
+      String message = warnings.get(0);
       assertTrue(message.contains(upstream) && message.contains("connection refused"), message);
-    } finally {
-      log.removeHandler(capture);
     }
   }
 

@@ -2,6 +2,7 @@ package io.sluice.gateway.proxy;
 
 import io.sluice.api.ApiVerticle;
 import io.sluice.gateway.GatewayVerticle;
+import io.sluice.gateway.testing.LogCapture;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -38,14 +39,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -66,25 +62,7 @@ class TlsListenerTest {
   private Vertx vertx;
   private SelfSignedCertificate certificate;
   private int apiPort;
-  private final List<LogRecord> logged = new ArrayList<>();
-  private final Handler capture = new Handler() {
-    @Override
-    public void publish(LogRecord record) {
-      if (record.getLevel().intValue() >= Level.WARNING.intValue() || record.getThrown() != null) {
-        synchronized (logged) {
-          logged.add(record);
-        }
-      }
-    }
-
-    @Override
-    public void flush() {
-    }
-
-    @Override
-    public void close() {
-    }
-  };
+  private LogCapture logged;
 
   @BeforeEach
   void start() {
@@ -94,12 +72,12 @@ class TlsListenerTest {
     vertx.deployVerticle(api, new DeploymentOptions()
         .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
     apiPort = api.actualPort();
-    Logger.getLogger("").addHandler(capture);
+    logged = LogCapture.everything();
   }
 
   @AfterEach
   void stop() {
-    Logger.getLogger("").removeHandler(capture);
+    logged.close();
     vertx.close().await();
     certificate.delete();
   }
@@ -339,9 +317,9 @@ class TlsListenerTest {
   }
 
   private void assertNothingLogged() {
-    synchronized (logged) {
-      assertTrue(logged.isEmpty(), () -> "logged: " + logged.stream()
-          .map(r -> r.getLevel() + " " + r.getLoggerName() + ": " + r.getMessage() + " " + r.getThrown()).toList());
-    }
+    List<String> lines = logged.lines(event -> event.getLevel().isGreaterOrEqual(ch.qos.logback.classic.Level.WARN)
+        || event.getThrowableProxy() != null);
+    assertTrue(lines.isEmpty(), () -> "logged: " + lines);
   }
+
 }

@@ -136,6 +136,10 @@ final class Exchange {
   /** When the upstream last showed progress (see {@link #waitingOnUpstream}); the watchdog measures from it. */
   private long upstreamProgressNanos;
   private ScheduledFuture<?> watchdog;
+  /** For the access log: when the head arrived (0 when the log is off), the status sent and the body bytes sent. */
+  private final long startedNanos;
+  private int sentStatus;
+  private long sentBytes;
 
   Exchange(ProxyServer server, ClientConnection client, HttpRequest request) {
     this.server = server;
@@ -149,6 +153,7 @@ final class Exchange {
     HttpMethod method = request.method();
     this.idempotent = (method == HttpMethod.GET || method == HttpMethod.HEAD || method == HttpMethod.OPTIONS)
         && verdict.passed() && requestEnded && !verdict.upgrade();
+    this.startedNanos = server.accessLog().enabled() ? System.nanoTime() : 0;
     server.exchangeStarted();
   }
 
@@ -449,6 +454,7 @@ final class Exchange {
         markConnection(pendingHead);
       }
       answerProgress = AnswerProgress.WRITTEN;
+      sentStatus = pendingHead.status().code();
       client.write(pendingHead);
       pendingHead = null;
     }
@@ -470,6 +476,7 @@ final class Exchange {
       return;
     }
     startResponse();
+    sentBytes += content.content().readableBytes();
     if (isLast(content)) {
       client.writeAndFlush(content);
       if (answeredEarly) {
@@ -500,6 +507,10 @@ final class Exchange {
     phase = Phase.DONE;
     ForwardingHeaders.toClientSwitching(response);
     client.writeAndFlush(response);
+    if (!warmUp()) {
+      server.accessLog().answered(client.clientIp(), request.method().name(), request.uri(), clientVersion.text(),
+          101, 0, startedNanos);
+    }
     client.tunnelTo(this, upstream);
   }
 
@@ -606,6 +617,8 @@ final class Exchange {
         && !server.stopping()) {
       PreparedResponse prepared = server.gate().preparedRefusal(refused, counted);
       if (prepared != null) {
+        sentStatus = 429;
+        sentBytes = request.method() == HttpMethod.HEAD ? 0 : prepared.bodyLength();
         client.writeAndFlush(prepared);
         finish(false);
         return;
@@ -629,6 +642,8 @@ final class Exchange {
       response.setProtocolVersion(HttpVersion.HTTP_1_0);
     }
     HttpUtil.setKeepAlive(response, !closeAfter);
+    sentStatus = response.status().code();
+    sentBytes = request.method() == HttpMethod.HEAD ? 0 : response.content().readableBytes();
     client.writeAndFlush(response);
     finish(closeAfter);
   }
@@ -642,8 +657,17 @@ final class Exchange {
     return response;
   }
 
+  /** The gateway's own warm-up request (not in the access log). */
+  private boolean warmUp() {
+    return decider != null && !counted;
+  }
+
   private void finish(boolean close) {
     phase = Phase.DONE;
+    if (sentStatus != 0 && !warmUp()) {
+      server.accessLog().answered(client.clientIp(), request.method().name(), request.uri(), clientVersion.text(),
+          sentStatus, sentBytes, startedNanos);
+    }
     resumeUpstream();
     cancelWatchdog();
     releaseHeldBody();

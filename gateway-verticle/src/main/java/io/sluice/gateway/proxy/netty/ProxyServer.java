@@ -9,6 +9,7 @@ import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.ssl.SslContext;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.proxy.AccessLog;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.LimitGate;
 import io.sluice.gateway.proxy.ProxyEngine;
@@ -65,6 +66,7 @@ public final class ProxyServer implements ProxyEngine {
   private final GatewayConfig config;
   private final LimitGate gate;
   private final GatewayStats stats;
+  private final AccessLog accessLog;
   private final Clock clock;
   private final GatewayConfig.HttpLimits limits;
   private final RequestCheck requestCheck;
@@ -90,6 +92,7 @@ public final class ProxyServer implements ProxyEngine {
     this.context = (ContextInternal) context;
     this.config = config;
     this.stats = stats;
+    this.accessLog = AccessLog.of(config.accessLog());
     this.clock = clock;
     this.gate = new LimitGate(limiter, stats, clock, warmupSecret);
     this.limits = config.httpLimits();
@@ -236,6 +239,10 @@ public final class ProxyServer implements ProxyEngine {
 
   LimitGate gate() {
     return gate;
+  }
+
+  AccessLog accessLog() {
+    return accessLog;
   }
 
   GatewayStats stats() {

@@ -74,6 +74,8 @@ final class VertxExchange {
   private java.util.Map.Entry<String, String> connectionField;
   /** The request sent upstream, once confirmed. */
   private HttpClientRequest upstreamRequest;
+  /** When the head arrived, for the access log (0 when the log is off). */
+  private final long startedNanos;
 
   VertxExchange(VertxProxyServer server, HttpServerRequest request, IdleConnections.State connection) {
     this.server = server;
@@ -81,7 +83,11 @@ final class VertxExchange {
     this.connection = connection;
     this.head = nettyView(request);
     this.clientIp = request.remoteAddress() == null ? "unknown" : request.remoteAddress().hostAddress();
-    request.response().endHandler(v -> server.idle().ended(connection));
+    request.response().endHandler(v -> {
+      server.idle().ended(connection);
+      logAnswered();
+    });
+    this.startedNanos = server.accessLog().enabled() ? System.nanoTime() : 0;
     request.response().closeHandler(v -> clientGone());
   }
 
@@ -107,6 +113,22 @@ final class VertxExchange {
       copy.add(HttpHeaderNames.HOST, request.authority().toString());
     }
     return new DefaultHttpRequest(version, method, request.uri(), copy);
+  }
+
+  /** The answer has been sent whole: one access log line, if the log is on. */
+  private void logAnswered() {
+    if (decider != null && !counted) {
+      // the gateway's own warm-up request
+      return;
+    }
+    io.vertx.core.http.HttpServerResponse response = request.response();
+    String protocol = switch (request.version()) {
+      case HTTP_1_0 -> "HTTP/1.0";
+      case HTTP_1_1 -> "HTTP/1.1";
+      case HTTP_2 -> "HTTP/2.0";
+    };
+    server.accessLog().answered(clientIp, request.method().name(), request.uri(), protocol, response.getStatusCode(),
+        request.method() == io.vertx.core.http.HttpMethod.HEAD ? 0 : response.bytesWritten(), startedNanos);
   }
 
   // ---- 1. check and decide

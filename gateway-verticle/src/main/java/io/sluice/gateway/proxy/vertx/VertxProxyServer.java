@@ -3,6 +3,7 @@ package io.sluice.gateway.proxy.vertx;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.proxy.ForwardingHeaders;
+import io.sluice.gateway.proxy.AccessLog;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.LimitGate;
 import io.sluice.gateway.proxy.ProxyEngine;
@@ -70,6 +71,7 @@ public final class VertxProxyServer implements ProxyEngine {
   private final GatewayConfig config;
   private final LimitGate gate;
   private final GatewayStats stats;
+  private final AccessLog accessLog;
   private final Clock clock;
   private final RequestCheck check;
   private final IdleConnections idle;
@@ -95,6 +97,7 @@ public final class VertxProxyServer implements ProxyEngine {
         .build();
     this.config = config;
     this.stats = stats;
+    this.accessLog = AccessLog.of(config.accessLog());
     this.clock = clock;
     this.gate = new LimitGate(limiter, stats, clock, warmupSecret);
     this.check = new RequestCheck(config.httpLimits().maxBodySize(), config.httpLimits().maxHeaders());
@@ -396,6 +399,10 @@ public final class VertxProxyServer implements ProxyEngine {
 
   RequestCheck check() {
     return check;
+  }
+
+  AccessLog accessLog() {
+    return accessLog;
   }
 
   GatewayStats stats() {
