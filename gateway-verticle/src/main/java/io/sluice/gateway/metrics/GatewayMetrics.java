@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.ToLongFunction;
 
 /**
  * Sluice's own metrics, in a Prometheus registry of one gateway deployment. Nothing here runs per request but the two
@@ -148,7 +149,7 @@ public final class GatewayMetrics implements GatewayStats.Timings {
     }
   }
 
-  private <T> void counter(String name, T source, java.util.function.ToLongFunction<T> count, String description) {
+  private <T> void counter(String name, T source, ToLongFunction<T> count, String description) {
     FunctionCounter.builder(PREFIX + name, source, s -> count.applyAsLong(s)).description(description)
         .register(registry);
   }
