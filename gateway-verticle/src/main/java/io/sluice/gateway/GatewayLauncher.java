@@ -5,6 +5,7 @@ import io.sluice.gateway.cluster.ClusteredStores;
 import io.sluice.gateway.config.ConfArgument;
 import io.sluice.gateway.config.ConfigException;
 import io.sluice.gateway.config.ConfigLoader;
+import io.sluice.gateway.metrics.VertxMetricsSetup;
 import io.vertx.core.Deployable;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxBuilder;
@@ -89,8 +90,9 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
 
   @Override
   public VertxBuilder createVertxBuilder(VertxOptions options) {
-    // epoll when the platform has it (Linux x86-64): fewer syscalls per request, and a shareable proxy port
-    VertxBuilder builder = Vertx.builder().with(options.setPreferNativeTransport(true));
+    // epoll when the platform has it (Linux x86-64): fewer syscalls per request, and a shareable proxy port; Vert.x's
+    // own metrics for GET /metrics
+    VertxBuilder builder = VertxMetricsSetup.builder(options.setPreferNativeTransport(true));
     if (clustered) {
       clusterManager = new HazelcastClusterManager(ClusterSetup.load(System.getenv(), System.getProperties()));
       builder.withClusterManager(clusterManager);

@@ -8,6 +8,7 @@ import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.InMemoryCounterStore;
 import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.WindowSpec;
+import io.sluice.gateway.metrics.GatewayMetrics;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.ProxyEngine;
 import io.sluice.gateway.proxy.netty.ProxyServer;
@@ -28,7 +29,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The gateway: reads and validates its configuration, then starts the proxy port (rate limiting + reverse proxy)
- * and the management port (health, stats). Deployment succeeds only when both ports listen.
+ * and the management port (health, stats, metrics). Deployment succeeds only when both ports listen.
  *
  * <p>Several instances may be deployed ({@code -instances N}); they share the ports and one limiter, store and set
  * of counters per deployment, so limits stay exact however many event loops serve.
@@ -71,7 +72,7 @@ public class GatewayVerticle extends VerticleBase {
           : new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
       upstreams = shared.upstreams();
       management = new ManagementServer(vertx, config.management(), shared.store(), shared.limiter(),
-          shared.stats(), upstreams);
+          shared.stats(), upstreams, shared.metrics());
       return warmUp(shared.store())
           .compose(warm -> Future.all(startProxy(shared, config), startManagement(config)))
           .compose(listening -> proxy.warmUp(config.warmup()))
@@ -184,16 +185,21 @@ public class GatewayVerticle extends VerticleBase {
     }
     CounterStore store = storeFactory != null ? storeFactory.create(vertx, config) : inMemoryStore(config);
     RateLimiter limiter = new RateLimiter(config.policies(), store, clock);
-    Shared created = new Shared(store, limiter, new GatewayStats(store, limiter), UUID.randomUUID().toString(),
+    GatewayMetrics metrics = new GatewayMetrics();
+    GatewayStats stats = new GatewayStats(store, limiter, metrics);
+    metrics.watch(stats, limiter, store);
+    Shared created = new Shared(store, limiter, stats, UUID.randomUUID().toString(),
         new AtomicBoolean(), Promise.promise(),
-        new UpstreamProbe(vertx, config.upstreams(), config.upstreamTimeoutMillis(), UpstreamProbe.RECHECK_MILLIS));
+        new UpstreamProbe(vertx, config.upstreams(), config.upstreamTimeoutMillis(), UpstreamProbe.RECHECK_MILLIS),
+        metrics);
     existing = map.putIfAbsent(context.deploymentID(), created);
     return existing != null ? existing : created;
   }
 
   /** Parts shared by every instance in one Vert.x: one limiter means one set of limits. */
   record Shared(CounterStore store, RateLimiter limiter, GatewayStats stats, String warmupSecret,
-                AtomicBoolean firstToBind, Promise<Integer> port, UpstreamProbe upstreams) implements Shareable {
+                AtomicBoolean firstToBind, Promise<Integer> port, UpstreamProbe upstreams, GatewayMetrics metrics)
+      implements Shareable {
   }
 
   private CounterStore inMemoryStore(GatewayConfig config) {

@@ -39,6 +39,7 @@ import java.util.function.Predicate;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -205,7 +206,10 @@ class StoreOutageIT {
       Outage outage = new Outage(mode, pending.stream().map(CompletableFuture::join).toList(), resumedAt,
           List.copyOf(modes.changes), readyDuringOutage, stats, live);
       System.out.println(outage.figures());
-      assertEquals("DEGRADED", readyDuringOutage.getString("limiterStore"), outage.report("/health/ready shows it"));
+      JsonObject storeCheck = storeCheck(readyDuringOutage);
+      assertNotEquals("SHARED", storeCheck.getJsonObject("data").getString("mode"),
+          outage.report("/health/ready shows it"));
+      assertEquals("DOWN", storeCheck.getString("status"), outage.report("its store check is down"));
       assertEquals("UP", readyDuringOutage.getString("status"), outage.report("degraded is still ready"));
       assertTrue(stats.getLong("limiterModeSwitches") >= 3, outage.report("switches counted"));
       assertTrue(live.stderr().contains("limiter store SHARED -> DEGRADED"), outage.report("the switch is logged"));
@@ -307,6 +311,16 @@ class StoreOutageIT {
     String report(String expectation) {
       return expectation + "\n" + figures() + live.tails();
     }
+  }
+
+  /** The {@code store} check of a {@code /health/ready} answer. */
+  private static JsonObject storeCheck(JsonObject ready) {
+    for (Object check : ready.getJsonArray("checks")) {
+      if (check instanceof JsonObject named && "store".equals(named.getString("id"))) {
+        return named;
+      }
+    }
+    throw new AssertionError("no store check in " + ready.encode());
   }
 
   /** Polls the live gateway's mode every {@value #WATCH_EVERY_MILLIS} ms and keeps each change, as "STATE@ms". */

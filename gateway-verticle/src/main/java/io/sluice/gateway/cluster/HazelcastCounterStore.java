@@ -80,6 +80,11 @@ public final class HazelcastCounterStore implements CounterStore {
   }
 
   @Override
+  public int clusterMembers() {
+    return hazelcast.getLifecycleService().isRunning() ? hazelcast.getCluster().getMembers().size() : 0;
+  }
+
+  @Override
   public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
     return latency.generousMillis();
   }

@@ -10,6 +10,7 @@ import io.vertx.core.Promise;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Cuts cluster round trips for high limits: for a policy of at least {@link WindowSpec#LEASE_MIN_REQUESTS} per
@@ -27,6 +28,8 @@ public final class LeasingCounterStore implements CounterStore {
 
   private final HazelcastCounterStore store;
   private final Map<String, Lease> leases = new ConcurrentHashMap<>();
+  private final LongAdder leaseRequests = new LongAdder();
+  private final LongAdder leasedPermits = new LongAdder();
 
   public LeasingCounterStore(HazelcastCounterStore store) {
     this.store = store;
@@ -79,6 +82,21 @@ public final class LeasingCounterStore implements CounterStore {
   @Override
   public long remoteOperations() {
     return store.remoteOperations();
+  }
+
+  @Override
+  public long leaseRequests() {
+    return leaseRequests.sum();
+  }
+
+  @Override
+  public long leasedPermits() {
+    return leasedPermits.sum();
+  }
+
+  @Override
+  public int clusterMembers() {
+    return store.clusterMembers();
   }
 
   /**
@@ -197,6 +215,7 @@ public final class LeasingCounterStore implements CounterStore {
       // already waiting, whichever is more; unused permits go back with the next request
       int wanted = Math.max(MIN_BATCH, Math.min(Math.max(3 * served, waiters + 1), spec.requests() / 20));
       waiters = 0;
+      leaseRequests.increment();
       Future<LeaseGrant> started = store.lease(key, spec, nowMillis, from, to, wanted, returnBucket, toReturn);
       toReturn = 0;
       served = 0;
@@ -224,6 +243,7 @@ public final class LeasingCounterStore implements CounterStore {
       if (grant == null) {
         return;
       }
+      leasedPermits.add(grant.permits());
       if (grant.permits() == 0) {
         if (needed) {
           retryAtMillis = grant.retryAtMillis();

@@ -4,8 +4,11 @@ import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.StoreMode;
+import io.sluice.gateway.metrics.GatewayMetrics;
+import io.sluice.gateway.metrics.VertxMetricsSetup;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.Problems;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
@@ -13,15 +16,38 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
+import io.vertx.ext.healthchecks.CheckResult;
+import io.vertx.ext.healthchecks.HealthChecks;
+import io.vertx.ext.healthchecks.Status;
 import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.healthchecks.HealthCheckHandler;
+
+import java.util.Set;
 
 /**
- * The management port, kept apart from proxied traffic: {@code /health/live}, {@code /health/ready} (deployed
- * and, when clustered, a member of the cluster; it also shows whether the upstreams accept connections, which does
- * not change readiness, see {@link UpstreamProbe}) and {@code /stats}, each for GET and HEAD. Anything else is
- * answered with a problem document, as on the proxy port.
+ * The management port, kept apart from proxied traffic, each resource for GET and HEAD:
+ * <ul>
+ *   <li>{@code /health/live} and {@code /health/ready}, as vertx-health-check writes them: {@code status}, the named
+ *       {@code checks} and {@code outcome}. Ready means deployed and (clustered or not) a member of the cluster its
+ *       counters live in; the two other checks are shown and do not count (see {@link #COUNTED_FOR_READINESS});</li>
+ *   <li>{@code /stats}, the gateway's counters as JSON;</li>
+ *   <li>{@code /metrics}, the same and more in the Prometheus text format: Sluice's ({@link GatewayMetrics}) and, when
+ *       the Vertx was built with them ({@link VertxMetricsSetup}), Vert.x's own.</li>
+ * </ul>
+ * Anything else is answered with a problem document, as on the proxy port.
  */
 public final class ManagementServer {
+
+  /**
+   * The checks that decide readiness (200 or 503). {@code store} (the shared counters answer) and {@code upstreams}
+   * (each accepts connections) are shown only: without its store the gateway still decides, as
+   * {@code limiter.onStoreFailure} says, and a gateway taken out of its load balancer because an upstream is down
+   * would turn clear 502s into refused connections (see {@link UpstreamProbe}).
+   */
+  static final Set<String> COUNTED_FOR_READINESS = Set.of("deployed", "cluster-member");
+
+  /** The Prometheus text exposition format, version 0.0.4 (what {@code PrometheusMeterRegistry.scrape()} writes). */
+  static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
 
   private final Vertx vertx;
   private final GatewayConfig.Endpoint endpoint;
@@ -29,26 +55,31 @@ public final class ManagementServer {
   private final RateLimiter limiter;
   private final GatewayStats stats;
   private final UpstreamProbe upstreams;
+  private final GatewayMetrics metrics;
   private volatile boolean ready;
   private HttpServer server;
 
   public ManagementServer(Vertx vertx, GatewayConfig.Endpoint endpoint, CounterStore store, RateLimiter limiter,
-                          GatewayStats stats, UpstreamProbe upstreams) {
+                          GatewayStats stats, UpstreamProbe upstreams, GatewayMetrics metrics) {
     this.vertx = vertx;
     this.endpoint = endpoint;
     this.store = store;
     this.limiter = limiter;
     this.stats = stats;
     this.upstreams = upstreams;
+    this.metrics = metrics;
   }
 
   public Future<HttpServer> start() {
     Router router = Router.router(vertx);
-    resource(router, "/health/live", ctx -> json(ctx, 200, new JsonObject().put("status", "UP")));
-    resource(router, "/health/ready", this::readiness);
+    resource(router, "/health/live", HealthCheckHandler.createWithHealthChecks(liveness()));
+    resource(router, "/health/ready", HealthCheckHandler.createWithHealthChecks(readiness())
+        .resultMapper(result -> Future.succeededFuture(readinessOf(result))));
     resource(router, "/stats", ctx -> json(ctx, 200, withStoreTraffic(stats.toJson())));
+    resource(router, "/metrics", this::metrics);
     router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "Not Found", "nothing at "
-        + shortened(ctx.request().path()) + " on the management port: it serves /health/live, /health/ready and /stats"));
+        + shortened(ctx.request().path()) + " on the management port: it serves /health/live, /health/ready, /stats"
+        + " and /metrics"));
     router.errorHandler(405, ctx -> {
       ctx.response().putHeader("allow", "GET, HEAD");
       problem(ctx, 405, "method-not-allowed", "Method Not Allowed",
@@ -58,6 +89,52 @@ public final class ManagementServer {
         "the management port failed to answer: " + ctx.failure()));
     server = vertx.createHttpServer().requestHandler(router);
     return server.listen(endpoint.port(), endpoint.host());
+  }
+
+  /** Alive while the management port's event loop answers. */
+  private HealthChecks liveness() {
+    return HealthChecks.create(vertx).register("event-loop", promise -> promise.complete(Status.OK()));
+  }
+
+  private HealthChecks readiness() {
+    return HealthChecks.create(vertx)
+        .register("deployed", promise -> promise.complete(ready ? Status.OK() : Status.KO()))
+        .register("cluster-member", promise -> {
+          JsonObject members = new JsonObject().put("members", store.clusterMembers());
+          promise.complete(store.isReady() ? Status.OK(members) : Status.KO(members));
+        })
+        .register("store", promise -> {
+          StoreMode.State mode = store.mode();
+          JsonObject data = new JsonObject().put("mode", mode.name());
+          promise.complete(mode == StoreMode.State.SHARED ? Status.OK(data) : Status.KO(data));
+        })
+        .register("upstreams", promise -> {
+          JsonObject each = upstreams.details();
+          promise.complete("UP".equals(upstreams.summary()) ? Status.OK(each) : Status.KO(each));
+        });
+  }
+
+  /** The checks as they came, under a status and outcome decided by {@link #COUNTED_FOR_READINESS} only. */
+  static CheckResult readinessOf(CheckResult all) {
+    boolean up = all.getChecks().stream()
+        .filter(check -> COUNTED_FOR_READINESS.contains(check.getId()))
+        .allMatch(CheckResult::getUp);
+    return new CheckResult().setChecks(all.getChecks()).setStatus(up ? Status.OK() : Status.KO());
+  }
+
+  /** Scraped off the event loop: Vert.x's JVM meters read MXBeans. */
+  private void metrics(RoutingContext ctx) {
+    vertx.executeBlocking(() -> {
+      PrometheusMeterRegistry vertxMetrics = VertxMetricsSetup.registryOf(vertx);
+      return vertxMetrics == null ? metrics.scrape() : metrics.scrape() + vertxMetrics.scrape();
+    }, false).onComplete(scraped -> {
+      if (scraped.failed()) {
+        ctx.fail(scraped.cause());
+        return;
+      }
+      ctx.response().putHeader("content-type", PROMETHEUS_TEXT).putHeader("cache-control", "no-store")
+          .end(scraped.result());
+    });
   }
 
   public void markReady() {
@@ -74,20 +151,6 @@ public final class ManagementServer {
 
   public int actualPort() {
     return server.actualPort();
-  }
-
-  private void readiness(RoutingContext ctx) {
-    boolean storeReady = store.isReady();
-    boolean up = ready && storeReady;
-    StoreMode.State mode = store.mode();
-    json(ctx, up ? 200 : 503, new JsonObject()
-        .put("status", up ? "UP" : "DOWN")
-        .put("deployed", ready)
-        // degraded is still ready: the gateway decides without its store, as limiter.onStoreFailure says
-        .put("limiterStore", !storeReady ? "DOWN" : mode == StoreMode.State.SHARED ? "UP" : "DEGRADED")
-        .put("limiterMode", mode.name())
-        .put("upstreams", upstreams.summary())
-        .put("upstreamStatus", upstreams.details()));
   }
 
   /**

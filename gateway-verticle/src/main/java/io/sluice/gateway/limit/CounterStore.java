@@ -61,4 +61,19 @@ public interface CounterStore {
   default long storeFailures() {
     return 0;
   }
+
+  /** Batches of permits asked of the keys' owners since start (0 for a store that does not lease). */
+  default long leaseRequests() {
+    return 0;
+  }
+
+  /** Permits received in those batches since start, handed out here without a round trip each. */
+  default long leasedPermits() {
+    return 0;
+  }
+
+  /** Members of the cluster this store's counters live in, as this gateway sees it now; 0 for a local store. */
+  default int clusterMembers() {
+    return 0;
+  }
 }

@@ -12,9 +12,12 @@ import java.util.List;
  * @param statuses        what each applied policy has left, for the RateLimit headers
  * @param holdings        the slots an admitted request holds (to give back if it must be decided again)
  * @param staleAtMillis   an admitted request leaving after this instant would leave outside its slots
+ * @param delayedBy       the delaying policy that gave an admitted request a later slot than the instant it was decided
+ *                        for, or null: a request that waits only for that instant (decided ahead by the store's
+ *                        expected latency) or for a rejecting policy's slot a few ms ahead is not held by policy
  */
 public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, long retryAtMillis,
-                       List<PolicyStatus> statuses, List<Holding> holdings, long staleAtMillis) {
+                       List<PolicyStatus> statuses, List<Holding> holdings, long staleAtMillis, Policy delayedBy) {
 
   public enum Outcome { ADMIT, DENY, MISSING_KEY }
 
@@ -27,11 +30,11 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
   }
 
   static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses) {
-    return admit(forwardAtMillis, statuses, List.of(), Long.MAX_VALUE);
+    return admit(forwardAtMillis, statuses, List.of(), Long.MAX_VALUE, null);
   }
 
   static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses, List<Holding> holdings,
-                        long staleAtMillis) {
+                        long staleAtMillis, Policy delayedBy) {
     PolicyStatus tightest = null;
     for (PolicyStatus status : statuses) {
       if (tightest == null || status.remaining() < tightest.remaining()) {
@@ -39,12 +42,12 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
       }
     }
     return new Decision(Outcome.ADMIT, tightest == null ? null : tightest.policy(), forwardAtMillis, 0, statuses,
-        holdings, staleAtMillis);
+        holdings, staleAtMillis, delayedBy);
   }
 
   static Decision deny(Policy policy, long retryAtMillis) {
     return new Decision(Outcome.DENY, policy, 0, retryAtMillis,
-        List.of(new PolicyStatus(policy, 0, retryAtMillis)), List.of(), 0);
+        List.of(new PolicyStatus(policy, 0, retryAtMillis)), List.of(), 0, null);
   }
 
   /** A request still admitted after the last allowed re-decision: denied, naming its tightest policy. */
@@ -54,7 +57,7 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
   }
 
   static Decision missingKey(Policy policy) {
-    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of(), List.of(), 0);
+    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of(), List.of(), 0, null);
   }
 
   public boolean admitted() {

@@ -231,6 +231,21 @@ public final class FailoverCounterStore implements CounterStore {
     return failures.sum();
   }
 
+  @Override
+  public long leaseRequests() {
+    return shared.leaseRequests();
+  }
+
+  @Override
+  public long leasedPermits() {
+    return shared.leasedPermits();
+  }
+
+  @Override
+  public int clusterMembers() {
+    return shared.clusterMembers();
+  }
+
   /** The decision without the store, as {@code limiter.onStoreFailure} says. */
   private Future<Reservation> alone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                     long latestMillis) {

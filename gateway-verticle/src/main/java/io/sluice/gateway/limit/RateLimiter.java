@@ -67,6 +67,11 @@ public final class RateLimiter {
     this.clock = clock;
   }
 
+  /** The policies this limiter applies, in order. */
+  public List<Policy> policies() {
+    return policies;
+  }
+
   /** Another limiter over the same store and clock, with other policies. */
   public RateLimiter withPolicies(List<Policy> otherPolicies) {
     return new RateLimiter(otherPolicies, store, clock);
@@ -230,6 +235,7 @@ public final class RateLimiter {
       if (charge.holds(target)) {
         continue;
       }
+      charge.askedAtMillis = target;
       asked.add(charge);
       pending.add(store.reserve(charge.key, charge.policy.window(), now, target, latest(charge.policy, now, target)));
     }
@@ -244,6 +250,9 @@ public final class RateLimiter {
         Reservation reservation = answer.result();
         Charge charge = asked.get(i);
         charge.reservation = reservation;
+        if (reservation.granted() && charge.policy.delays() && reservation.atMillis() > charge.askedAtMillis) {
+          charge.heldByPolicy = true;
+        }
         if (!reservation.granted()) {
           if (round == 1) {
             rememberFull(charge.key, reservation.atMillis(), now);
@@ -304,14 +313,21 @@ public final class RateLimiter {
     List<Decision.PolicyStatus> statuses = new ArrayList<>(charges.size());
     List<Decision.Holding> holdings = new ArrayList<>(charges.size());
     long staleAt = Long.MAX_VALUE;
+    Policy delayedBy = null;
+    long heldUntil = Long.MIN_VALUE;
     for (Charge charge : charges) {
       Reservation reservation = charge.reservation;
+      if (charge.heldByPolicy && reservation.atMillis() > heldUntil) {
+        // of several delaying policies, the one that holds the request longest
+        delayedBy = charge.policy;
+        heldUntil = reservation.atMillis();
+      }
       WindowSpec window = charge.policy.window();
       statuses.add(new Decision.PolicyStatus(charge.policy, reservation.remaining(), reservation.resetMillis()));
       holdings.add(new Decision.Holding(charge.key, window, reservation.bucket()));
       staleAt = Math.min(staleAt, reservation.untilMillis() + window.lateToleranceMillis());
     }
-    return Decision.admit(forwardAt, statuses, holdings, staleAt);
+    return Decision.admit(forwardAt, statuses, holdings, staleAt, delayedBy);
   }
 
   /** One policy's claim on one request: its store key and the slot it holds, if any. */
@@ -319,6 +335,13 @@ public final class RateLimiter {
     final Policy policy;
     final String key;
     Reservation reservation;
+    /** The instant this policy was last asked a slot for. */
+    long askedAtMillis;
+    /**
+     * This policy delays and gave a slot later than it was asked for, in any round: it holds the request (a later
+     * round, asked for the instant it gave, may find that instant free and no longer say so).
+     */
+    boolean heldByPolicy;
 
     Charge(Policy policy, String key) {
       this.policy = policy;

@@ -1,16 +1,62 @@
 package io.sluice.gateway.proxy;
 
 import io.sluice.gateway.limit.CounterStore;
+import io.sluice.gateway.limit.Decision;
+import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.RateLimiter;
 import io.vertx.core.json.JsonObject;
 
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
-/** Counters of what the gateway decided, served as JSON on the management port ({@code GET /stats}). */
+/**
+ * Counters of what the gateway decided, served as JSON on the management port ({@code GET /stats}) and, with the
+ * same meaning, on {@code GET /metrics} (see {@code metrics.GatewayMetrics}, which exposes every {@link LongAdder}
+ * and {@link AtomicInteger} field of this class, so a counter added here appears there without more wiring).
+ */
 public final class GatewayStats {
 
+  /** What a decision meant for one policy that counted the request (the {@code outcome} of each policy's count). */
+  public enum PolicyOutcome {
+    /** The request was forwarded upstream; every policy that counted it says so. */
+    FORWARDED,
+    /** This delaying policy held the request before it was forwarded (it is counted forwarded too, once it goes). */
+    DELAYED,
+    /** This policy refused the request (429). */
+    REJECTED,
+    /** This policy found no key on the request and refused it (401). */
+    MISSING_KEY
+  }
+
+  /**
+   * Durations measured on the request path, for the metrics' histograms; {@link #NONE} where nobody listens. Called
+   * on event loops: implementations must be quick and never block.
+   */
+  public interface Timings {
+
+    Timings NONE = new Timings() {
+      @Override
+      public void heldByPolicy(long millis) {
+      }
+
+      @Override
+      public void upstreamAnswered(long nanos) {
+      }
+    };
+
+    /** A request was held this long because a delaying policy said so. */
+    void heldByPolicy(long millis);
+
+    /** An upstream's response head arrived this long after the request head was sent. */
+    void upstreamAnswered(long nanos);
+  }
+
+  /** Requests forwarded upstream. */
   public final LongAdder forwarded = new LongAdder();
+  /** Requests held before forwarding because a delaying policy gave them a later slot (not: any wait at all). */
   public final LongAdder delayed = new LongAdder();
   final LongAdder rejected = new LongAdder();
   final LongAdder missingKey = new LongAdder();
@@ -25,10 +71,83 @@ public final class GatewayStats {
   public final LongAdder connectionsRefused = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
+  private final Timings timings;
+  /** Per policy of the limiter (by identity, built once): a counter per {@link PolicyOutcome}, by ordinal. */
+  private final Map<Policy, LongAdder[]> perPolicy = new IdentityHashMap<>();
 
   public GatewayStats(CounterStore store, RateLimiter limiter) {
+    this(store, limiter, Timings.NONE);
+  }
+
+  public GatewayStats(CounterStore store, RateLimiter limiter, Timings timings) {
     this.store = store;
     this.limiter = limiter;
+    this.timings = timings;
+    for (Policy policy : limiter.policies()) {
+      LongAdder[] counts = new LongAdder[PolicyOutcome.values().length];
+      for (int i = 0; i < counts.length; i++) {
+        counts[i] = new LongAdder();
+      }
+      perPolicy.put(policy, counts);
+    }
+  }
+
+  /** The policies counted per outcome: those of the gateway's limiter, in order. */
+  public List<Policy> policies() {
+    return limiter.policies();
+  }
+
+  /** How many requests {@code policy} counted with {@code outcome} since start (0 for a policy not counted here). */
+  public long decisions(Policy policy, PolicyOutcome outcome) {
+    LongAdder[] counts = perPolicy.get(policy);
+    return counts == null ? 0 : counts[outcome.ordinal()].sum();
+  }
+
+  /** An admitted request went upstream: forwarded for the gateway and for every policy that counted it. */
+  public void countForwarded(Decision decision) {
+    forwarded.increment();
+    for (Decision.PolicyStatus status : decision.statuses()) {
+      count(status.policy(), PolicyOutcome.FORWARDED);
+    }
+  }
+
+  /**
+   * An admitted request waits {@code waitMillis} before it may leave. Delayed only when a delaying policy said so
+   * ({@link Decision#delayedBy()}); a request that waits for the instant it was decided for (the store's expected
+   * latency ahead) or for a rejecting policy's slot a few ms ahead is not. Returns whether it counted, so an exchange
+   * decided again counts one request once.
+   */
+  public boolean countHeld(Decision decision, long waitMillis) {
+    Policy holder = decision.delayedBy();
+    if (holder == null || waitMillis <= 0) {
+      return false;
+    }
+    delayed.increment();
+    count(holder, PolicyOutcome.DELAYED);
+    timings.heldByPolicy(waitMillis);
+    return true;
+  }
+
+  /** The upstream's response head arrived {@code nanos} after the request head left. */
+  public void upstreamAnswered(long nanos) {
+    timings.upstreamAnswered(nanos);
+  }
+
+  void countRejected(Decision denied) {
+    rejected.increment();
+    count(denied.policy(), PolicyOutcome.REJECTED);
+  }
+
+  void countMissingKey(Decision refused) {
+    missingKey.increment();
+    count(refused.policy(), PolicyOutcome.MISSING_KEY);
+  }
+
+  private void count(Policy policy, PolicyOutcome outcome) {
+    LongAdder[] counts = perPolicy.get(policy);
+    if (counts != null) {
+      counts[outcome.ordinal()].increment();
+    }
   }
 
   public JsonObject toJson() {

@@ -99,13 +99,14 @@ public final class LimitGate {
   /** The answer to a request the limiter did not admit (also when an admitted one could not leave in time). */
   public FullHttpResponse refusal(Decision decision, boolean counted) {
     if (decision.outcome() == Decision.Outcome.MISSING_KEY) {
-      stats.missingKey.increment();
+      stats.countMissingKey(decision);
       return missingKey(decision.policy());
     }
+    Decision denied = decision.admitted() ? Decision.denyLate(decision) : decision;
     if (counted) {
-      stats.rejected.increment();
+      stats.countRejected(denied);
     }
-    return tooManyRequests(decision.admitted() ? Decision.denyLate(decision) : decision, clock.millis());
+    return tooManyRequests(denied, clock.millis());
   }
 
   /** An admitted request that could not leave in time for its slots, again and again: the gateway is overloaded. */
@@ -137,7 +138,7 @@ public final class LimitGate {
       return null;
     }
     if (counted) {
-      stats.rejected.increment();
+      stats.countRejected(decision);
     }
     return refusal.prepared;
   }

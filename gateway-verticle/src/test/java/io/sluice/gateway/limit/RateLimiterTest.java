@@ -69,6 +69,19 @@ class RateLimiterTest {
   }
 
   @Test
+  @DisplayName("a decision names the delaying policy that gave its request a later slot, and no policy when none did")
+  void decisionNamesTheDelayingPolicy() {
+    Policy perToken = perToken(1, Policy.OnExceed.DELAY, 2_000, Policy.OnMissingKey.REJECT);
+    RateLimiter limiter = limiter(global(10), perToken);
+    Decision first = limiter.decide(request("a")).await();
+    assertEquals(T0, first.forwardAtMillis());
+    assertEquals(null, first.delayedBy(), "room now: nobody holds it");
+    Decision second = limiter.decide(request("a")).await();
+    assertTrue(second.forwardAtMillis() > T0);
+    assertSame(perToken, second.delayedBy());
+  }
+
+  @Test
   @DisplayName("a delayed request is forwarded when every policy has room at that instant")
   void delayAlignsAllPolicies() {
     RateLimiter limiter = limiter(global(10), perToken(2, Policy.OnExceed.DELAY, 2_000, Policy.OnMissingKey.REJECT));

@@ -87,6 +87,11 @@ public abstract class GatewayHttpContract {
   }
 
   private GatewayVerticle gateway(JsonArray policies, String upstreamTimeout, String upstream, JsonObject extra) {
+    return gateway(policies, upstreamTimeout, upstream, extra, storeFactory());
+  }
+
+  private GatewayVerticle gateway(JsonArray policies, String upstreamTimeout, String upstream, JsonObject extra,
+                                  StoreFactory stores) {
     JsonArray upstreamList = new JsonArray().add(upstream);
     JsonObject config = new JsonObject()
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
@@ -98,9 +103,19 @@ public abstract class GatewayHttpContract {
         .put("policies", policies)
         .mergeIn(engineConfig())
         .mergeIn(extra);
-    GatewayVerticle gateway = storeFactory() == null ? new GatewayVerticle() : new GatewayVerticle(storeFactory());
+    GatewayVerticle gateway = stores == null ? new GatewayVerticle() : new GatewayVerticle(stores);
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
     return gateway;
+  }
+
+  /** The check named {@code id} in a vertx-health-check answer. */
+  static JsonObject check(JsonObject health, String id) {
+    for (Object check : health.getJsonArray("checks")) {
+      if (check instanceof JsonObject named && id.equals(named.getString("id"))) {
+        return named;
+      }
+    }
+    throw new AssertionError("no check '" + id + "' in " + health.encode());
   }
 
   private static JsonObject policy(String name, String key, int requests, String window) {
@@ -292,6 +307,37 @@ public abstract class GatewayHttpContract {
   }
 
   @Test
+  @DisplayName("/stats counts as delayed only the requests a delaying policy held, not those that waited out the "
+      + "store's expected latency or a rejecting policy's grace")
+  void delayedCountsOnlyPolicyHolds() {
+    JsonObject global = policy("global", "global", 100, "10s");
+    JsonObject delay = policy("per-token", "header:X-Api-Key", 1, "500ms")
+        .put("onExceed", "delay").put("maxDelay", "1200ms");
+    StoreFactory inner = storeFactory();
+    StoreFactory slow = (v, config) -> new ExpectedLatencyStore(inner == null
+        ? new io.sluice.gateway.limit.InMemoryCounterStore(java.time.Clock.systemUTC(), config.limiter().maxKeys())
+        : inner.create(v, config), ExpectedLatencyStore.LEAD_MILLIS);
+    GatewayVerticle gateway = gateway(new JsonArray().add(global).add(delay), "5s", "http://127.0.0.1:" + apiPort,
+        new JsonObject(), slow);
+    for (int i = 0; i < 5; i++) {
+      assertEquals(200, get(gateway, "/api/hello", "key-" + i).statusCode());
+    }
+    JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+    assertEquals(5, stats.getLong("forwarded"), stats::encode);
+    assertEquals(0, stats.getLong("delayed"), () -> "each request waited about " + ExpectedLatencyStore.LEAD_MILLIS
+        + " ms for the instant it was decided for, no policy held it: " + stats.encode());
+
+    Future<HttpResponse<Buffer>> first = client.get(gateway.proxyPort(), "127.0.0.1", "/api/hello")
+        .putHeader("X-Api-Key", "twice").send();
+    Future<HttpResponse<Buffer>> second = client.get(gateway.proxyPort(), "127.0.0.1", "/api/hello")
+        .putHeader("X-Api-Key", "twice").send();
+    assertEquals(List.of(200, 200), List.of(first.await().statusCode(), second.await().statusCode()));
+    JsonObject after = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+    assertEquals(1, after.getLong("delayed"), () -> "the second request of the key waited for its slot: "
+        + after.encode());
+  }
+
+  @Test
   @DisplayName("missing key: reject answers 401 with a problem body and a WWW-Authenticate challenge naming the scheme or header, skip forwards the request")
   void missingKeyModes() {
     GatewayVerticle strict = gateway(new JsonArray().add(policy("per-token", "header:X-Api-Key", 5, "1s")));
@@ -350,8 +396,10 @@ public abstract class GatewayHttpContract {
       HttpResponse<Buffer> ready = client.get(gateway.managementPort(), "127.0.0.1", "/health/ready").send().await();
       assertEquals(200, ready.statusCode(), ready::bodyAsString);
       JsonObject health = ready.bodyAsJsonObject();
-      assertEquals("DOWN", health.getString("upstreams"), health::encode);
-      assertEquals(new JsonObject().put(upstream, "DOWN"), health.getJsonObject("upstreamStatus"));
+      assertEquals("UP", health.getString("status"), health::encode);
+      JsonObject upstreams = check(health, "upstreams");
+      assertEquals("DOWN", upstreams.getString("status"), health::encode);
+      assertEquals(new JsonObject().put(upstream, "DOWN"), upstreams.getJsonObject("data"));
       List<String> warnings = log.messagesFrom(Level.WARN);
       assertEquals(1, warnings.size(), () -> "one warning: " + warnings);
       String message = warnings.get(0);
@@ -383,12 +431,37 @@ public abstract class GatewayHttpContract {
     assertEquals(200, client.get(gateway.managementPort(), "127.0.0.1", "/health/live").send().await().statusCode());
     HttpResponse<Buffer> ready = client.get(gateway.managementPort(), "127.0.0.1", "/health/ready").send().await();
     assertEquals(200, ready.statusCode());
-    assertEquals("UP", ready.bodyAsJsonObject().getString("upstreams"), ready::bodyAsString);
+    JsonObject health = ready.bodyAsJsonObject();
+    assertEquals("UP", health.getString("status"), health::encode);
+    assertEquals("UP", health.getString("outcome"), health::encode);
+    for (String id : List.of("deployed", "cluster-member", "store", "upstreams")) {
+      assertEquals("UP", check(health, id).getString("status"), health::encode);
+    }
+    assertEquals(new JsonObject().put("mode", "SHARED"), check(health, "store").getJsonObject("data"));
     assertEquals(new JsonObject().put("http://127.0.0.1:" + apiPort, "UP"),
-        ready.bodyAsJsonObject().getJsonObject("upstreamStatus"));
+        check(health, "upstreams").getJsonObject("data"));
+    JsonObject live = client.get(gateway.managementPort(), "127.0.0.1", "/health/live").send().await()
+        .bodyAsJsonObject();
+    assertEquals("UP", check(live, "event-loop").getString("status"), live::encode);
     JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
     assertEquals(1, stats.getLong("forwarded"));
     assertEquals(1, stats.getLong("rejected"));
+  }
+
+  @Test
+  @DisplayName("/metrics serves Sluice's own metrics on a Vertx built without Vert.x metrics")
+  void metricsWithoutVertxMetrics() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("global", "global", 1, "10s")));
+    assertEquals(200, get(gateway, "/api/hello", null).statusCode());
+    assertEquals(429, get(gateway, "/api/hello", null).statusCode());
+    HttpResponse<Buffer> scraped = client.get(gateway.managementPort(), "127.0.0.1", "/metrics").send().await();
+    assertEquals(200, scraped.statusCode());
+    String text = scraped.bodyAsString();
+    assertTrue(text.contains("\nsluice_decisions_total{outcome=\"forwarded\",policy=\"global\"} 1.0\n"), text);
+    assertTrue(text.contains("\nsluice_decisions_total{outcome=\"rejected\",policy=\"global\"} 1.0\n"), text);
+    assertTrue(text.contains("\nsluice_upstream_response_seconds_count 1\n"), text);
+    assertTrue(text.contains("\nsluice_cluster_members "), text);
+    assertFalse(text.contains("\nvertx_"), "this Vertx has no metrics of its own: " + text);
   }
 
   @Test

@@ -122,8 +122,12 @@ final class Exchange {
   private RateLimiter decider;
   private boolean counted;
   private Decision decision;
+  /** This request was counted as held by a delaying policy (once, however often it is decided again). */
+  private boolean heldCounted;
   private int confirmations;
   private UpstreamLane lane;
+  /** When the request head went upstream (System.nanoTime), until its answer's head is timed; 0 otherwise. */
+  private long sentNanos;
   private UpstreamConnection upstream;
   /** Reading from the upstream is paused because the client reads slower than it answers. */
   private boolean upstreamPaused;
@@ -215,8 +219,8 @@ final class Exchange {
       takeUpstream();
       return;
     }
-    if (counted) {
-      server.stats().delayed.increment();
+    if (counted && !heldCounted) {
+      heldCounted = server.stats().countHeld(decision, wait);
     }
     phase = Phase.HOLDING;
     server.vertx().setTimer(wait, id -> takeUpstream());
@@ -301,7 +305,7 @@ final class Exchange {
     phase = Phase.FORWARDED;
     upstream = connection;
     if (counted) {
-      server.stats().forwarded.increment();
+      server.stats().countForwarded(decision);
     }
     if (verdict.expectsContinue()) {
       // admitted: now the client may send its body (the upstream is not asked; it never sees Expect)
@@ -319,6 +323,7 @@ final class Exchange {
     }
     heldBytes = 0;
     upstreamProgressNanos = System.nanoTime();
+    sentNanos = upstreamProgressNanos;
     armWatchdog();
     if (!requestEnded) {
       client.resumeReading();
@@ -414,6 +419,10 @@ final class Exchange {
     upstreamProgressNanos = System.nanoTime();
     if (phase != Phase.FORWARDED) {
       return;
+    }
+    if (counted && sentNanos != 0) {
+      server.stats().upstreamAnswered(upstreamProgressNanos - sentNanos);
+      sentNanos = 0;
     }
     ForwardingHeaders.toClient(response, response.protocolVersion());
     server.gate().decorate(response, decision);

@@ -90,6 +90,7 @@ final class GatewayInterceptor implements ProxyInterceptor {
       // the gateway's own answer: nothing to adapt
       return context.sendResponse();
     }
+    exchange.upstreamAnswered();
     if (response.getStatusCode() < 100 || response.getStatusCode() > 599) {
       // Vert.x's client reads any three or more digits; such a status cannot be relayed (RFC 9110 §15)
       response.release();

@@ -64,7 +64,11 @@ final class VertxExchange {
   private boolean counted;
   private RequestInfo info;
   private Decision decision;
+  /** This request was counted as held by a delaying policy (once, however often it is decided again). */
+  private boolean heldCounted;
   private int confirmations;
+  /** When the request went upstream (System.nanoTime), until its answer's head is timed; 0 otherwise. */
+  private long sentNanos;
   private String upstreamLabel = "?";
   /** The client's Connection field of an upgrade request, forwarded as it is (see {@link #keepConnectionField}). */
   private java.util.Map.Entry<String, String> connectionField;
@@ -173,8 +177,8 @@ final class VertxExchange {
       forward();
       return;
     }
-    if (counted) {
-      server.stats().delayed.increment();
+    if (counted && !heldCounted) {
+      heldCounted = server.stats().countHeld(decided, wait);
     }
     phase = Phase.HOLDING;
     server.vertx().setTimer(wait, id -> forward());
@@ -218,6 +222,14 @@ final class VertxExchange {
     return decision;
   }
 
+  /** The upstream's response head has arrived: times the round trip once. */
+  void upstreamAnswered() {
+    if (sentNanos != 0) {
+      server.stats().upstreamAnswered(System.nanoTime() - sentNanos);
+      sentNanos = 0;
+    }
+  }
+
   /**
    * The confirm step, called by the origin provider: takes an upstream connection ({@code connect}), then asks the
    * gate whether the request may still leave now. The same decision: it goes. A new one: denied (fails with
@@ -247,7 +259,8 @@ final class VertxExchange {
     }
     if (again == decision) {
       if (counted) {
-        server.stats().forwarded.increment();
+        server.stats().countForwarded(decision);
+        sentNanos = System.nanoTime();
       }
       for (java.util.Map.Entry<String, String> field : head.headers()) {
         if (HttpHeaderNames.HOST.contentEqualsIgnoreCase(field.getKey()) && !field.getValue().isEmpty()) {
@@ -274,6 +287,9 @@ final class VertxExchange {
       return decider.release(again).transform(released -> Future.failedFuture(new Overloaded()));
     }
     long wait = again.forwardAtMillis() - server.clock().millis();
+    if (counted && !heldCounted) {
+      heldCounted = server.stats().countHeld(again, wait);
+    }
     if (wait > KEEP_CONNECTION_MILLIS) {
       discard(upstream);
       return server.vertx().timer(wait).compose(v -> leave(upstreamLabel, connect));
