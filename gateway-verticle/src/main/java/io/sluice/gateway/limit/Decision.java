@@ -12,11 +12,23 @@ import java.util.List;
  * @param statuses        what each applied policy has left, for the RateLimit headers
  * @param holdings        the slots an admitted request holds (to give back if it must be decided again)
  * @param staleAtMillis   an admitted request leaving after this instant would leave outside its slots
+ * @param shadows         what each shadow policy that matched an admitted request would have done (statuses and
+ *                        holdings are the enforced policies'; holdings also hold the shadow policies' slots)
  */
 public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, long retryAtMillis,
-                       List<PolicyStatus> statuses, List<Holding> holdings, long staleAtMillis) {
+                       List<PolicyStatus> statuses, List<Holding> holdings, long staleAtMillis, List<Shadow> shadows) {
 
   public enum Outcome { ADMIT, DENY, MISSING_KEY }
+
+  /** What a shadow policy would have done to an admitted request. */
+  public enum ShadowVerdict { FORWARD, DELAY, REJECT, MISSING_KEY }
+
+  /**
+   * One shadow policy's verdict and what it has left as if enforced: for {@code REJECT}, 0 until
+   * {@code resetMillis}, when it would have had room; for {@code MISSING_KEY}, nothing.
+   */
+  public record Shadow(Policy policy, ShadowVerdict verdict, int remaining, long resetMillis) {
+  }
 
   /** What one policy has left for this request's key. */
   public record PolicyStatus(Policy policy, int remaining, long resetMillis) {
@@ -27,11 +39,11 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
   }
 
   static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses) {
-    return admit(forwardAtMillis, statuses, List.of(), Long.MAX_VALUE);
+    return admit(forwardAtMillis, statuses, List.of(), Long.MAX_VALUE, List.of());
   }
 
   static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses, List<Holding> holdings,
-                        long staleAtMillis) {
+                        long staleAtMillis, List<Shadow> shadows) {
     PolicyStatus tightest = null;
     for (PolicyStatus status : statuses) {
       if (tightest == null || status.remaining() < tightest.remaining()) {
@@ -39,12 +51,12 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
       }
     }
     return new Decision(Outcome.ADMIT, tightest == null ? null : tightest.policy(), forwardAtMillis, 0, statuses,
-        holdings, staleAtMillis);
+        holdings, staleAtMillis, shadows);
   }
 
   static Decision deny(Policy policy, long retryAtMillis) {
     return new Decision(Outcome.DENY, policy, 0, retryAtMillis,
-        List.of(new PolicyStatus(policy, 0, retryAtMillis)), List.of(), 0);
+        List.of(new PolicyStatus(policy, 0, retryAtMillis)), List.of(), 0, List.of());
   }
 
   /** A request still admitted after the last allowed re-decision: denied, naming its tightest policy. */
@@ -54,7 +66,7 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
   }
 
   static Decision missingKey(Policy policy) {
-    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of(), List.of(), 0);
+    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of(), List.of(), 0, List.of());
   }
 
   public boolean admitted() {

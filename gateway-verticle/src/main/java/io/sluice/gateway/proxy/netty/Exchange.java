@@ -180,7 +180,7 @@ final class Exchange {
     }
     decider = server.gate().limiterFor(request.headers());
     counted = server.gate().counts(decider);
-    info = new NettyRequestInfo(request.headers(), client.clientIp());
+    info = new NettyRequestInfo(request, client.clientIp());
     server.gate().decide(decider, info).onComplete(this::decided);
   }
 
@@ -297,6 +297,7 @@ final class Exchange {
     upstream = connection;
     if (counted) {
       server.stats().forwarded.increment();
+      server.gate().countShadows(decision);
     }
     if (verdict.expectsContinue()) {
       // admitted: now the client may send its body (the upstream is not asked; it never sees Expect)

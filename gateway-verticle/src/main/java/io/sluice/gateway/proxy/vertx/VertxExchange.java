@@ -125,7 +125,7 @@ final class VertxExchange {
     LimitGate gate = server.gate();
     decider = gate.limiterFor(head.headers());
     counted = gate.counts(decider);
-    info = new VertxRequestInfo(request.headers(), clientIp);
+    info = new VertxRequestInfo(request.headers(), head, clientIp);
     gate.decide(decider, info).onComplete(this::decided);
   }
 
@@ -226,6 +226,7 @@ final class VertxExchange {
     if (again == decision) {
       if (counted) {
         server.stats().forwarded.increment();
+        server.gate().countShadows(decision);
       }
       for (java.util.Map.Entry<String, String> field : head.headers()) {
         if (HttpHeaderNames.HOST.contentEqualsIgnoreCase(field.getKey()) && !field.getValue().isEmpty()) {
