@@ -95,7 +95,7 @@ public final class RateLimiter {
     long now = clock.millis();
     RequestRoute route = routed ? RequestRoute.of(request) : null;
     List<Charge> charges = new ArrayList<>(policies.size());
-    List<Decision.Shadow> unkeyed = new ArrayList<>(0);
+    List<Decision.Shadow> unkeyed = List.of();
     for (Policy policy : policies) {
       if (route != null && !policy.match().matches(route)) {
         continue;
@@ -105,6 +105,7 @@ public final class RateLimiter {
         switch (policy.onMissingKey()) {
           case REJECT:
             if (policy.shadow()) {
+              unkeyed = unkeyed.isEmpty() ? new ArrayList<>() : unkeyed;
               unkeyed.add(new Decision.Shadow(policy, Decision.ShadowVerdict.MISSING_KEY, 0, now));
               continue;
             }
@@ -343,7 +344,7 @@ public final class RateLimiter {
   private static Decision admission(List<Charge> charges, List<Decision.Shadow> unkeyed, long forwardAt) {
     List<Decision.PolicyStatus> statuses = new ArrayList<>(charges.size());
     List<Decision.Holding> holdings = new ArrayList<>(charges.size());
-    List<Decision.Shadow> shadows = unkeyed.isEmpty() ? new ArrayList<>(0) : new ArrayList<>(unkeyed);
+    List<Decision.Shadow> shadows = new ArrayList<>(unkeyed);
     long staleAt = Long.MAX_VALUE;
     for (Charge charge : charges) {
       Reservation reservation = charge.reservation;

@@ -97,6 +97,13 @@ public final class LimitGate {
       return;
     }
     long now = clock.millis();
+    if (decision.shadows().isEmpty()) {
+      if (decision.tightest() != null) {
+        response.headers().set(RateLimitHeaders.POLICY, RateLimitHeaders.policy(decision.policy()));
+        response.headers().set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), now));
+      }
+      return;
+    }
     StringBuilder policies = new StringBuilder();
     StringBuilder limits = new StringBuilder();
     if (decision.tightest() != null) {
@@ -107,10 +114,8 @@ public final class LimitGate {
       policies.append(policies.length() == 0 ? "" : ", ").append(RateLimitHeaders.shadowPolicy(shadow));
       limits.append(limits.length() == 0 ? "" : ", ").append(RateLimitHeaders.shadowLimit(shadow, now));
     }
-    if (policies.length() > 0) {
-      response.headers().set(RateLimitHeaders.POLICY, policies.toString());
-      response.headers().set(RateLimitHeaders.LIMIT, limits.toString());
-    }
+    response.headers().set(RateLimitHeaders.POLICY, policies.toString());
+    response.headers().set(RateLimitHeaders.LIMIT, limits.toString());
   }
 
   /**
@@ -124,7 +129,6 @@ public final class LimitGate {
         case DELAY -> stats.shadowDelayed.increment();
         case MISSING_KEY -> stats.shadowMissingKey.increment();
         case FORWARD -> { }
-        default -> throw new IllegalStateException(shadow.verdict().name());
       }
     }
   }
