@@ -711,7 +711,8 @@ public abstract class GatewayHttpContract {
   @DisplayName("a shadow policy forwards everything, and its RateLimit item and /stats say what it would have done")
   void shadowPolicyForwardsAndReports() {
     GatewayVerticle gateway = gateway(new JsonArray()
-        .add(policy("global", "global", 100, "10s"))
+        // under 100 per window: no leases, so RateLimit counts down one by one on every store
+        .add(policy("global", "global", 50, "10s"))
         .add(policy("trial", "global", 2, "10s").put("mode", "shadow")));
     List<HttpResponse<Buffer>> answers = new ArrayList<>();
     for (int i = 0; i < 4; i++) {
@@ -719,14 +720,14 @@ public abstract class GatewayHttpContract {
       assertEquals(200, answer.statusCode(), "never refused by the shadow policy");
       answers.add(answer);
     }
-    assertEquals("\"global\";q=100;w=10, \"trial\";q=2;w=10;shadow=forward",
+    assertEquals("\"global\";q=50;w=10, \"trial\";q=2;w=10;shadow=forward",
         answers.get(0).getHeader("RateLimit-Policy"));
-    assertEquals("\"global\";r=99, \"trial\";r=1;shadow=forward",
+    assertEquals("\"global\";r=49, \"trial\";r=1;shadow=forward",
         withoutResets(answers.get(0).getHeader("RateLimit")));
-    assertEquals("\"global\";r=98, \"trial\";r=0;shadow=forward",
+    assertEquals("\"global\";r=48, \"trial\";r=0;shadow=forward",
         withoutResets(answers.get(1).getHeader("RateLimit")));
     for (int i = 2; i < 4; i++) {
-      assertEquals("\"global\";r=" + (97 - (i - 2)) + ", \"trial\";r=0;shadow=reject",
+      assertEquals("\"global\";r=" + (47 - (i - 2)) + ", \"trial\";r=0;shadow=reject",
           withoutResets(answers.get(i).getHeader("RateLimit")));
       assertTrue(answers.get(i).getHeader("RateLimit").matches(".*\"trial\";r=0;t=1[01];shadow=reject"),
           "t: when it would have had room again");
@@ -755,6 +756,5 @@ public abstract class GatewayHttpContract {
     JsonObject stats = stats(gateway);
     assertEquals(1L, stats.getLong("shadowDelayed"), stats::encode);
     assertEquals(1L, stats.getLong("shadowMissingKey"), stats::encode);
-    assertEquals(0L, stats.getLong("delayed"), stats::encode);
   }
 }
