@@ -31,6 +31,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
@@ -515,7 +516,7 @@ public final class ConfigLoader {
     }
 
     private List<String> matchList(JsonObject json, String field, String path,
-                                   java.util.function.Function<String, String> problem) {
+                                   Function<String, String> problem) {
       Object value = json.getValue(field);
       if (value == null) {
         return List.of();
