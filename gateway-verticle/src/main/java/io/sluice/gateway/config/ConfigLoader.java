@@ -3,6 +3,7 @@ package io.sluice.gateway.config;
 import io.sluice.gateway.limit.KeySource;
 import io.sluice.gateway.limit.OnStoreFailure;
 import io.sluice.gateway.limit.Policy;
+import io.sluice.gateway.limit.RouteMatch;
 import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.config.ConfigRetriever;
 import io.vertx.config.ConfigRetrieverOptions;
@@ -30,6 +31,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
@@ -465,7 +467,8 @@ public final class ConfigLoader {
     }
 
     private Policy policy(JsonObject json, String prefix, long transitMillis) {
-      knownKeys(json, prefix, Set.of("name", "key", "requests", "window", "onExceed", "maxDelay", "onMissingKey"));
+      knownKeys(json, prefix, Set.of("name", "key", "requests", "window", "onExceed", "maxDelay", "onMissingKey",
+          "match", "mode"));
       String name = string(json, "name", prefix + "name");
       if (!POLICY_NAME.matcher(name).matches()) {
         throw fail(prefix + "name", "must be 1-64 letters, digits, '_', '.' or '-'", name);
@@ -492,8 +495,51 @@ public final class ConfigLoader {
       }
       Policy.OnMissingKey onMissing =
           choice(json, "onMissingKey", prefix + "onMissingKey", Policy.OnMissingKey.class, "reject");
+      RouteMatch match = match(json, prefix + "match");
+      Policy.Mode mode = choice(json, "mode", prefix + "mode", Policy.Mode.class, "enforce");
       return new Policy(name, keySource, new WindowSpec(requests, window, false, transitMillis), onExceed, maxDelay,
-          onMissing);
+          onMissing, match, mode);
+    }
+
+    /** A policy's {@code match}: absent = every request; each list optional, but not empty (that would match none). */
+    private RouteMatch match(JsonObject policy, String path) {
+      Object value = policy.getValue("match");
+      if (value == null) {
+        return RouteMatch.ANY;
+      }
+      if (!(value instanceof JsonObject json)) {
+        throw fail(path, "must be an object with keys paths, methods and/or hosts", value);
+      }
+      knownKeys(json, path + ".", Set.of("paths", "methods", "hosts"));
+      return RouteMatch.of(
+          matchList(json, "paths", path + ".paths", RouteMatch::pathProblem),
+          matchList(json, "methods", path + ".methods", RouteMatch::methodProblem),
+          matchList(json, "hosts", path + ".hosts", RouteMatch::hostProblem));
+    }
+
+    private List<String> matchList(JsonObject json, String field, String path,
+                                   Function<String, String> problem) {
+      Object value = json.getValue(field);
+      if (value == null) {
+        return List.of();
+      }
+      if (!(value instanceof JsonArray array) || array.isEmpty()) {
+        throw fail(path, "must be a non-empty array of strings (leave it out to match any)", value);
+      }
+      List<String> items = new ArrayList<>();
+      for (int i = 0; i < array.size(); i++) {
+        Object item = array.getValue(i);
+        String itemPath = path + "[" + i + "]";
+        if (!(item instanceof String text)) {
+          throw fail(itemPath, "must be a string", item);
+        }
+        String why = problem.apply(text);
+        if (why != null) {
+          throw fail(itemPath, why, text);
+        }
+        items.add(text);
+      }
+      return items;
     }
 
     private <E extends Enum<E>> E choice(JsonObject json, String field, String path, Class<E> type, String fallback) {

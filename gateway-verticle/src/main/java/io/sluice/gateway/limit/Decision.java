@@ -15,11 +15,24 @@ import java.util.List;
  * @param delayedBy       the delaying policy that gave an admitted request a later slot than the instant it was decided
  *                        for, or null: a request that waits only for that instant (decided ahead by the store's
  *                        expected latency) or for a rejecting policy's slot a few ms ahead is not held by policy
+ * @param shadows         what each shadow policy that matched an admitted request would have done (statuses and
+ *                        holdings are the enforced policies'; holdings also hold the shadow policies' slots)
  */
 public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, long retryAtMillis,
-                       List<PolicyStatus> statuses, List<Holding> holdings, long staleAtMillis, Policy delayedBy) {
+                       List<PolicyStatus> statuses, List<Holding> holdings, long staleAtMillis, Policy delayedBy,
+                       List<Shadow> shadows) {
 
   public enum Outcome { ADMIT, DENY, MISSING_KEY }
+
+  /** What a shadow policy would have done to an admitted request. */
+  public enum ShadowVerdict { FORWARD, DELAY, REJECT, MISSING_KEY }
+
+  /**
+   * One shadow policy's verdict and what it has left as if enforced: for {@code REJECT}, 0 until
+   * {@code resetMillis}, when it would have had room; for {@code MISSING_KEY}, nothing.
+   */
+  public record Shadow(Policy policy, ShadowVerdict verdict, int remaining, long resetMillis) {
+  }
 
   /** What one policy has left for this request's key. */
   public record PolicyStatus(Policy policy, int remaining, long resetMillis) {
@@ -30,11 +43,11 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
   }
 
   static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses) {
-    return admit(forwardAtMillis, statuses, List.of(), Long.MAX_VALUE, null);
+    return admit(forwardAtMillis, statuses, List.of(), Long.MAX_VALUE, null, List.of());
   }
 
   static Decision admit(long forwardAtMillis, List<PolicyStatus> statuses, List<Holding> holdings,
-                        long staleAtMillis, Policy delayedBy) {
+                        long staleAtMillis, Policy delayedBy, List<Shadow> shadows) {
     PolicyStatus tightest = null;
     for (PolicyStatus status : statuses) {
       if (tightest == null || status.remaining() < tightest.remaining()) {
@@ -42,12 +55,12 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
       }
     }
     return new Decision(Outcome.ADMIT, tightest == null ? null : tightest.policy(), forwardAtMillis, 0, statuses,
-        holdings, staleAtMillis, delayedBy);
+        holdings, staleAtMillis, delayedBy, shadows);
   }
 
   static Decision deny(Policy policy, long retryAtMillis) {
     return new Decision(Outcome.DENY, policy, 0, retryAtMillis,
-        List.of(new PolicyStatus(policy, 0, retryAtMillis)), List.of(), 0, null);
+        List.of(new PolicyStatus(policy, 0, retryAtMillis)), List.of(), 0, null, List.of());
   }
 
   /** A request still admitted after the last allowed re-decision: denied, naming its tightest policy. */
@@ -57,7 +70,7 @@ public record Decision(Outcome outcome, Policy policy, long forwardAtMillis, lon
   }
 
   static Decision missingKey(Policy policy) {
-    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of(), List.of(), 0, null);
+    return new Decision(Outcome.MISSING_KEY, policy, 0, 0, List.of(), List.of(), 0, null, List.of());
   }
 
   public boolean admitted() {

@@ -32,6 +32,14 @@ import java.util.concurrent.atomic.LongAdder;
  * upstream connection is ready. If that is later than the slots allow (a slow round trip, a cold connection, a late
  * timer), {@link #confirm} gives the slots back and decides again for the real instant, so the guarantee holds for
  * the moment requests actually leave.
+ *
+ * <p>A policy counts only the requests its {@link RouteMatch} matches (the route is read once per request, and only
+ * when some policy has a match). A shadow policy ({@link Policy.Mode#SHADOW}) is charged in the same rounds, exactly
+ * as if it were enforced: a request it would have let through holds a slot (at the instant the request leaves, or
+ * later if it would have delayed it), one it would have refused holds none, and a request an enforced policy refuses
+ * holds none of its slots either. It never refuses, delays, answers 401 or decides again a request itself: it only
+ * reports its verdict in {@link Decision#shadows()}. It does cost the store calls it would cost enforced, and it asks
+ * the store every time (no remembered denials answer for it).
  */
 public final class RateLimiter {
 
@@ -57,9 +65,12 @@ public final class RateLimiter {
   private final Map<Policy, Map<String, String>> hashedKeys = new java.util.IdentityHashMap<>();
   private final LongAdder redecisions = new LongAdder();
   private final LongAdder limitedDecisions = new LongAdder();
+  /** Whether some policy has a match: only then is a request's route read. */
+  private final boolean routed;
 
   public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
     this.policies = List.copyOf(policies);
+    this.routed = this.policies.stream().anyMatch(policy -> !policy.match().any());
     for (Policy policy : this.policies) {
       hashedKeys.put(policy, new ConcurrentHashMap<>());
     }
@@ -87,12 +98,22 @@ public final class RateLimiter {
    */
   private Future<Decision> decide(RequestInfo request, boolean trustDenials) {
     long now = clock.millis();
+    RequestRoute route = routed ? RequestRoute.of(request) : null;
     List<Charge> charges = new ArrayList<>(policies.size());
+    List<Decision.Shadow> unkeyed = List.of();
     for (Policy policy : policies) {
+      if (route != null && !policy.match().matches(route)) {
+        continue;
+      }
       String identity = policy.keySource().extract(request);
       if (identity == null) {
         switch (policy.onMissingKey()) {
           case REJECT:
+            if (policy.shadow()) {
+              unkeyed = unkeyed.isEmpty() ? new ArrayList<>() : unkeyed;
+              unkeyed.add(new Decision.Shadow(policy, Decision.ShadowVerdict.MISSING_KEY, 0, now));
+              continue;
+            }
             return Future.succeededFuture(Decision.missingKey(policy));
           case SKIP:
             continue;
@@ -106,7 +127,7 @@ public final class RateLimiter {
       charges.add(new Charge(policy, cachedStoreKey(policy, identity)));
     }
     if (charges.isEmpty()) {
-      return Future.succeededFuture(Decision.admit(now, List.of()));
+      return Future.succeededFuture(Decision.admit(now, List.of(), List.of(), Long.MAX_VALUE, null, List.copyOf(unkeyed)));
     }
     limitedDecisions.increment();
     // Decide for the instant the answer will be back, not for now: the request leaves then.
@@ -120,7 +141,7 @@ public final class RateLimiter {
       localDenials.increment();
       return Future.succeededFuture(known);
     }
-    return round(charges, now, target, 1);
+    return round(charges, unkeyed, now, target, 1);
   }
 
   /**
@@ -165,6 +186,9 @@ public final class RateLimiter {
 
   private Decision knownFull(List<Charge> charges, long now, long target) {
     for (Charge charge : charges) {
+      if (charge.policy.shadow()) {
+        continue;
+      }
       KnownFull known = knownFull.get(charge.key);
       if (known != null) {
         if (known.trustUntil <= now || known.freeAt <= now) {
@@ -228,11 +252,13 @@ public final class RateLimiter {
     return policy.name() + "|" + HexFormat.of().formatHex(digest, 0, 16);
   }
 
-  private Future<Decision> round(List<Charge> charges, long now, long target, int round) {
+  /** {@code unkeyed}: what shadow policies that found no key in the request would have done (401). */
+  private Future<Decision> round(List<Charge> charges, List<Decision.Shadow> unkeyed, long now, long target,
+                                 int round) {
     List<Future<Reservation>> pending = new ArrayList<>();
     List<Charge> asked = new ArrayList<>();
     for (Charge charge : charges) {
-      if (charge.holds(target)) {
+      if (charge.settled(target)) {
         continue;
       }
       charge.askedAtMillis = target;
@@ -250,10 +276,11 @@ public final class RateLimiter {
         Reservation reservation = answer.result();
         Charge charge = asked.get(i);
         charge.reservation = reservation;
-        if (reservation.granted() && charge.policy.delays() && reservation.atMillis() > charge.askedAtMillis) {
+        if (reservation.granted() && charge.policy.delays() && !charge.policy.shadow()
+            && reservation.atMillis() > charge.askedAtMillis) {
           charge.heldByPolicy = true;
         }
-        if (!reservation.granted()) {
+        if (!reservation.granted() && !charge.policy.shadow()) {
           if (round == 1) {
             rememberFull(charge.key, reservation.atMillis(), now);
           }
@@ -269,13 +296,29 @@ public final class RateLimiter {
       }
       long forwardAt = target;
       for (Charge charge : charges) {
-        forwardAt = Math.max(forwardAt, charge.reservation.atMillis());
+        if (!charge.policy.shadow()) {
+          forwardAt = Math.max(forwardAt, charge.reservation.atMillis());
+        }
       }
       List<Charge> misplaced = new ArrayList<>();
+      Charge misplacedEnforced = null;
       for (Charge charge : charges) {
-        if (!charge.holds(forwardAt)) {
+        if (!charge.settled(forwardAt)) {
           misplaced.add(charge);
+          if (misplacedEnforced == null && !charge.policy.shadow()) {
+            misplacedEnforced = charge;
+          }
         }
+      }
+      long leaveAt = forwardAt;
+      if (!misplaced.isEmpty() && misplacedEnforced == null && round == MAX_ROUNDS) {
+        // only shadow policies found no slot at the instant in time: enforced, they would have refused the request
+        return releaseAll(misplaced, now).map(released -> {
+          for (Charge charge : misplaced) {
+            charge.reservation = Reservation.denied(leaveAt);
+          }
+          return admission(charges, unkeyed, leaveAt);
+        });
       }
       if (misplaced.isEmpty()) {
         if (!knownFull.isEmpty()) {
@@ -284,14 +327,13 @@ public final class RateLimiter {
             knownFull.remove(charge.key);
           }
         }
-        return Future.succeededFuture(admission(charges, forwardAt));
+        return Future.succeededFuture(admission(charges, unkeyed, forwardAt));
       }
       if (round == MAX_ROUNDS) {
-        Decision deny = Decision.deny(misplaced.get(0).policy, forwardAt);
+        Decision deny = Decision.deny(misplacedEnforced.policy, forwardAt);
         return releaseAll(charges, now).transform(released -> Future.succeededFuture(deny));
       }
-      long target2 = forwardAt;
-      return releaseAll(misplaced, now).transform(released -> round(charges, now, target2, round + 1));
+      return releaseAll(misplaced, now).transform(released -> round(charges, unkeyed, now, leaveAt, round + 1));
     });
   }
 
@@ -309,9 +351,10 @@ public final class RateLimiter {
     return releases.isEmpty() ? Future.succeededFuture() : Future.join(releases).mapEmpty();
   }
 
-  private static Decision admission(List<Charge> charges, long forwardAt) {
+  private static Decision admission(List<Charge> charges, List<Decision.Shadow> unkeyed, long forwardAt) {
     List<Decision.PolicyStatus> statuses = new ArrayList<>(charges.size());
     List<Decision.Holding> holdings = new ArrayList<>(charges.size());
+    List<Decision.Shadow> shadows = new ArrayList<>(unkeyed);
     long staleAt = Long.MAX_VALUE;
     Policy delayedBy = null;
     long heldUntil = Long.MIN_VALUE;
@@ -323,11 +366,34 @@ public final class RateLimiter {
         heldUntil = reservation.atMillis();
       }
       WindowSpec window = charge.policy.window();
+      if (charge.policy.shadow()) {
+        shadows.add(shadow(charge, forwardAt));
+        if (reservation.granted()) {
+          // given back with the others if the request is not forwarded, but never a reason to decide again
+          holdings.add(new Decision.Holding(charge.key, window, reservation.bucket()));
+        }
+        continue;
+      }
       statuses.add(new Decision.PolicyStatus(charge.policy, reservation.remaining(), reservation.resetMillis()));
       holdings.add(new Decision.Holding(charge.key, window, reservation.bucket()));
       staleAt = Math.min(staleAt, reservation.untilMillis() + window.lateToleranceMillis());
     }
-    return Decision.admit(forwardAt, statuses, holdings, staleAt, delayedBy);
+    return Decision.admit(forwardAt, statuses, holdings, staleAt, delayedBy, List.copyOf(shadows));
+  }
+
+  /**
+   * A shadow policy's verdict on a request leaving at {@code forwardAt}: refused when it found no slot, delayed when
+   * it delays and its slot starts later (a rejecting policy's short hold, {@link WindowSpec#rejectGraceMillis()}, is
+   * no delay), else forwarded.
+   */
+  private static Decision.Shadow shadow(Charge charge, long forwardAt) {
+    Reservation reservation = charge.reservation;
+    if (!reservation.granted()) {
+      return new Decision.Shadow(charge.policy, Decision.ShadowVerdict.REJECT, 0, reservation.atMillis());
+    }
+    Decision.ShadowVerdict verdict = charge.policy.delays() && reservation.atMillis() > forwardAt
+        ? Decision.ShadowVerdict.DELAY : Decision.ShadowVerdict.FORWARD;
+    return new Decision.Shadow(charge.policy, verdict, reservation.remaining(), reservation.resetMillis());
   }
 
   /** One policy's claim on one request: its store key and the slot it holds, if any. */
@@ -351,6 +417,15 @@ public final class RateLimiter {
     /** Whether the slot held lets the request leave at {@code forwardAtMillis}. */
     boolean holds(long forwardAtMillis) {
       return reservation != null && reservation.covers(forwardAtMillis);
+    }
+
+    /**
+     * Whether this charge needs no new slot for a request leaving at {@code forwardAtMillis}: it holds one then, or
+     * it is a shadow policy's that would have refused the request or holds a later slot (it would have delayed it).
+     */
+    boolean settled(long forwardAtMillis) {
+      return holds(forwardAtMillis) || policy.shadow() && reservation != null
+          && (!reservation.granted() || reservation.atMillis() > forwardAtMillis);
     }
   }
 }

@@ -69,6 +69,12 @@ public final class GatewayStats {
   public final AtomicInteger openConnections = new AtomicInteger();
   /** Connections closed as they were accepted because http.maxConnections were open. */
   public final LongAdder connectionsRefused = new LongAdder();
+  /** Forwarded requests a shadow policy would have refused with 429 (see Policy.Mode). */
+  final LongAdder shadowRejected = new LongAdder();
+  /** Forwarded requests a delaying shadow policy would have held longer than they were held. */
+  final LongAdder shadowDelayed = new LongAdder();
+  /** Forwarded requests a shadow policy would have refused with 401 for want of a key. */
+  final LongAdder shadowMissingKey = new LongAdder();
   private final CounterStore store;
   private final RateLimiter limiter;
   private final Timings timings;
@@ -168,6 +174,9 @@ public final class GatewayStats {
         .put("storeRoundTrips", store.remoteCalls())
         .put("limiterMode", store.mode().name())
         .put("limiterModeSwitches", store.modeSwitches())
-        .put("storeFailures", store.storeFailures());
+        .put("storeFailures", store.storeFailures())
+        .put("shadowRejected", shadowRejected.sum())
+        .put("shadowDelayed", shadowDelayed.sum())
+        .put("shadowMissingKey", shadowMissingKey.sum());
   }
 }

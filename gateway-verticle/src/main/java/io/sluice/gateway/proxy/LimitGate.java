@@ -88,11 +88,48 @@ public final class LimitGate {
     return decider.confirm(decision, request);
   }
 
-  /** Adds RateLimit-Policy and RateLimit to the response of a forwarded request. */
+  /**
+   * Adds RateLimit-Policy and RateLimit to the response of a forwarded request: the tightest enforced policy, then
+   * each shadow policy that matched it (see {@link RateLimitHeaders}).
+   */
   public void decorate(HttpResponse response, Decision decision) {
-    if (decision != null && decision.tightest() != null) {
-      response.headers().set(RateLimitHeaders.POLICY, RateLimitHeaders.policy(decision.policy()));
-      response.headers().set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), clock.millis()));
+    if (decision == null) {
+      return;
+    }
+    long now = clock.millis();
+    if (decision.shadows().isEmpty()) {
+      if (decision.tightest() != null) {
+        response.headers().set(RateLimitHeaders.POLICY, RateLimitHeaders.policy(decision.policy()));
+        response.headers().set(RateLimitHeaders.LIMIT, RateLimitHeaders.limit(decision.tightest(), now));
+      }
+      return;
+    }
+    StringBuilder policies = new StringBuilder();
+    StringBuilder limits = new StringBuilder();
+    if (decision.tightest() != null) {
+      policies.append(RateLimitHeaders.policy(decision.policy()));
+      limits.append(RateLimitHeaders.limit(decision.tightest(), now));
+    }
+    for (Decision.Shadow shadow : decision.shadows()) {
+      policies.append(policies.length() == 0 ? "" : ", ").append(RateLimitHeaders.shadowPolicy(shadow));
+      limits.append(limits.length() == 0 ? "" : ", ").append(RateLimitHeaders.shadowLimit(shadow, now));
+    }
+    response.headers().set(RateLimitHeaders.POLICY, policies.toString());
+    response.headers().set(RateLimitHeaders.LIMIT, limits.toString());
+  }
+
+  /**
+   * Counts, for a request about to be forwarded on {@code decision}, what its shadow policies would have done instead
+   * (once per forwarded request, as {@code forwarded} is counted).
+   */
+  public void countShadows(Decision decision) {
+    for (Decision.Shadow shadow : decision.shadows()) {
+      switch (shadow.verdict()) {
+        case REJECT -> stats.shadowRejected.increment();
+        case DELAY -> stats.shadowDelayed.increment();
+        case MISSING_KEY -> stats.shadowMissingKey.increment();
+        case FORWARD -> { }
+      }
     }
   }
 

@@ -3,6 +3,7 @@ package io.sluice.gateway.config;
 import io.sluice.gateway.limit.KeySource;
 import io.sluice.gateway.limit.OnStoreFailure;
 import io.sluice.gateway.limit.Policy;
+import io.sluice.gateway.limit.RouteMatch;
 import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -24,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.Set;
 import java.util.function.Function;
 import java.util.stream.Stream;
 
@@ -149,6 +151,31 @@ class ConfigLoaderTest {
     }
 
     @Test
+    @DisplayName("conf/routes.example.json: a global limit, a per-user slow-down on /api/*, a login limit and a "
+        + "shadow trial, each with its match and mode")
+    void routesExample() throws IOException {
+      JsonObject example = new JsonObject(java.nio.file.Files.readString(
+          java.nio.file.Path.of("../conf/routes.example.json")));
+      GatewayConfig config = parse(example, "conf/routes.example.json");
+
+      assertEquals(List.of(
+          new Policy("global", new KeySource.Global(), new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0,
+              Policy.OnMissingKey.REJECT),
+          new Policy("per-user", new KeySource.Header("X-Api-Key"), new WindowSpec(5, 1_000), Policy.OnExceed.DELAY,
+              2_000, Policy.OnMissingKey.REJECT, RouteMatch.of(List.of("/api/*"), List.of(), List.of()),
+              Policy.Mode.ENFORCE),
+          new Policy("login", new KeySource.ClientIp(), new WindowSpec(5, 60_000), Policy.OnExceed.REJECT, 0,
+              Policy.OnMissingKey.REJECT, RouteMatch.of(List.of("/api/login"), List.of("POST"), List.of()),
+              Policy.Mode.ENFORCE),
+          new Policy("orders-trial", new KeySource.Header("X-Api-Key"), new WindowSpec(2, 1_000),
+              Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.SKIP,
+              RouteMatch.of(List.of("/api/orders/*"), List.of(), List.of("api.example.com")), Policy.Mode.SHADOW)),
+          config.policies());
+      assertEquals(Set.of("/api"), Set.copyOf(config.policies().get(1).match().prefixes()),
+          "a prefix is kept without its /*");
+    }
+
+    @Test
     @DisplayName("a -conf file replaces the policy list as a whole but merges objects key by key")
     void confMergesObjectsAndReplacesArrays() {
       GatewayConfig config = parse(new JsonObject()
@@ -228,6 +255,18 @@ class ConfigLoaderTest {
         tls-key-of-another-cert.json    | http.tls.key             | must be the private key of the first certificate in http.tls.cert (CN=localhost), and is not
         tls-expired-cert.json           | http.tls.cert            | valid now, but CN=localhost is valid from 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z
         tls-unknown-key.json            | http.tls.password        | is not a known key
+        bad-match-path.json             | policies[0].match.paths[1] | must be a path like "/api/login" or a prefix like "/api/orders/*"
+        match-path-trailing-slash.json  | policies[0].match.paths[0] | must not end in '/'
+        match-path-dot-segment.json     | policies[0].match.paths[0] | must not hold '.' or '..' segments
+        match-path-inner-star.json      | policies[0].match.paths[0] | '*' only as a last segment
+        lower-case-match-method.json    | policies[0].match.methods[0] | must be written "POST": methods are case-sensitive
+        bad-match-method.json           | policies[0].match.methods[1] | must be an HTTP method
+        match-host-with-port.json       | policies[1].match.hosts[0] | without port
+        empty-match-paths.json          | policies[0].match.paths  | non-empty array of strings
+        match-paths-not-strings.json    | policies[0].match.paths[1] | must be a string
+        unknown-match-key.json          | policies[0].match.path   | is not a known key
+        match-not-object.json           | policies[0].match        | must be an object with keys paths, methods and/or hosts
+        bad-mode.json                   | policies[0].mode         | "enforce" or "shadow"
         """)
     void badFixtureIsRejected(String fixture, String key, String expectation) {
       ConfigException e = assertThrows(ConfigException.class, () -> parseFixture(fixture));

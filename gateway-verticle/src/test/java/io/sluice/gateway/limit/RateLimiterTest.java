@@ -48,6 +48,18 @@ class RateLimiterTest {
       public String clientIp() {
         return "127.0.0.9";
       }
+
+      public String method() {
+        return "GET";
+      }
+
+      public String target() {
+        return "/api/hello";
+      }
+
+      public String host() {
+        return "127.0.0.1:8080";
+      }
     };
   }
 

@@ -66,6 +66,18 @@ class GatewayMetricsTest {
       public String clientIp() {
         return "127.0.0.1";
       }
+
+      public String method() {
+        return "GET";
+      }
+
+      public String target() {
+        return "/api/hello";
+      }
+
+      public String host() {
+        return "127.0.0.1";
+      }
     };
     Decision admitted = limiter.decide(request).await();
     stats.countForwarded(admitted);

@@ -38,6 +38,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -726,5 +727,135 @@ public abstract class GatewayHttpContract {
     GatewayVerticle wrongName = gateway(new JsonArray().add(policy("global", "global", 100, "10s")), "5s",
         "https://127.0.0.1:" + tls.actualPort(), trust);
     assertEquals(502, get(wrongName, "/api/hello", null).statusCode());
+  }
+  // ---- per-route and shadow policies
+
+  private static JsonObject matching(JsonObject policy, JsonObject match) {
+    return policy.put("match", match);
+  }
+
+  private static JsonArray strings(String... items) {
+    return new JsonArray(List.of((Object[]) items));
+  }
+
+  /** The status of the one answer to a raw request sent on a connection of its own ("Connection: close"). */
+  private int rawStatus(GatewayVerticle gateway, String requestLine, String host) {
+    String answer = sendUntilClosed(gateway, requestLine + "\r\n" + (host == null ? "" : "Host: " + host + "\r\n")
+        + "Connection: close\r\n\r\n");
+    assertTrue(answer.startsWith("HTTP/1.1 ") || answer.startsWith("HTTP/1.0 "), answer);
+    return Integer.parseInt(answer.substring(9, 12));
+  }
+
+  /** A RateLimit or RateLimit-Policy field without its {@code t} parameters (seconds to a reset that includes slack). */
+  private static String withoutResets(String field) {
+    return field == null ? null : field.replaceAll(";t=\\d+", "");
+  }
+
+  private JsonObject stats(GatewayVerticle gateway) {
+    return client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
+  }
+
+  @Test
+  @DisplayName("a POST /api/login limit counts logins however the path is spelled, and never a GET /api/hello")
+  void loginLimitCountsOnlyLogins() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(matching(policy("login", "global", 1, "10s"),
+        new JsonObject().put("paths", strings("/api/login")).put("methods", strings("POST")))));
+    HttpResponse<Buffer> first = client.post(gateway.proxyPort(), "127.0.0.1", "/api/login").send().await();
+    assertEquals(404, first.statusCode(), "forwarded: the API has no login, its 404 comes back");
+    assertEquals("\"login\";r=0", withoutResets(first.getHeader("RateLimit")));
+    for (String spelling : List.of("/api/login", "/API/Login?next=/", "/api/x/../login", "/api//login/",
+        "/api/%6cogin", "/api/login;jsessionid=7", "/api%2Flogin")) {
+      HttpResponse<Buffer> again = client.post(gateway.proxyPort(), "127.0.0.1", spelling).send().await();
+      assertEquals(429, again.statusCode(), spelling);
+      assertEquals("login", again.bodyAsJsonObject().getString("policy"));
+    }
+    for (int i = 0; i < 5; i++) {
+      HttpResponse<Buffer> hello = get(gateway, "/api/hello", null);
+      assertEquals(200, hello.statusCode());
+      assertNull(hello.getHeader("RateLimit"), "no policy applied to it");
+    }
+    assertEquals(200, get(gateway, "/api/login/../hello", null).statusCode(), "a GET is not a login");
+  }
+
+  @Test
+  @DisplayName("a prefix limit counts the paths under it, and the others not")
+  void prefixLimit() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(matching(policy("api", "global", 2, "10s"),
+        new JsonObject().put("paths", strings("/api/*")))));
+    assertEquals(200, get(gateway, "/api/hello", null).statusCode());
+    assertEquals(200, get(gateway, "/api/headers", null).statusCode());
+    assertEquals(429, get(gateway, "/API/hello", null).statusCode());
+    assertEquals(429, get(gateway, "/api", null).statusCode(), "the prefix itself");
+    for (int i = 0; i < 3; i++) {
+      assertEquals(200, get(gateway, "/health", null).statusCode(), "outside /api/*");
+      assertEquals(404, get(gateway, "/apix", null).statusCode(), "not under /api/: forwarded, the API's 404");
+    }
+  }
+
+  @Test
+  @DisplayName("a host limit counts its host on any port, in any case, also named by an absolute target; not others")
+  void hostLimit() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(matching(policy("api-host", "global", 1, "10s"),
+        new JsonObject().put("hosts", strings("api.example.com")))));
+    assertEquals(200, rawStatus(gateway, "GET /api/hello HTTP/1.1", "api.example.com:8080"));
+    assertEquals(429, rawStatus(gateway, "GET /api/hello HTTP/1.1", "API.Example.COM"));
+    assertEquals(429, rawStatus(gateway, "GET /api/hello HTTP/1.1", "api.example.com."));
+    assertEquals(429, rawStatus(gateway, "GET http://api.example.com/api/hello HTTP/1.1", "other.example.com"),
+        "the absolute target's authority is the host");
+    assertEquals(200, rawStatus(gateway, "GET /api/hello HTTP/1.1", "other.example.com"));
+    assertEquals(200, rawStatus(gateway, "GET http://other.example.com/api/hello HTTP/1.1", "api.example.com"));
+    // the API answers 400 to a request without Host through the netty engine (which forwards none); never 429
+    assertNotEquals(429, rawStatus(gateway, "GET /api/hello HTTP/1.0", null), "no host at all");
+  }
+
+  @Test
+  @DisplayName("a shadow policy forwards everything, and its RateLimit item and /stats say what it would have done")
+  void shadowPolicyForwardsAndReports() {
+    GatewayVerticle gateway = gateway(new JsonArray()
+        // under 100 per window: no leases, so RateLimit counts down one by one on every store
+        .add(policy("global", "global", 50, "10s"))
+        .add(policy("trial", "global", 2, "10s").put("mode", "shadow")));
+    List<HttpResponse<Buffer>> answers = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      HttpResponse<Buffer> answer = get(gateway, "/api/hello", null);
+      assertEquals(200, answer.statusCode(), "never refused by the shadow policy");
+      answers.add(answer);
+    }
+    assertEquals("\"global\";q=50;w=10, \"trial\";q=2;w=10;shadow=forward",
+        answers.get(0).getHeader("RateLimit-Policy"));
+    assertEquals("\"global\";r=49, \"trial\";r=1;shadow=forward",
+        withoutResets(answers.get(0).getHeader("RateLimit")));
+    assertEquals("\"global\";r=48, \"trial\";r=0;shadow=forward",
+        withoutResets(answers.get(1).getHeader("RateLimit")));
+    for (int i = 2; i < 4; i++) {
+      assertEquals("\"global\";r=" + (47 - (i - 2)) + ", \"trial\";r=0;shadow=reject",
+          withoutResets(answers.get(i).getHeader("RateLimit")));
+      assertTrue(answers.get(i).getHeader("RateLimit").matches(".*\"trial\";r=0;t=1[01];shadow=reject"),
+          "t: when it would have had room again");
+    }
+    JsonObject stats = stats(gateway);
+    assertEquals(4L, stats.getLong("forwarded"), stats::encode);
+    assertEquals(0L, stats.getLong("rejected"), stats::encode);
+    assertEquals(2L, stats.getLong("shadowRejected"), stats::encode);
+    assertEquals(0L, stats.getLong("shadowDelayed"), stats::encode);
+  }
+
+  @Test
+  @DisplayName("a delaying shadow policy forwards at once what it would have held, and counts it as shadowDelayed")
+  void shadowDelayIsCounted() {
+    GatewayVerticle gateway = gateway(new JsonArray().add(policy("trial", "header:X-Api-Key", 1, "10s")
+        .put("onExceed", "delay").put("maxDelay", "30s").put("mode", "shadow")));
+    long start = System.nanoTime();
+    assertEquals(200, get(gateway, "/api/hello", "k").statusCode());
+    HttpResponse<Buffer> held = get(gateway, "/api/hello", "k");
+    assertEquals(200, held.statusCode());
+    assertTrue(held.getHeader("RateLimit").endsWith(";shadow=delay"), held.getHeader("RateLimit"));
+    HttpResponse<Buffer> unkeyed = get(gateway, "/api/hello", null);
+    assertEquals(200, unkeyed.statusCode(), "a missing key is not answered 401 by a shadow policy");
+    assertTrue(unkeyed.getHeader("RateLimit").endsWith(";shadow=missing-key"), unkeyed.getHeader("RateLimit"));
+    assertTrue(System.nanoTime() - start < 5_000_000_000L, "nothing was held for the 10 s window");
+    JsonObject stats = stats(gateway);
+    assertEquals(1L, stats.getLong("shadowDelayed"), stats::encode);
+    assertEquals(1L, stats.getLong("shadowMissingKey"), stats::encode);
   }
 }

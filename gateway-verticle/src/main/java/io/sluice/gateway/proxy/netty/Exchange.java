@@ -189,7 +189,7 @@ final class Exchange {
     }
     decider = server.gate().limiterFor(request.headers());
     counted = server.gate().counts(decider);
-    info = new NettyRequestInfo(request.headers(), client.clientIp());
+    info = new NettyRequestInfo(request, client.clientIp());
     server.gate().decide(decider, info).onComplete(this::decided);
   }
 
@@ -306,6 +306,7 @@ final class Exchange {
     upstream = connection;
     if (counted) {
       server.stats().countForwarded(decision);
+      server.gate().countShadows(decision);
     }
     if (verdict.expectsContinue()) {
       // admitted: now the client may send its body (the upstream is not asked; it never sees Expect)

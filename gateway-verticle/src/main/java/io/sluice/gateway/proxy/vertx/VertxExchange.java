@@ -151,7 +151,7 @@ final class VertxExchange {
     LimitGate gate = server.gate();
     decider = gate.limiterFor(head.headers());
     counted = gate.counts(decider);
-    info = new VertxRequestInfo(request.headers(), clientIp);
+    info = new VertxRequestInfo(request.headers(), head, clientIp);
     gate.decide(decider, info).onComplete(this::decided);
   }
 
@@ -260,6 +260,7 @@ final class VertxExchange {
     if (again == decision) {
       if (counted) {
         server.stats().countForwarded(decision);
+        server.gate().countShadows(decision);
         sentNanos = System.nanoTime();
       }
       for (java.util.Map.Entry<String, String> field : head.headers()) {

@@ -66,6 +66,11 @@ class Http2EngineTest {
   }
 
   private GatewayVerticle gateway(JsonObject http, boolean h2c, int upstreamPort) {
+    return gateway(http, h2c, upstreamPort, new JsonArray().add(new JsonObject().put("name", "per-token")
+        .put("key", "header:X-Api-Key").put("requests", 3).put("window", "10s").put("onMissingKey", "skip")));
+  }
+
+  private GatewayVerticle gateway(JsonObject http, boolean h2c, int upstreamPort, JsonArray policies) {
     JsonObject config = new JsonObject()
         .put("http", http.put("host", "127.0.0.1").put("port", 0))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
@@ -73,8 +78,7 @@ class Http2EngineTest {
         .put("upstreamTimeout", "5s")
         .put("warmup", new JsonObject().put("path", "/health").put("requests", 3))
         .put("proxy", new JsonObject().put("engine", "vertx").put("h2c", h2c))
-        .put("policies", new JsonArray().add(new JsonObject().put("name", "per-token").put("key", "header:X-Api-Key")
-            .put("requests", 3).put("window", "10s").put("onMissingKey", "skip")));
+        .put("policies", policies);
     GatewayVerticle gateway = new GatewayVerticle();
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config)).await();
     return gateway;
@@ -259,5 +263,30 @@ class Http2EngineTest {
     String answer = PrefaceProbe.send(gateway.proxyPort());
     assertTrue(answer.startsWith("HTTP/1.1 505 "), answer);
     assertTrue(answer.contains("application/problem+json"), answer);
+  }
+
+  @Test
+  @DisplayName("over HTTP/2 a host policy matches the :authority (without port, in any case), as Host over HTTP/1.1")
+  void hostPolicyMatchesAuthority() {
+    JsonArray policies = new JsonArray().add(new JsonObject().put("name", "api-host").put("key", "global")
+        .put("requests", 1).put("window", "10s")
+        .put("match", new JsonObject().put("hosts", new JsonArray().add("api.example.com"))));
+    GatewayVerticle gateway = gateway(new JsonObject(), true, apiPort, policies);
+    HttpClient client = client(priorKnowledge());
+    Answer first = sendAs(client, gateway.proxyPort(), "api.example.com").await();
+    assertEquals(HttpVersion.HTTP_2, first.version());
+    assertEquals(200, first.status());
+    assertEquals(429, sendAs(client, gateway.proxyPort(), "API.Example.com").await().status());
+    assertEquals(200, sendAs(client, gateway.proxyPort(), "other.example.com").await().status());
+  }
+
+  /** GET /api/hello to the gateway at 127.0.0.1, with {@code host}:8443 as :authority. */
+  private static Future<Answer> sendAs(HttpClient client, int port, String host) {
+    RequestOptions options = new RequestOptions()
+        .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+        .setHost(host).setPort(8443).setURI("/api/hello");
+    return client.request(options)
+        .compose(request -> request.send())
+        .compose(response -> response.body().map(read -> answer(response, read)));
   }
 }
