@@ -31,6 +31,8 @@ final class ClusterSerialization {
   static final int ADD_ADMISSIONS = 4;
   static final int BATCH = 5;
   static final int OWNER_BATCH = 6;
+  static final int PEEK = 8;
+  static final int RESET = 9;
 
   /** Type ids of the stored and returned values (positive and unique among custom serializers). */
   static final int WINDOW_STATE_TYPE = 0x51C1_01;
@@ -102,6 +104,8 @@ final class ClusterSerialization {
       case ADD_ADMISSIONS -> new AddAdmissionsProcessor();
       case BATCH -> new BatchProcessor();
       case OWNER_BATCH -> new OwnerBatch();
+      case PEEK -> new PeekProcessor();
+      case RESET -> new ResetProcessor();
       default -> null;
     };
   }

@@ -67,6 +67,16 @@ public final class HazelcastCounterStore implements CounterStore {
     return submit(key, new AddAdmissionsProcessor(spec, nowMillis, admitted)).mapEmpty();
   }
 
+  @Override
+  public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
+    return submit(key, new PeekProcessor(spec, nowMillis));
+  }
+
+  @Override
+  public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
+    return submit(key, new ResetProcessor(spec, nowMillis)).mapEmpty();
+  }
+
   /** Returns {@code returned} unused permits recorded in {@code returnBucket} and asks for a new batch. */
   public Future<LeaseGrant> lease(String key, WindowSpec spec, long nowMillis, long startMillis, long endMillis,
                                   int wanted, long returnBucket, int returned) {

@@ -61,6 +61,22 @@ public final class LeasingCounterStore implements CounterStore {
   }
 
   @Override
+  public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
+    return store.peek(key, spec, nowMillis);
+  }
+
+  /**
+   * Resets the key on its owner and drops this gateway's batch for it. Other gateways keep the permits they hold in
+   * batches (at most one batch each, at most {@link WindowSpec#leaseMillis()} long) and forget a denial within
+   * {@value #DENIAL_TRUST_MILLIS} ms.
+   */
+  @Override
+  public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
+    leases.remove(key);
+    return store.reset(key, spec, nowMillis);
+  }
+
+  @Override
   public boolean isReady() {
     return store.isReady();
   }

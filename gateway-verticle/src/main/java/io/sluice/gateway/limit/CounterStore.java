@@ -21,6 +21,19 @@ public interface CounterStore {
    */
   Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted);
 
+  /**
+   * What a request on {@code key} asking at {@code nowMillis} would get (when it fits, and what would be left), without
+   * taking anything: for looking at a key, not for deciding.
+   */
+  default Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
+    return Future.failedFuture(new UnsupportedOperationException(getClass().getSimpleName() + " cannot show a key"));
+  }
+
+  /** Forgets every admission of {@code key}: its next requests find a full window free. */
+  default Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
+    return Future.failedFuture(new UnsupportedOperationException(getClass().getSimpleName() + " cannot reset a key"));
+  }
+
   /** Whether the store can take decisions now (for readiness). */
   default boolean isReady() {
     return true;

@@ -37,6 +37,8 @@ import java.util.function.Supplier;
 public final class FailoverCounterStore implements CounterStore {
 
   static final long PROBE_INTERVAL_MILLIS = 200;
+  /** The longest an admin call (look at a key, reset it) waits on the shared counters: an operator waits, not a client. */
+  private static final long ADMIN_TIMEOUT_MILLIS = 2_000;
   private static final long SWEEP_PERIOD_MILLIS = 5_000;
   /** Write-back rounds before sharing again (each carries what was admitted during the previous one). */
   private static final int MAX_CARRY_ROUNDS = 8;
@@ -341,6 +343,24 @@ public final class FailoverCounterStore implements CounterStore {
       }
     });
     return result.future();
+  }
+
+  /** The shared counters' view while they are in use, else this gateway's own (what it decides alone with). */
+  @Override
+  public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
+    return state == StoreMode.State.SHARED
+        ? shared.peek(key, spec, nowMillis).timeout(ADMIN_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS)
+        : local.peek(key, spec, nowMillis);
+  }
+
+  /** Forgets the key here (what was admitted alone included) and in the shared counters. */
+  @Override
+  public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
+    local.reset(key, spec, nowMillis);
+    synchronized (this) {
+      ledger.remove(key);
+    }
+    return shared.reset(key, spec, nowMillis).timeout(ADMIN_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 
   private void failed(String key, WindowSpec spec, String why) {

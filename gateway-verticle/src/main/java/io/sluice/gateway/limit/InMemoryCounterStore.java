@@ -59,6 +59,25 @@ public final class InMemoryCounterStore implements CounterStore {
     return Future.succeededFuture();
   }
 
+  @Override
+  public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
+    Reservation[] result = new Reservation[1];
+    // read under the map's lock on the key, as every change of it is made
+    entries.computeIfPresent(key, (k, entry) -> {
+      if (entry.expiresAt > nowMillis) {
+        result[0] = entry.state.peek(spec, nowMillis);
+      }
+      return entry;
+    });
+    return Future.succeededFuture(result[0] != null ? result[0] : new WindowState().peek(spec, nowMillis));
+  }
+
+  @Override
+  public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
+    entries.remove(key);
+    return Future.succeededFuture();
+  }
+
   /**
    * Notes one admission decided elsewhere in {@code bucket}, without ever refusing it (see
    * {@link WindowState#record}).

@@ -141,6 +141,19 @@ public final class WindowState {
     return size == 0;
   }
 
+  /**
+   * What a request asking now would get, without taking it: a copy reserves the earliest slot within one window. For
+   * looking at a key (the admin API), never on the decision path.
+   */
+  public Reservation peek(WindowSpec spec, long nowMillis) {
+    WindowState copy = new WindowState();
+    copy.buckets = Arrays.copyOf(buckets, buckets.length);
+    copy.counts = Arrays.copyOf(counts, counts.length);
+    copy.size = size;
+    copy.highWater = highWater;
+    return copy.reserve(spec, nowMillis, nowMillis, nowMillis + spec.windowMillis());
+  }
+
   /** Admissions recorded at or after {@code bucket}. */
   public int countFrom(long bucket) {
     int total = 0;

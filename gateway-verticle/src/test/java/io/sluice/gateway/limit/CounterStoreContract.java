@@ -206,6 +206,35 @@ public abstract class CounterStoreContract {
         .filter(i -> store().reserve(key, FIVE_PER_SECOND, T0, T0, T0).await().granted()).count());
   }
 
+  @Test
+  @DisplayName("peek says what a request asking now would get, and takes nothing")
+  void peekTakesNothing() {
+    String key = freshKey();
+    Reservation fresh = store().peek(key, FIVE_PER_SECOND, T0).await();
+    assertTrue(fresh.granted());
+    assertEquals(4, fresh.remaining(), "a key never seen: the first of five");
+    for (int i = 0; i < 5; i++) {
+      assertTrue(store().reserve(key, FIVE_PER_SECOND, T0 + 10, T0 + 10, T0 + 10).await().granted());
+    }
+    Reservation full = store().peek(key, FIVE_PER_SECOND, T0 + 20).await();
+    assertEquals(false, full.granted());
+    assertEquals(full, store().peek(key, FIVE_PER_SECOND, T0 + 20).await(), "peeking again changes nothing");
+    assertTrue(full.atMillis() > T0 + 1_000, "free once the five leave the window: " + full.atMillis());
+  }
+
+  @Test
+  @DisplayName("reset forgets a key's admissions: a full window is free again at once, for every caller")
+  void resetFreesTheKey() {
+    String key = freshKey();
+    for (int i = 0; i < 5; i++) {
+      store().reserve(key, FIVE_PER_SECOND, T0, T0, T0).await();
+    }
+    assertEquals(false, store().reserve(key, FIVE_PER_SECOND, T0 + 10, T0 + 10, T0 + 10).await().granted());
+    peer().reset(key, FIVE_PER_SECOND, T0 + 20).await();
+    assertEquals(5, java.util.stream.IntStream.range(0, 6)
+        .filter(i -> store().reserve(key, FIVE_PER_SECOND, T0 + 30, T0 + 30, T0 + 30).await().granted()).count());
+  }
+
   private void assertAtMostTheLimit(WindowSpec spec, int granted, int callers) {
     int floor = spec.requests() - callers * heldAheadPerCaller(spec);
     assertTrue(granted <= spec.requests() && granted >= floor,

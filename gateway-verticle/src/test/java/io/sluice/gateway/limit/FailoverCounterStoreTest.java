@@ -503,5 +503,15 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
       return call(() -> inner.addAdmissions(key, spec, nowMillis, admitted));
     }
+
+    @Override
+    public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
+      return call(() -> inner.peek(key, spec, nowMillis));
+    }
+
+    @Override
+    public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
+      return call(() -> inner.reset(key, spec, nowMillis));
+    }
   }
 }
