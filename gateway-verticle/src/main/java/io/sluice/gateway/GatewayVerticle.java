@@ -72,7 +72,7 @@ public class GatewayVerticle extends VerticleBase {
           : new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
       upstreams = shared.upstreams();
       management = new ManagementServer(vertx, config.management(), shared.store(), shared.limiter(),
-          shared.stats(), upstreams, shared.metrics());
+          shared.stats(), upstreams, shared.metrics(), config.adminToken());
       return warmUp(shared.store())
           .compose(warm -> Future.all(startProxy(shared, config), startManagement(config)))
           .compose(listening -> proxy.warmUp(config.warmup()))

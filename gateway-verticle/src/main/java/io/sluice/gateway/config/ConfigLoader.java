@@ -59,6 +59,7 @@ public final class ConfigLoader {
       "SLUICE_HTTP_TLS_KEY", "http.tls.key",
       "SLUICE_MANAGEMENT_HOST", "management.host",
       "SLUICE_MANAGEMENT_PORT", "management.port",
+      "SLUICE_MANAGEMENT_ADMIN_TOKEN", "management.adminToken",
       "SLUICE_UPSTREAMS", "upstreams",
       "SLUICE_UPSTREAM_TIMEOUT", "upstreamTimeout",
       "SLUICE_UPSTREAM_TRUST", "upstreamTrust",
@@ -87,6 +88,8 @@ public final class ConfigLoader {
   private static final Set<String> JSON_KEYS = Set.of("upstreams", "policies");
   /** An RFC 9110 token, what a header field name is. */
   private static final Pattern HEADER_NAME = Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]+");
+  /** Shortest admin token accepted: 16 characters of a random hex or base64 string are 64 bits and more. */
+  private static final int MIN_ADMIN_TOKEN_LENGTH = 16;
   private static final Pattern POLICY_NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
   private final Map<String, String> environment;
@@ -253,7 +256,8 @@ public final class ConfigLoader {
           "maxHeaders", "maxConnections", "tls"));
       GatewayConfig.HttpLimits httpLimits = httpLimits(root.getJsonObject("http"));
       Optional<GatewayConfig.Tls> httpTls = httpTls(root.getJsonObject("http"));
-      GatewayConfig.Endpoint management = endpoint(root, "management", Set.of());
+      GatewayConfig.Endpoint management = endpoint(root, "management", Set.of("adminToken"));
+      Optional<String> adminToken = adminToken(root.getJsonObject("management"));
       if (http.port() != 0 && http.port() == management.port()) {
         throw fail("management.port", "must differ from http.port", management.port());
       }
@@ -302,7 +306,8 @@ public final class ConfigLoader {
       }
       GatewayConfig.AccessLog accessLog = choice(root, "accessLog", "accessLog", GatewayConfig.AccessLog.class, "off");
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
-          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls, engine, h2c, accessLog);
+          clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls, engine, h2c, accessLog,
+          adminToken);
     }
 
     private GatewayConfig.HttpLimits httpLimits(JsonObject http) {
@@ -403,6 +408,24 @@ public final class ConfigLoader {
         throw fail(path, "must be a string (a file path)", value);
       }
       return text;
+    }
+
+    /**
+     * The admin API's bearer token: absent (the API is off) or at least {@value #MIN_ADMIN_TOKEN_LENGTH} printable
+     * ASCII characters without spaces, so that it fits an Authorization field and cannot be guessed.
+     */
+    private Optional<String> adminToken(JsonObject management) {
+      Object value = management == null ? null : management.getValue("adminToken");
+      if (value == null || "".equals(value)) {
+        return Optional.empty();
+      }
+      if (!(value instanceof String token) || token.length() < MIN_ADMIN_TOKEN_LENGTH
+          || !token.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+        // never echo a token, even a bad one
+        throw fail("management.adminToken", "must be at least " + MIN_ADMIN_TOKEN_LENGTH
+            + " printable ASCII characters without spaces (e.g. openssl rand -hex 32)", "(hidden)");
+      }
+      return Optional.of(token);
     }
 
     private GatewayConfig.Endpoint endpoint(JsonObject root, String name, Set<String> otherKeys) {

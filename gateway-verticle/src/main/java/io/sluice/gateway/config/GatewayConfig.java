@@ -18,16 +18,18 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
                             List<X509Certificate> upstreamTrust, long upstreamTimeoutMillis,
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
                             Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits,
-                            Optional<Tls> httpTls, Engine engine, boolean h2c, AccessLog accessLog) {
+                            Optional<Tls> httpTls, Engine engine, boolean h2c, AccessLog accessLog,
+                            Optional<String> adminToken) {
 
   /**
    * One line for the log at startup: every setting as it is in force, trusted certificates by subject, never a private
-   * key (see {@link Tls#toString}).
+   * key (see {@link Tls#toString}) nor the admin token.
    */
   @Override
   public String toString() {
     return "http=" + http + " " + httpLimits + " tls=" + httpTls.map(Tls::toString).orElse("off")
-        + " management=" + management + " upstreams=" + upstreams
+        + " management=" + management + " adminApi=" + (adminToken.isPresent() ? "on" : "off")
+        + " upstreams=" + upstreams
         + " upstreamTrust=" + upstreamTrust.stream().map(c -> c.getSubjectX500Principal().getName()).toList()
         + " upstreamTimeout=" + upstreamTimeoutMillis + "ms " + upstreamPool
         + " shutdownGrace=" + shutdownGraceMillis + "ms clientIdleTimeout=" + clientIdleTimeoutMillis + "ms "

@@ -2,7 +2,9 @@ package io.sluice.gateway.http;
 
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
+import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.RateLimiter;
+import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.StoreMode;
 import io.sluice.gateway.metrics.GatewayMetrics;
 import io.sluice.gateway.metrics.VertxMetricsSetup;
@@ -22,6 +24,8 @@ import io.vertx.ext.healthchecks.Status;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.healthchecks.HealthCheckHandler;
 
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.Set;
 
 /**
@@ -48,6 +52,10 @@ public final class ManagementServer {
 
   /** The Prometheus text exposition format, version 0.0.4 (what {@code PrometheusMeterRegistry.scrape()} writes). */
   static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+  /** A policy's counter for one key (raw in the path, URL-encoded; hashed before use, never logged). */
+  static final String ADMIN_LIMITS = "/admin/limits/:policy/:key";
+  private static final String BEARER = "Bearer ";
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ManagementServer.class);
 
   private final Vertx vertx;
   private final GatewayConfig.Endpoint endpoint;
@@ -56,11 +64,15 @@ public final class ManagementServer {
   private final GatewayStats stats;
   private final UpstreamProbe upstreams;
   private final GatewayMetrics metrics;
+  /** The admin API's bearer token, as bytes for a constant-time comparison; null: the admin API is off. */
+  private final byte[] adminToken;
   private volatile boolean ready;
   private HttpServer server;
 
   public ManagementServer(Vertx vertx, GatewayConfig.Endpoint endpoint, CounterStore store, RateLimiter limiter,
-                          GatewayStats stats, UpstreamProbe upstreams, GatewayMetrics metrics) {
+                          GatewayStats stats, UpstreamProbe upstreams, GatewayMetrics metrics,
+                          java.util.Optional<String> adminToken) {
+    this.adminToken = adminToken.map(token -> token.getBytes(StandardCharsets.US_ASCII)).orElse(null);
     this.vertx = vertx;
     this.endpoint = endpoint;
     this.store = store;
@@ -77,18 +89,101 @@ public final class ManagementServer {
         .resultMapper(result -> Future.succeededFuture(readinessOf(result))));
     resource(router, "/stats", ctx -> json(ctx, 200, withStoreTraffic(stats.toJson())));
     resource(router, "/metrics", this::metrics);
+    router.route(ADMIN_LIMITS).handler(this::authorized);
+    router.route(ADMIN_LIMITS).method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::showLimit);
+    router.route(ADMIN_LIMITS).method(HttpMethod.DELETE).handler(this::resetLimit);
     router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "Not Found", "nothing at "
-        + shortened(ctx.request().path()) + " on the management port: it serves /health/live, /health/ready, /stats"
-        + " and /metrics"));
+        + shortened(ctx.request().path()) + " on the management port: it serves /health/live, /health/ready, /stats,"
+        + " /metrics and, when on, /admin/limits/{policy}/{key}"));
     router.errorHandler(405, ctx -> {
-      ctx.response().putHeader("allow", "GET, HEAD");
-      problem(ctx, 405, "method-not-allowed", "Method Not Allowed",
-          ctx.request().method() + " is not allowed on " + shortened(ctx.request().path()) + ": only GET and HEAD");
+      boolean admin = ctx.request().path() != null && ctx.request().path().startsWith("/admin/");
+      ctx.response().putHeader("allow", admin ? "GET, HEAD, DELETE" : "GET, HEAD");
+      problem(ctx, 405, "method-not-allowed", "Method Not Allowed", ctx.request().method() + " is not allowed on "
+          + shortened(ctx.request().path()) + (admin ? ": only GET, HEAD and DELETE" : ": only GET and HEAD"));
     });
     router.errorHandler(500, ctx -> problem(ctx, 500, "internal-error", "Internal Server Error",
         "the management port failed to answer: " + ctx.failure()));
     server = vertx.createHttpServer().requestHandler(router);
     return server.listen(endpoint.port(), endpoint.host());
+  }
+
+  /**
+   * The admin API asks for {@code Authorization: Bearer <management.adminToken>}, compared in constant time; without a
+   * token configured it is off, and its paths are not found.
+   */
+  private void authorized(RoutingContext ctx) {
+    if (adminToken == null) {
+      problem(ctx, 404, "not-found", "Not Found", "the admin API is off: set management.adminToken "
+          + "(SLUICE_MANAGEMENT_ADMIN_TOKEN) to turn it on");
+      return;
+    }
+    String field = ctx.request().getHeader("authorization");
+    byte[] given = field != null && field.regionMatches(true, 0, BEARER, 0, BEARER.length())
+        ? field.substring(BEARER.length()).trim().getBytes(StandardCharsets.US_ASCII) : new byte[0];
+    if (!MessageDigest.isEqual(given, adminToken)) {
+      ctx.response().putHeader("www-authenticate", "Bearer realm=\"sluice-admin\"");
+      problem(ctx, 401, "unauthorized", "Unauthorized", "the admin API needs Authorization: Bearer <management"
+          + ".adminToken>");
+      return;
+    }
+    ctx.next();
+  }
+
+  /**
+   * {@code GET /admin/limits/{policy}/{key}}: what the policy counted for that key (given raw, hashed as the limiter
+   * hashes it; for a global policy any key): what is left now and when the next request fits.
+   */
+  private void showLimit(RoutingContext ctx) {
+    Policy policy = policyOf(ctx);
+    if (policy == null) {
+      return;
+    }
+    limiter.peek(policy, ctx.pathParam("key")).onComplete(answer -> {
+      if (answer.failed()) {
+        problem(ctx, 503, "limiter-unavailable", "Service Unavailable",
+            "the counters could not be read: " + answer.cause());
+        return;
+      }
+      Reservation next = answer.result();
+      long now = System.currentTimeMillis();
+      // the peek took one slot on a copy: what is left before it is one more
+      int remaining = next.granted() && next.atMillis() <= now ? next.remaining() + 1 : 0;
+      json(ctx, 200, new JsonObject()
+          .put("policy", policy.name())
+          .put("requests", policy.window().requests())
+          .put("windowMillis", policy.window().windowMillis())
+          .put("remaining", remaining)
+          .put("used", policy.window().requests() - remaining)
+          .put("nextAllowedAt", java.time.Instant.ofEpochMilli(Math.max(now, next.atMillis())).toString())
+          .put("retryAfterMillis", Math.max(0, next.atMillis() - now)));
+    });
+  }
+
+  /** {@code DELETE /admin/limits/{policy}/{key}}: forgets what the policy counted for that key, cluster-wide. */
+  private void resetLimit(RoutingContext ctx) {
+    Policy policy = policyOf(ctx);
+    if (policy == null) {
+      return;
+    }
+    limiter.reset(policy, ctx.pathParam("key")).onComplete(done -> {
+      if (done.failed()) {
+        problem(ctx, 503, "limiter-unavailable", "Service Unavailable",
+            "the counters could not be reset: " + done.cause());
+        return;
+      }
+      LOG.info("admin: policy '{}' reset for one key (by {})", policy.name(), ctx.request().remoteAddress());
+      ctx.response().setStatusCode(204).end();
+    });
+  }
+
+  /** The policy the path names, or null once a 404 is sent. */
+  private Policy policyOf(RoutingContext ctx) {
+    String name = ctx.pathParam("policy");
+    Policy policy = limiter.policy(name).orElse(null);
+    if (policy == null) {
+      problem(ctx, 404, "unknown-policy", "Not Found", "no policy named '" + shortened(name) + "'");
+    }
+    return policy;
   }
 
   /** Alive while the management port's event loop answers. */

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -155,6 +156,26 @@ public final class RateLimiter {
     }
     redecisions.increment();
     return release(decision).transform(released -> decide(request, false));
+  }
+
+  /** The policy of this name, if there is one. */
+  public Optional<Policy> policy(String name) {
+    return policies.stream().filter(policy -> policy.name().equals(name)).findFirst();
+  }
+
+  /**
+   * What a request of {@code identity} (a token, header value or address, raw; ignored by a global policy) would get
+   * from {@code policy} now, without taking it. The identity is hashed as for a decision and not kept.
+   */
+  public Future<Reservation> peek(Policy policy, String identity) {
+    return store.peek(storeKey(policy, identity), policy.window(), clock.millis());
+  }
+
+  /** Forgets what {@code policy} counted for {@code identity}, here and in the store (for every gateway sharing it). */
+  public Future<Void> reset(Policy policy, String identity) {
+    String key = storeKey(policy, identity);
+    knownFull.remove(key);
+    return store.reset(key, policy.window(), clock.millis());
   }
 
   /** Gives back the slots of an admitted request that will not be forwarded after all. */

@@ -6,6 +6,7 @@ import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpResponse;
@@ -33,6 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ClusteredGatewaysTest {
 
+  private static final String ADMIN_TOKEN = "admin-" + UUID.randomUUID();
   private static Vertx upstreamVertx;
   private static final List<Vertx> members = new ArrayList<>();
   private static final List<GatewayVerticle> gateways = new ArrayList<>();
@@ -57,7 +59,8 @@ class ClusteredGatewaysTest {
       GatewayVerticle gateway = new GatewayVerticle(ClusteredStores.production(manager.getHazelcastInstance()));
       JsonObject config = new JsonObject()
           .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
-          .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+          .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0)
+              .put("adminToken", ADMIN_TOKEN))
           .put("upstreams", new JsonArray().add("http://127.0.0.1:" + api.actualPort()))
           .put("warmup", new JsonObject().put("path", "/health").put("requests", 0))
           // this test counts exactly what shared counting admits: a first call slower than the default 50 ms on a
@@ -146,5 +149,30 @@ class ClusteredGatewaysTest {
   private static JsonObject stats(int gateway) {
     return client.get(gateways.get(gateway).managementPort(), "127.0.0.1", "/stats").send().await()
         .bodyAsJsonObject();
+  }
+
+  @Test
+  @Order(3)  // after the others have used up token-a's limit and the global one
+  @DisplayName("the admin API on one gateway shows a key's counter and resets it for both: the key gets through on the "
+      + "other gateway at once")
+  void adminResetIsClusterWide() {
+    assertEquals(429, send(1, "token-a").await().statusCode(), "token-a used its 3 of 20 s in the first test");
+    JsonObject before = admin(0, HttpMethod.GET, "per-token", "token-a").bodyAsJsonObject();
+    assertEquals(0, before.getInteger("remaining"), before::encode);
+    assertTrue(before.getLong("retryAfterMillis") > 0, before::encode);
+
+    assertEquals(204, admin(0, HttpMethod.DELETE, "per-token", "token-a").statusCode());
+    assertEquals(204, admin(0, HttpMethod.DELETE, "global", "any").statusCode());
+    JsonObject after = admin(1, HttpMethod.GET, "per-token", "token-a").bodyAsJsonObject();
+    assertEquals(3, after.getInteger("remaining"), "seen from the other gateway: " + after.encode());
+
+    assertEquals(200, send(1, "token-a").await().statusCode(), "let back in, through the other gateway");
+    assertEquals(2, admin(0, HttpMethod.GET, "per-token", "token-a").bodyAsJsonObject().getInteger("remaining"));
+  }
+
+  private static HttpResponse<Buffer> admin(int gateway, HttpMethod method, String policy, String key) {
+    return client.request(method, gateways.get(gateway).managementPort(), "127.0.0.1",
+            "/admin/limits/" + policy + "/" + key)
+        .putHeader("Authorization", "Bearer " + ADMIN_TOKEN).send().await();
   }
 }
