@@ -244,6 +244,7 @@ class ConfigLoaderTest {
         h2c-on-netty.json               | proxy.h2c                | may be true only with proxy.engine "vertx"
         bad-h2c.json                    | proxy.h2c                | must be true or false
         bad-access-log.json             | accessLog                | "off" or "common" or "json"
+        short-admin-token.json          | management.adminToken    | at least 16 printable ASCII characters
         tls-cert-without-key.json       | http.tls.key             | must be set too when http.tls.cert is
         tls-key-without-cert.json       | http.tls.cert            | must be set too when http.tls.key is
         tls-missing-cert-file.json      | http.tls.cert            | readable PEM file of the server's certificate chain (NoSuchFileException
