@@ -134,17 +134,7 @@ public final class ManagementServer {
    * hashes it; for a global policy any key): what is left now and when the next request fits.
    */
   private void showLimit(RoutingContext ctx) {
-    Policy policy = policyOf(ctx);
-    if (policy == null) {
-      return;
-    }
-    limiter.peek(policy, ctx.pathParam("key")).onComplete(answer -> {
-      if (answer.failed()) {
-        problem(ctx, 503, "limiter-unavailable", "Service Unavailable",
-            "the counters could not be read: " + answer.cause());
-        return;
-      }
-      Reservation next = answer.result();
+    onCounters(ctx, "read", policy -> limiter.peek(policy, ctx.pathParam("key")), (policy, next) -> {
       long now = System.currentTimeMillis();
       // the peek took one slot on a copy: what is left before it is one more
       int remaining = next.granted() && next.atMillis() <= now ? next.remaining() + 1 : 0;
@@ -161,18 +151,29 @@ public final class ManagementServer {
 
   /** {@code DELETE /admin/limits/{policy}/{key}}: forgets what the policy counted for that key, cluster-wide. */
   private void resetLimit(RoutingContext ctx) {
+    onCounters(ctx, "reset", policy -> limiter.reset(policy, ctx.pathParam("key")), (policy, done) -> {
+      LOG.info("admin: policy '{}' reset for one key (by {})", policy.name(), ctx.request().remoteAddress());
+      ctx.response().setStatusCode(204).end();
+    });
+  }
+
+  /**
+   * Runs {@code call} on the policy the path names and hands its result to {@code answer}; an unknown policy gets a
+   * 404, counters that do not answer a 503, both as problems.
+   */
+  private <T> void onCounters(RoutingContext ctx, String verb, java.util.function.Function<Policy, Future<T>> call,
+                              java.util.function.BiConsumer<Policy, T> answer) {
     Policy policy = policyOf(ctx);
     if (policy == null) {
       return;
     }
-    limiter.reset(policy, ctx.pathParam("key")).onComplete(done -> {
+    call.apply(policy).onComplete(done -> {
       if (done.failed()) {
         problem(ctx, 503, "limiter-unavailable", "Service Unavailable",
-            "the counters could not be reset: " + done.cause());
-        return;
+            "the counters could not be " + verb + ": " + done.cause());
+      } else {
+        answer.accept(policy, done.result());
       }
-      LOG.info("admin: policy '{}' reset for one key (by {})", policy.name(), ctx.request().remoteAddress());
-      ctx.response().setStatusCode(204).end();
     });
   }
 
