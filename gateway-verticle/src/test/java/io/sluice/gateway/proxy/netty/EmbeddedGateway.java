@@ -3,6 +3,9 @@ package io.sluice.gateway.proxy.netty;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoop;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.HttpDecoderConfig;
@@ -19,6 +22,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
 
+import java.net.SocketAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -61,7 +65,7 @@ final class EmbeddedGateway {
   private static final long START_MILLIS = 1_700_000_000_000L;
   /** Tasks that queue more tasks settle within a few rounds; more means a loop that never ends. */
   private static final int MAX_SETTLE_ROUNDS = 1_000;
-  private static final int MAX_REQUEST_LINE = 8192;
+  static final int MAX_REQUEST_LINE = 8192;
   private static final int MAX_HEADER_SIZE = 16384;
   private static final int MAX_HEADERS = 100;
   private static final int MAX_CONNECTIONS = 100;
@@ -76,6 +80,8 @@ final class EmbeddedGateway {
   private final UpstreamLane lane;
   private final List<EmbeddedChannel> clients = new ArrayList<>();
   private final List<EmbeddedChannel> upstreams = new ArrayList<>();
+  /** Why connections to the upstream fail from now on; null while they succeed. */
+  private Throwable connectFailure;
 
   EmbeddedGateway(Vertx vertx, Settings settings) {
     events.freezeTime();
@@ -94,7 +100,8 @@ final class EmbeddedGateway {
     server = new ProxyServer(vertx, context, config, limiter, new GatewayStats(store, limiter), clock,
         "embedded-warmup-secret");
     Bootstrap bootstrap = new Bootstrap().group(loop).disableResolver().channelFactory(() -> {
-      EmbeddedChannel upstream = new EmbeddedChannel(false, false);
+      EmbeddedChannel upstream = connectFailure == null ? new EmbeddedChannel(false, false)
+          : new EmbeddedChannel(false, false, new RefusingConnect(connectFailure));
       upstreams.add(upstream);
       return upstream;
     });
@@ -112,6 +119,26 @@ final class EmbeddedGateway {
     events.eventLoop().register(client);
     settle();
     return client;
+  }
+
+  /** Connections the lane opens from now on fail with {@code cause} (refused, timed out...). */
+  void refuseConnections(Throwable cause) {
+    connectFailure = cause;
+  }
+
+  /** The upstream's host as the connection attempt sees it when it cannot be reached. */
+  private static final class RefusingConnect extends ChannelOutboundHandlerAdapter {
+
+    private final Throwable cause;
+
+    RefusingConnect(Throwable cause) {
+      this.cause = cause;
+    }
+
+    @Override
+    public void connect(ChannelHandlerContext ctx, SocketAddress remote, SocketAddress local, ChannelPromise promise) {
+      promise.setFailure(cause);
+    }
   }
 
   /** The upstream connections the lane has opened, oldest first (closed ones too). */
