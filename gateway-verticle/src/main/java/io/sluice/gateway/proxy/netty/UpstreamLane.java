@@ -71,7 +71,7 @@ final class UpstreamLane {
   UpstreamLane(URI uri, SslContext tls, EventLoop loop, Bootstrap bootstrap, int maxConnections, int pipelineDepth) {
     this.host = uri.getHost();
     this.tls = isHttps(uri) ? tls : null;
-    this.port = uri.getPort() > 0 ? uri.getPort() : tls != null ? 443 : 80;
+    this.port = uri.getPort() > 0 ? uri.getPort() : this.tls != null ? 443 : 80;
     this.loop = loop;
     this.maxConnections = maxConnections;
     this.pipelineDepth = pipelineDepth;

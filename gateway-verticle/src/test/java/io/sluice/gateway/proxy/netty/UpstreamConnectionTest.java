@@ -1,5 +1,6 @@
 package io.sluice.gateway.proxy.netty;
 
+import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.vertx.core.Vertx;
@@ -12,6 +13,8 @@ import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.net.ConnectException;
+import java.net.URI;
+import java.util.List;
 
 import static io.sluice.gateway.proxy.netty.EmbeddedGateway.written;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -102,6 +105,19 @@ class UpstreamConnectionTest {
       EmbeddedChannel client = gateway.connect();
       gateway.send(client, get("/a"));
       assertAnswer("504", written(client));
+    }
+
+    @Test
+    @DisplayName("an http upstream named without a port is reached on 80, also when https upstreams share a TLS set-up")
+    void defaultPort() {
+      EmbeddedChannel loop = new EmbeddedChannel();
+      UpstreamLane plain = new UpstreamLane(URI.create("http://upstream.test"), UpstreamLane.clientTls(List.of()),
+          loop.eventLoop(), new Bootstrap(), 1, 1);
+      UpstreamLane secure = new UpstreamLane(URI.create("https://upstream.test"), UpstreamLane.clientTls(List.of()),
+          loop.eventLoop(), new Bootstrap(), 1, 1);
+      assertEquals("upstream.test:80", plain.label());
+      assertEquals("upstream.test:443", secure.label());
+      loop.finishAndReleaseAll();
     }
 
     @Test
