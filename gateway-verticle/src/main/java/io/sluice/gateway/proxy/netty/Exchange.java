@@ -140,6 +140,8 @@ final class Exchange {
   private final long startedNanos;
   private int sentStatus;
   private long sentBytes;
+  /** The client left while the upstream still owed the answer: it is read and dropped, and still timed. */
+  private boolean orphaned;
 
   Exchange(ProxyServer server, ClientConnection client, HttpRequest request) {
     this.server = server;
@@ -473,6 +475,9 @@ final class Exchange {
   void responseContent(HttpContent content) {
     upstreamProgressNanos = nowNanos();
     if (phase != Phase.FORWARDED) {
+      if (isLast(content)) {
+        cancelWatchdog(); // an orphaned answer has ended
+      }
       content.release();
       return;
     }
@@ -565,7 +570,7 @@ final class Exchange {
    * (counted from when the body was all sent), for it to take more of the body, or in the middle of the response.
    */
   private boolean waitingOnUpstream() {
-    return phase == Phase.FORWARDED && !upstreamPaused
+    return orphaned || phase == Phase.FORWARDED && !upstreamPaused
         && (requestEnded || upstreamBlocked || answerProgress == AnswerProgress.WRITTEN);
   }
 
@@ -577,7 +582,7 @@ final class Exchange {
 
   private void watch() {
     watchdog = null;
-    if (phase != Phase.FORWARDED) {
+    if (phase != Phase.FORWARDED && !orphaned) {
       return;
     }
     long silent = nowNanos() - upstreamProgressNanos;
@@ -599,9 +604,15 @@ final class Exchange {
     phase = Phase.DONE;
     resumeUpstream();
     releaseHeldBody();
-    cancelWatchdog();
     if (was == Phase.FORWARDED && upstream != null && !requestEnded) {
+      cancelWatchdog();
       upstream.abort(this);
+    } else if (was == Phase.FORWARDED) {
+      // its connection is kept for the rest of the answer; an upstream silent for the timeout must still lose it, or
+      // the connection would stay out of the lane's pool for good
+      orphaned = true;
+    } else {
+      cancelWatchdog();
     }
   }
 

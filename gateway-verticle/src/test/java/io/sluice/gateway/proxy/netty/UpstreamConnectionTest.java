@@ -16,6 +16,7 @@ import java.net.ConnectException;
 import java.net.URI;
 import java.util.List;
 
+import static io.sluice.gateway.proxy.netty.EmbeddedGateway.UPSTREAM_TIMEOUT_MILLIS;
 import static io.sluice.gateway.proxy.netty.EmbeddedGateway.written;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -284,6 +285,34 @@ class UpstreamConnectionTest {
       String relayed = written(client);
       assertEquals(1, count(relayed, "100 Continue"), relayed);
       assertTrue(relayed.endsWith("ok"), relayed);
+    }
+
+    @Test
+    @DisplayName("an upstream silent for upstreamTimeout after the client left: the connection is closed, and the "
+        + "request waiting for it gets a new one")
+    void silentAfterClientLeft() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel gone = gateway.connect();
+      gateway.send(gone, get("/a"));
+      gateway.hangUp(gone);
+      EmbeddedChannel next = gateway.connect();
+      gateway.send(next, get("/b"));
+      gateway.advance(UPSTREAM_TIMEOUT_MILLIS);
+      assertFalse(gateway.upstreams().get(0).isOpen());
+      assertEquals(2, gateway.upstreams().size(), "the waiting request never got a connection");
+      assertTrue(written(gateway.upstreams().get(1)).startsWith("GET /b "));
+    }
+
+    @Test
+    @DisplayName("once the answer for a client that left has ended, its connection is no longer timed")
+    void orphanAnswerEnded() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel gone = gateway.connect();
+      gateway.send(gone, get("/a"));
+      gateway.hangUp(gone);
+      gateway.send(gateway.upstream(), OK);
+      gateway.advance(UPSTREAM_TIMEOUT_MILLIS);
+      assertTrue(gateway.upstream().isActive());
     }
 
     @Test
