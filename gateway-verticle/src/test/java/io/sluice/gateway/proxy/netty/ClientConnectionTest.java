@@ -490,6 +490,32 @@ class ClientConnectionTest {
     }
 
     @Test
+    @DisplayName("a request naming an upgrade the gateway does not make (h2c) is answered as usual, and the next "
+        + "request on the connection is read")
+    void ignoredUpgrade() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, "GET /a HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+          + "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n");
+      gateway.send(gateway.upstream(), OK);
+      assertAnswer("200", written(client));
+      written(gateway.upstream());
+      gateway.send(client, get("/b"));
+      assertTrue(written(gateway.upstream()).startsWith("GET /b "));
+    }
+
+    @Test
+    @DisplayName("a request with a body is no upgrade, whatever it names: its body goes upstream as it comes")
+    void upgradeWithBody() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, "POST /a HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
+          + "Upgrade: websocket\r\nContent-Length: 5\r\n\r\n");
+      gateway.send(client, "hello");
+      assertTrue(written(gateway.upstream()).endsWith("\r\n\r\nhello"));
+    }
+
+    @Test
     @DisplayName("an upgrade the upstream declines is answered as usual, then both connections close")
     void declined() {
       EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
