@@ -229,6 +229,37 @@ class ClientConnectionTest {
     }
 
     @Test
+    @DisplayName("a client that leaves while its request is held for its slot: the request never goes upstream")
+    void clientLeavesWhileHeld() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain().limitedBy(ONE_PER_SECOND_DELAYED));
+      EmbeddedChannel first = gateway.connect();
+      gateway.send(first, get("/a"));
+      gateway.send(gateway.upstream(), OK);
+      written(gateway.upstream());
+      EmbeddedChannel held = gateway.connect();
+      gateway.send(held, get("/b"));
+      gateway.hangUp(held);
+      gateway.advance(MAX_DELAY_MILLIS);
+      assertEquals("", written(gateway.upstream()));
+    }
+
+    @Test
+    @DisplayName("a client that leaves while its request waits for an upstream connection: the request never goes up, "
+        + "and the connection is free for the next")
+    void clientLeavesWhileConnecting() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel first = gateway.connect();
+      gateway.send(first, get("/a"));
+      EmbeddedChannel waiting = gateway.connect();
+      gateway.send(waiting, get("/b"));
+      gateway.hangUp(waiting);
+      written(gateway.upstream());
+      gateway.send(gateway.upstream(), OK);
+      assertEquals("", written(gateway.upstream()));
+      assertEquals(0, gateway.upstream().pipeline().get(UpstreamConnection.class).load());
+    }
+
+    @Test
     @DisplayName("an error on the client's connection closes it")
     void clientError() {
       EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
@@ -531,6 +562,64 @@ class ClientConnectionTest {
   }
 
   @Nested
+  @DisplayName("the gateway stopping")
+  class Stopping {
+
+    /** How long requests in progress may take to finish once the gateway stops. */
+    private static final long GRACE_MILLIS = 1_000;
+
+    @Test
+    @DisplayName("an idle connection is closed at once")
+    void idleClosed() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.server().stop(GRACE_MILLIS);
+      gateway.settle();
+      assertFalse(client.isOpen());
+    }
+
+    @Test
+    @DisplayName("a request in progress is answered with Connection: close, then its connection closes")
+    void answeredThenClosed() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, get("/a"));
+      gateway.server().stop(GRACE_MILLIS);
+      gateway.settle();
+      assertTrue(client.isActive());
+      gateway.send(gateway.upstream(), OK);
+      String answer = written(client).toLowerCase();
+      assertTrue(answer.startsWith("http/1.1 200 ") && answer.contains("\r\nconnection: close\r\n"), answer);
+      assertFalse(client.isOpen());
+    }
+
+    @Test
+    @DisplayName("a request still unanswered after the grace time: its connection is closed")
+    void graceEnds() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, get("/a"));
+      gateway.server().stop(GRACE_MILLIS);
+      gateway.settle();
+      gateway.advance(GRACE_MILLIS - 1);
+      assertTrue(client.isActive());
+      gateway.advance(1);
+      assertFalse(client.isOpen());
+      assertFalse(gateway.upstream().isOpen());
+    }
+
+    @Test
+    @DisplayName("a connection accepted while stopping is closed at once")
+    void acceptedWhileStopping() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      gateway.send(gateway.connect(), get("/a"));
+      gateway.server().stop(GRACE_MILLIS);
+      gateway.settle();
+      assertFalse(gateway.connect().isOpen());
+    }
+  }
+
+  @Nested
   @DisplayName("waiting on the client")
   class Stalls {
 
@@ -553,6 +642,16 @@ class ClientConnectionTest {
       EmbeddedChannel client = gateway.connect();
       gateway.send(client, get("/a"));
       assertFalse(connectionOf(client).clientStalled(LIMIT + 1, LIMIT));
+    }
+
+    @Test
+    @DisplayName("a tunnel counts as waiting on its client: one with no bytes either way is stalled")
+    void tunnel() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, Upgrade.UPGRADE);
+      gateway.send(gateway.upstream(), Upgrade.SWITCHED);
+      assertTrue(connectionOf(client).clientStalled(LIMIT + 1, LIMIT));
     }
 
     @Test

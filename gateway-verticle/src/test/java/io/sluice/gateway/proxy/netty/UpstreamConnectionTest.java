@@ -421,6 +421,62 @@ class UpstreamConnectionTest {
   }
 
   @Nested
+  @DisplayName("tunnels")
+  class Tunnels {
+
+    private static final String UPGRADE = "GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
+        + "Upgrade: websocket\r\n\r\n";
+    private static final String SWITCHED = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+        + "Upgrade: websocket\r\n\r\n";
+
+    @Test
+    @DisplayName("an upgrade request gets a connection of its own, outside the pool")
+    void dedicated() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      gateway.send(gateway.connect(), get("/a"));
+      gateway.send(gateway.connect(), UPGRADE);
+      assertEquals(2, gateway.upstreams().size(), "the pool's one connection is busy, yet the upgrade has its own");
+      assertTrue(written(gateway.upstreams().get(1)).startsWith("GET /ws "));
+    }
+
+    @Test
+    @DisplayName("after the switch the upstream's bytes are not read as HTTP, however they look")
+    void bytesNotHttp() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, UPGRADE);
+      gateway.send(gateway.upstream(), SWITCHED);
+      written(client);
+      gateway.send(gateway.upstream(), OK);
+      assertEquals(OK, written(client));
+    }
+
+    @Test
+    @DisplayName("a tunnel's connection is not given to the next request")
+    void leavesThePool() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      gateway.send(gateway.connect(), UPGRADE);
+      gateway.send(gateway.upstream(), SWITCHED);
+      gateway.send(gateway.connect(), get("/a"));
+      assertEquals(2, gateway.upstreams().size());
+      assertTrue(written(gateway.upstreams().get(1)).startsWith("GET /a "));
+    }
+
+    @Test
+    @DisplayName("an error on a tunnel's upstream connection closes both ends")
+    void error() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, UPGRADE);
+      gateway.send(gateway.upstream(), SWITCHED);
+      gateway.upstream().pipeline().fireExceptionCaught(new IOException("connection reset by peer"));
+      gateway.settle();
+      assertFalse(gateway.upstream().isOpen());
+      assertFalse(client.isOpen());
+    }
+  }
+
+  @Nested
   @DisplayName("backpressure")
   class Backpressure {
 
