@@ -15,7 +15,13 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 
 import static io.sluice.gateway.proxy.netty.EmbeddedGateway.UPSTREAM_TIMEOUT_MILLIS;
-import static io.sluice.gateway.proxy.netty.EmbeddedGateway.written;
+import static io.sluice.gateway.proxy.netty.RawHttp.OK;
+import static io.sluice.gateway.proxy.netty.RawHttp.SWITCHED;
+import static io.sluice.gateway.proxy.netty.RawHttp.UPGRADE;
+import static io.sluice.gateway.proxy.netty.RawHttp.assertAnswer;
+import static io.sluice.gateway.proxy.netty.RawHttp.count;
+import static io.sluice.gateway.proxy.netty.RawHttp.get;
+import static io.sluice.gateway.proxy.netty.RawHttp.written;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -28,7 +34,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("Client connection on an embedded channel")
 class ClientConnectionTest {
 
-  private static final String OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   /** Requests pipelined behind the one being answered: two messages each (head, empty last part) fill the queue. */
   private static final int REQUESTS_FILLING_THE_QUEUE = 32;
   /** One request per second, for everyone: the second request within the second is refused. */
@@ -66,24 +71,8 @@ class ClientConnectionTest {
     return gateway;
   }
 
-  private static String get(String path) {
-    return "GET " + path + " HTTP/1.1\r\nHost: example.test\r\n\r\n";
-  }
-
   private static ClientConnection connectionOf(EmbeddedChannel client) {
     return client.pipeline().get(ClientConnection.class);
-  }
-
-  private static void assertAnswer(String status, String written) {
-    assertTrue(written.startsWith("HTTP/1.1 " + status + " "), () -> "expected " + status + ", got: " + written);
-  }
-
-  private static int count(String text, String part) {
-    int found = 0;
-    for (int at = text.indexOf(part); at >= 0; at = text.indexOf(part, at + part.length())) {
-      found++;
-    }
-    return found;
   }
 
   @Nested
@@ -478,11 +467,6 @@ class ClientConnectionTest {
   @DisplayName("switching protocols")
   class Upgrade {
 
-    private static final String UPGRADE = "GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
-        + "Upgrade: websocket\r\n\r\n";
-    private static final String SWITCHED = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-        + "Upgrade: websocket\r\n\r\n";
-
     @Test
     @DisplayName("a 101 turns the two connections into a tunnel: bytes go both ways as they are")
     void tunnel() {
@@ -649,8 +633,8 @@ class ClientConnectionTest {
     void tunnel() {
       EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
       EmbeddedChannel client = gateway.connect();
-      gateway.send(client, Upgrade.UPGRADE);
-      gateway.send(gateway.upstream(), Upgrade.SWITCHED);
+      gateway.send(client, UPGRADE);
+      gateway.send(gateway.upstream(), SWITCHED);
       assertTrue(connectionOf(client).clientStalled(LIMIT + 1, LIMIT));
     }
 

@@ -1,7 +1,6 @@
 package io.sluice.gateway.proxy.netty;
 
 import io.netty.bootstrap.Bootstrap;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
@@ -9,7 +8,6 @@ import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoop;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.HttpDecoderConfig;
-import io.netty.util.ReferenceCountUtil;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.InMemoryCounterStore;
 import io.sluice.gateway.limit.OnStoreFailure;
@@ -158,10 +156,6 @@ final class EmbeddedGateway {
     return server;
   }
 
-  UpstreamLane lane() {
-    return lane;
-  }
-
   /** Bytes arrive on {@code channel} (from a client or the upstream); then the event loop runs what they queued. */
   void send(EmbeddedChannel channel, String raw) {
     channel.writeInbound(Unpooled.copiedBuffer(raw, StandardCharsets.ISO_8859_1));
@@ -172,20 +166,6 @@ final class EmbeddedGateway {
   void hangUp(EmbeddedChannel channel) {
     channel.close();
     settle();
-  }
-
-  /** What was written to {@code channel}'s peer since the last look, as text. */
-  static String written(EmbeddedChannel channel) {
-    StringBuilder text = new StringBuilder();
-    for (Object msg = channel.readOutbound(); msg != null; msg = channel.readOutbound()) {
-      if (msg instanceof ByteBuf bytes) {
-        text.append(bytes.toString(StandardCharsets.ISO_8859_1));
-      } else {
-        text.append("<").append(msg.getClass().getSimpleName()).append(">");
-      }
-      ReferenceCountUtil.release(msg);
-    }
-    return text.toString();
   }
 
   /** Runs what is queued on the event loop, and what that queues, until nothing is left to run now. */

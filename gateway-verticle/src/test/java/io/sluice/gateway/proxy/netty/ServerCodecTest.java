@@ -22,7 +22,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.sluice.gateway.proxy.netty.EmbeddedGateway.written;
+import static io.sluice.gateway.proxy.netty.RawHttp.get;
+import static io.sluice.gateway.proxy.netty.RawHttp.written;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -39,10 +40,6 @@ class ServerCodecTest {
   @AfterEach
   void close() {
     channel.finishAndReleaseAll();
-  }
-
-  private static String get(String path) {
-    return "GET " + path + " HTTP/1.1\r\nHost: example.test\r\n\r\n";
   }
 
   private static FullHttpResponse ok() {

@@ -17,7 +17,13 @@ import java.net.URI;
 import java.util.List;
 
 import static io.sluice.gateway.proxy.netty.EmbeddedGateway.UPSTREAM_TIMEOUT_MILLIS;
-import static io.sluice.gateway.proxy.netty.EmbeddedGateway.written;
+import static io.sluice.gateway.proxy.netty.RawHttp.OK;
+import static io.sluice.gateway.proxy.netty.RawHttp.SWITCHED;
+import static io.sluice.gateway.proxy.netty.RawHttp.UPGRADE;
+import static io.sluice.gateway.proxy.netty.RawHttp.assertAnswer;
+import static io.sluice.gateway.proxy.netty.RawHttp.count;
+import static io.sluice.gateway.proxy.netty.RawHttp.get;
+import static io.sluice.gateway.proxy.netty.RawHttp.written;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -30,7 +36,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("Upstream connection on an embedded channel")
 class UpstreamConnectionTest {
 
-  private static final String OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   /** The writability bit a test turns off to make a channel look full (Netty's user-defined writability). */
   private static final int TEST_WRITABILITY = 1;
 
@@ -59,28 +64,12 @@ class UpstreamConnectionTest {
     return gateway;
   }
 
-  private static String get(String path) {
-    return "GET " + path + " HTTP/1.1\r\nHost: example.test\r\n\r\n";
-  }
-
   private static String answer(String body) {
     return "HTTP/1.1 200 OK\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
   }
 
   private static UpstreamConnection connectionOf(EmbeddedChannel upstream) {
     return upstream.pipeline().get(UpstreamConnection.class);
-  }
-
-  private static void assertAnswer(String status, String written) {
-    assertTrue(written.startsWith("HTTP/1.1 " + status + " "), () -> "expected " + status + ", got: " + written);
-  }
-
-  private static int count(String text, String part) {
-    int found = 0;
-    for (int at = text.indexOf(part); at >= 0; at = text.indexOf(part, at + part.length())) {
-      found++;
-    }
-    return found;
   }
 
   @Nested
@@ -423,11 +412,6 @@ class UpstreamConnectionTest {
   @Nested
   @DisplayName("tunnels")
   class Tunnels {
-
-    private static final String UPGRADE = "GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
-        + "Upgrade: websocket\r\n\r\n";
-    private static final String SWITCHED = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-        + "Upgrade: websocket\r\n\r\n";
 
     @Test
     @DisplayName("an upgrade request gets a connection of its own, outside the pool")
