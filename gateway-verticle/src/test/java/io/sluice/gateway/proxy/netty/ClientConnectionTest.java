@@ -46,6 +46,7 @@ class ClientConnectionTest {
   private static final Policy PER_API_KEY = new Policy("per-key", new KeySource.Header("X-Api-Key"),
       new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT);
 
+
   private static Vertx vertx;
   private EmbeddedGateway gateway;
 
@@ -137,7 +138,48 @@ class ClientConnectionTest {
     }
 
     @Test
-    @DisplayName("a request expecting 100 Continue gets the gateway's own 100 once admitted; the upstream never sees Expect")
+    @DisplayName("an HTTP/1.0 client asking for keep-alive is told so, and its connection stays open")
+    void http10KeepAlive() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, "GET /a HTTP/1.0\r\nHost: example.test\r\nConnection: keep-alive\r\n\r\n");
+      gateway.send(gateway.upstream(), OK);
+      String answer = written(client);
+      assertTrue(answer.startsWith("HTTP/1.0 200 OK\r\n"), answer);
+      assertTrue(answer.toLowerCase().contains("\r\nconnection: keep-alive\r\n"), answer);
+      assertTrue(client.isActive());
+    }
+
+    @Test
+    @DisplayName("a chunked answer to an HTTP/1.0 client goes unchunked, ended by closing the connection")
+    void http10Unchunked() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, "GET /a HTTP/1.0\r\nHost: example.test\r\nConnection: keep-alive\r\n\r\n");
+      gateway.send(gateway.upstream(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+      String answer = written(client);
+      assertTrue(answer.startsWith("HTTP/1.0 200 OK\r\n") && answer.endsWith("\r\n\r\nok"), answer);
+      assertFalse(answer.toLowerCase().contains("transfer-encoding"), answer);
+      assertFalse(client.isOpen());
+    }
+
+    @Test
+    @DisplayName("an answer the upstream ends by closing is passed on whole, and the client connection closes after it")
+    void closeDelimited() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, get("/a"));
+      gateway.send(gateway.upstream(), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it");
+      gateway.hangUp(gateway.upstream());
+      String answer = written(client);
+      assertAnswer("200", answer);
+      assertTrue(answer.endsWith("\r\n\r\nall of it"), answer);
+      assertFalse(client.isOpen());
+    }
+
+    @Test
+    @DisplayName("a request expecting 100 Continue gets the gateway's own 100 once admitted; the upstream never sees "
+        + "Expect")
     void expectContinue() {
       EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
       EmbeddedChannel client = gateway.connect();
@@ -168,6 +210,19 @@ class ClientConnectionTest {
       assertTrue(written(gateway.upstream()).startsWith("GET /b "));
       gateway.send(gateway.upstream(), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
       assertTrue(written(client).endsWith("\r\n\r\nb"));
+    }
+
+    @Test
+    @DisplayName("a POST pipelined behind a GET takes its body upstream when its turn comes")
+    void queuedBody() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, get("/a")
+          + "POST /b HTTP/1.1\r\nHost: example.test\r\nContent-Length: 5\r\n\r\nhello");
+      written(gateway.upstream());
+      gateway.send(gateway.upstream(), OK);
+      String second = written(gateway.upstream());
+      assertTrue(second.startsWith("POST /b ") && second.endsWith("\r\n\r\nhello"), second);
     }
 
     @Test
@@ -297,6 +352,36 @@ class ClientConnectionTest {
       assertAnswer("504", written(client));
       assertTrue(client.isActive());
       assertFalse(gateway.upstream().isOpen());
+    }
+
+    @Test
+    @DisplayName("an answer that stalls midway for upstreamTimeout: the client connection is cut")
+    void upstreamStallsMidAnswer() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, get("/a"));
+      gateway.send(gateway.upstream(), "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+      written(client);
+      gateway.advance(UPSTREAM_TIMEOUT_MILLIS);
+      assertEquals("", written(client));
+      assertFalse(client.isOpen());
+      assertFalse(gateway.upstream().isOpen());
+    }
+
+    @Test
+    @DisplayName("an upstream that takes no more of the body for upstreamTimeout: 504, and the rest is thrown away")
+    void upstreamStopsReading() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, "POST /a HTTP/1.1\r\nHost: example.test\r\nContent-Length: 15\r\n\r\nhello");
+      gateway.congest(gateway.upstream(), true);
+      gateway.send(client, "world");
+      gateway.advance(UPSTREAM_TIMEOUT_MILLIS);
+      assertAnswer("504", written(client));
+      assertFalse(gateway.upstream().isOpen());
+      gateway.send(client, "!!!!!" + get("/b"));
+      assertTrue(client.isActive());
+      assertTrue(written(gateway.upstreams().get(1)).startsWith("GET /b "));
     }
 
     @Test

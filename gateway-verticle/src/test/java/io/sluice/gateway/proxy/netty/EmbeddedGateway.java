@@ -70,6 +70,8 @@ final class EmbeddedGateway {
   /** As {@code ProxyServer} hands body parts on. */
   private static final int MAX_CHUNK_SIZE = 8192;
   private static final long CLIENT_IDLE_TIMEOUT_MILLIS = 60_000;
+  /** The user-defined writability bit {@link #congest} turns off (bit 0 is Netty's own). */
+  private static final int CONGESTION = 1;
 
   /** Owns the event loop every channel here is registered on; its time is the gateway's. */
   private final EmbeddedChannel events = new EmbeddedChannel();
@@ -159,6 +161,14 @@ final class EmbeddedGateway {
   /** Bytes arrive on {@code channel} (from a client or the upstream); then the event loop runs what they queued. */
   void send(EmbeddedChannel channel, String raw) {
     channel.writeInbound(Unpooled.copiedBuffer(raw, StandardCharsets.ISO_8859_1));
+    settle();
+  }
+
+  /**
+   * {@code channel} looks full (not writable), as when its peer reads slower than the gateway writes; or no longer.
+   */
+  void congest(EmbeddedChannel channel, boolean full) {
+    channel.unsafe().outboundBuffer().setUserDefinedWritability(CONGESTION, !full);
     settle();
   }
 

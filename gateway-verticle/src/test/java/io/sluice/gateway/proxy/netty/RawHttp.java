@@ -14,7 +14,8 @@ final class RawHttp {
   static final String OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   static final String UPGRADE = "GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
       + "Upgrade: websocket\r\n\r\n";
-  static final String SWITCHED = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  static final String SWITCHED = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+      + "Upgrade: websocket\r\n\r\n";
 
   private RawHttp() {
   }

@@ -36,8 +36,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("Upstream connection on an embedded channel")
 class UpstreamConnectionTest {
 
-  /** The writability bit a test turns off to make a channel look full (Netty's user-defined writability). */
-  private static final int TEST_WRITABILITY = 1;
 
   private static Vertx vertx;
   private EmbeddedGateway gateway;
@@ -471,10 +469,10 @@ class UpstreamConnectionTest {
       EmbeddedChannel client = gateway.connect();
       gateway.send(client, get("/a"));
       gateway.send(gateway.upstream(), "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n");
-      client.unsafe().outboundBuffer().setUserDefinedWritability(TEST_WRITABILITY, false);
+      gateway.congest(client, true);
       gateway.send(gateway.upstream(), "ab");
       assertFalse(gateway.upstream().config().isAutoRead());
-      client.unsafe().outboundBuffer().setUserDefinedWritability(TEST_WRITABILITY, true);
+      gateway.congest(client, false);
       gateway.settle();
       assertTrue(gateway.upstream().config().isAutoRead());
     }
@@ -485,10 +483,10 @@ class UpstreamConnectionTest {
       EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
       EmbeddedChannel client = gateway.connect();
       gateway.send(client, "POST /a HTTP/1.1\r\nHost: example.test\r\nContent-Length: 15\r\n\r\nhello");
-      gateway.upstream().unsafe().outboundBuffer().setUserDefinedWritability(TEST_WRITABILITY, false);
+      gateway.congest(gateway.upstream(), true);
       gateway.send(client, "world");
       assertFalse(client.config().isAutoRead());
-      gateway.upstream().unsafe().outboundBuffer().setUserDefinedWritability(TEST_WRITABILITY, true);
+      gateway.congest(gateway.upstream(), false);
       gateway.settle();
       assertTrue(client.config().isAutoRead());
     }
