@@ -724,6 +724,18 @@ class ClientConnectionTest {
     }
 
     @Test
+    @DisplayName("a client that stopped reading its answer counts as stalled: it holds an upstream connection paused")
+    void stoppedReading() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, get("/a"));
+      gateway.congest(client, true);
+      gateway.send(gateway.upstream(), "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab");
+      assertFalse(gateway.upstream().config().isAutoRead(), "the upstream waits for this client");
+      assertTrue(connectionOf(client).clientStalled(LIMIT + 1, LIMIT));
+    }
+
+    @Test
     @DisplayName("a request body that stopped coming counts as stalled")
     void bodyStopped() {
       EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain());
