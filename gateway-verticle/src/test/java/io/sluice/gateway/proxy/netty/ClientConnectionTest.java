@@ -43,6 +43,8 @@ class ClientConnectionTest {
   private static final long MAX_DELAY_MILLIS = 2_000;
   private static final Policy ONE_PER_SECOND_DELAYED = new Policy("one-per-second-delayed", new KeySource.Global(),
       new WindowSpec(1, 1_000), Policy.OnExceed.DELAY, MAX_DELAY_MILLIS, Policy.OnMissingKey.SKIP);
+  /** A request body larger than what is held while its request waits for its slot (256 KiB). */
+  private static final int MORE_THAN_HELD = 300 * 1024;
   private static final Policy PER_API_KEY = new Policy("per-key", new KeySource.Header("X-Api-Key"),
       new WindowSpec(10, 1_000), Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT);
 
@@ -545,6 +547,23 @@ class ClientConnectionTest {
           "held for " + waited + " ms");
       gateway.send(gateway.upstream(), OK);
       assertAnswer("200", written(client));
+    }
+
+    @Test
+    @DisplayName("a body arriving while its request is held is kept, and reading pauses past 256 KiB until it leaves")
+    void heldBody() {
+      EmbeddedGateway gateway = gateway(EmbeddedGateway.Settings.plain().limitedBy(ONE_PER_SECOND_DELAYED));
+      EmbeddedChannel client = gateway.connect();
+      gateway.send(client, get("/a"));
+      gateway.send(gateway.upstream(), OK);
+      written(gateway.upstream());
+      gateway.send(client, "POST /b HTTP/1.1\r\nHost: example.test\r\nContent-Length: " + MORE_THAN_HELD
+          + "\r\n\r\n" + "x".repeat(MORE_THAN_HELD - 1));
+      assertFalse(client.config().isAutoRead());
+      assertEquals("", written(gateway.upstream()));
+      gateway.advance(MAX_DELAY_MILLIS);
+      assertTrue(client.config().isAutoRead());
+      assertEquals(MORE_THAN_HELD - 1, written(gateway.upstream()).split("\r\n\r\n", 2)[1].length());
     }
   }
 
