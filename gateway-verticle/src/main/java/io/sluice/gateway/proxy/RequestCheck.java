@@ -341,6 +341,19 @@ public final class RequestCheck {
    * Whether the client asks to switch protocols (WebSocket and the like): {@code Upgrade} named in {@code Connection},
    * on an HTTP/1.1 request without a body. An h2c upgrade is not one: HTTP/2 is not spoken here, so it is ignored.
    */
+  /**
+   * Whether {@code request}, if it passes the checks, asks to switch protocols ({@link Verdict#upgrade}) — and so
+   * whether the connection's codec must stop decoding after it: what follows an upgrade request may be another
+   * protocol's bytes, but what follows any other request is the next request, or its own body.
+   */
+  public static boolean asksToSwitch(HttpRequest request) {
+    HttpHeaders headers = request.headers();
+    String length = headers.get(HttpHeaderNames.CONTENT_LENGTH);
+    boolean bodiless = !headers.contains(HttpHeaderNames.TRANSFER_ENCODING)
+        && (length == null || length.trim().chars().allMatch(digit -> digit == '0'));
+    return isUpgrade(request, bodiless ? Framing.NONE : Framing.FIXED);
+  }
+
   private static boolean isUpgrade(HttpRequest request, Framing framing) {
     HttpHeaders headers = request.headers();
     String upgrade = headers.get(HttpHeaderNames.UPGRADE);

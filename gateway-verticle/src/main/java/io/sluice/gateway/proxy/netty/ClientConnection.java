@@ -144,11 +144,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
   /**
    * Whether this connection has waited on its client, with no progress, for more than {@code limit} sweeps: for a
-   * request head (idle keep-alive, or a head sent too slowly), or for the rest of a request body that it is reading.
-   * Waiting on the upstream, on a delayed request's slot, or with reading paused by the gateway does not count.
+   * request head (idle keep-alive, or a head sent too slowly), for the rest of a request body that it is reading, or
+   * for the client to read what was written to it (the connection takes no more; the upstream waits, paused). Waiting
+   * on the upstream, on a delayed request's slot, or with reading paused by the gateway does not count.
    */
   boolean clientStalled(long sweep, long limit) {
-    boolean waitingOnClient = tunnel != null
+    boolean waitingOnClient = tunnel != null || !channel.isWritable()
         || (reading != null ? channel.config().isAutoRead() : current == null);
     return waitingOnClient && !closing && sweep - lastProgress > limit;
   }
@@ -270,6 +271,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+    // the client read what it was sent, or the wait for it to read starts now
+    lastProgress = server.sweep();
     if (tunnel != null) {
       tunnel.writable(channel);
     } else if (channel.isWritable() && current != null) {

@@ -126,7 +126,7 @@ final class Exchange {
   private boolean heldCounted;
   private int confirmations;
   private UpstreamLane lane;
-  /** When the request head went upstream (System.nanoTime), until its answer's head is timed; 0 otherwise. */
+  /** When the request head went upstream ({@link #nowNanos}), until its answer's head is timed; 0 otherwise. */
   private long sentNanos;
   private UpstreamConnection upstream;
   /** Reading from the upstream is paused because the client reads slower than it answers. */
@@ -140,6 +140,8 @@ final class Exchange {
   private final long startedNanos;
   private int sentStatus;
   private long sentBytes;
+  /** The client left while the upstream still owed the answer: it is read and dropped, and still timed. */
+  private boolean orphaned;
 
   Exchange(ProxyServer server, ClientConnection client, HttpRequest request) {
     this.server = server;
@@ -323,7 +325,7 @@ final class Exchange {
       connection.writeBody(heldBody.poll());
     }
     heldBytes = 0;
-    upstreamProgressNanos = System.nanoTime();
+    upstreamProgressNanos = nowNanos();
     sentNanos = upstreamProgressNanos;
     armWatchdog();
     if (!requestEnded) {
@@ -358,7 +360,7 @@ final class Exchange {
     if (phase == Phase.FORWARDED) {
       upstream.writeBody(content);
       if (requestEnded) {
-        upstreamProgressNanos = System.nanoTime();
+        upstreamProgressNanos = nowNanos();
       } else if (!upstream.writable()) {
         upstreamBlocked = true;
         client.pauseReading();
@@ -393,7 +395,7 @@ final class Exchange {
   void upstreamWritable() {
     if (upstreamBlocked) {
       upstreamBlocked = false;
-      upstreamProgressNanos = System.nanoTime();
+      upstreamProgressNanos = nowNanos();
       client.resumeReading();
     }
   }
@@ -405,7 +407,7 @@ final class Exchange {
    * (RFC 9110 §15.2), and a 100 after the gateway's own.
    */
   void informational(HttpResponse response) {
-    upstreamProgressNanos = System.nanoTime();
+    upstreamProgressNanos = nowNanos();
     if (phase != Phase.FORWARDED || answerProgress != AnswerProgress.NONE || clientVersion == HttpVersion.HTTP_1_0
         || response.status().code() == 100 && continued) {
       return;
@@ -417,7 +419,7 @@ final class Exchange {
   }
 
   void responseHead(HttpResponse response) {
-    upstreamProgressNanos = System.nanoTime();
+    upstreamProgressNanos = nowNanos();
     if (phase != Phase.FORWARDED) {
       return;
     }
@@ -471,8 +473,11 @@ final class Exchange {
   }
 
   void responseContent(HttpContent content) {
-    upstreamProgressNanos = System.nanoTime();
+    upstreamProgressNanos = nowNanos();
     if (phase != Phase.FORWARDED) {
+      if (isLast(content)) {
+        cancelWatchdog(); // an orphaned answer has ended
+      }
       content.release();
       return;
     }
@@ -531,7 +536,7 @@ final class Exchange {
   private void resumeUpstream() {
     if (upstreamPaused) {
       upstreamPaused = false;
-      upstreamProgressNanos = System.nanoTime();
+      upstreamProgressNanos = nowNanos();
       upstream.resumeReading();
     }
   }
@@ -565,22 +570,22 @@ final class Exchange {
    * (counted from when the body was all sent), for it to take more of the body, or in the middle of the response.
    */
   private boolean waitingOnUpstream() {
-    return phase == Phase.FORWARDED && !upstreamPaused
+    return orphaned || phase == Phase.FORWARDED && !upstreamPaused
         && (requestEnded || upstreamBlocked || answerProgress == AnswerProgress.WRITTEN);
   }
 
   private void armWatchdog() {
     long timeoutNanos = TimeUnit.MILLISECONDS.toNanos(server.upstreamTimeoutMillis());
-    long due = upstreamProgressNanos + timeoutNanos - System.nanoTime();
+    long due = upstreamProgressNanos + timeoutNanos - nowNanos();
     watchdog = client.channel().eventLoop().schedule(this::watch, Math.max(1, due), TimeUnit.NANOSECONDS);
   }
 
   private void watch() {
     watchdog = null;
-    if (phase != Phase.FORWARDED) {
+    if (phase != Phase.FORWARDED && !orphaned) {
       return;
     }
-    long silent = System.nanoTime() - upstreamProgressNanos;
+    long silent = nowNanos() - upstreamProgressNanos;
     if (waitingOnUpstream() && silent >= TimeUnit.MILLISECONDS.toNanos(server.upstreamTimeoutMillis())) {
       UpstreamConnection late = upstream;
       upstreamFailed(new java.util.concurrent.TimeoutException("upstream timeout"), true);
@@ -588,7 +593,7 @@ final class Exchange {
       return;
     }
     if (!waitingOnUpstream()) {
-      upstreamProgressNanos = System.nanoTime();
+      upstreamProgressNanos = nowNanos();
     }
     armWatchdog();
   }
@@ -599,9 +604,15 @@ final class Exchange {
     phase = Phase.DONE;
     resumeUpstream();
     releaseHeldBody();
-    cancelWatchdog();
     if (was == Phase.FORWARDED && upstream != null && !requestEnded) {
+      cancelWatchdog();
       upstream.abort(this);
+    } else if (was == Phase.FORWARDED) {
+      // its connection is kept for the rest of the answer; an upstream silent for the timeout must still lose it, or
+      // the connection would stay out of the lane's pool for good
+      orphaned = true;
+    } else {
+      cancelWatchdog();
     }
   }
 
@@ -699,6 +710,11 @@ final class Exchange {
     } else if (clientVersion == HttpVersion.HTTP_1_0) {
       response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
     }
+  }
+
+  /** The clock of the event loop the watchdog is scheduled on (a test's embedded loop moves it by hand). */
+  private long nowNanos() {
+    return client.channel().eventLoop().ticker().nanoTime();
   }
 
   private void cancelWatchdog() {

@@ -118,7 +118,7 @@ public final class ProxyServer implements ProxyEngine {
     List<UpstreamLane> made = new ArrayList<>();
     config.upstreams().forEach(uri -> made.add(new UpstreamLane(uri, tls, loop, transport,
         config.upstreamTimeoutMillis(), config.upstreamPool().connections(), config.upstreamPool().pipelining())));
-    lanes = made;
+    useLanes(made);
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(loop, loop)
         .channelFactory(transport.serverChannelFactory(false))
@@ -264,6 +264,11 @@ public final class ProxyServer implements ProxyEngine {
 
   long upstreamTimeoutMillis() {
     return config.upstreamTimeoutMillis();
+  }
+
+  /** Where requests go: set as the server starts, or by a test that plays the upstreams itself without listening. */
+  void useLanes(List<UpstreamLane> upstreamLanes) {
+    lanes = upstreamLanes;
   }
 
   /** Upstreams take requests in turn. */

@@ -7,7 +7,6 @@ import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.HttpDecoderConfig;
-import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
@@ -19,6 +18,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.sluice.gateway.proxy.FramingHeaders;
 import io.sluice.gateway.proxy.PreparedResponse;
+import io.sluice.gateway.proxy.RequestCheck;
 import io.sluice.gateway.proxy.StrictScanner;
 
 import java.util.ArrayDeque;
@@ -106,7 +106,7 @@ final class ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder,
         scanner.pass();
       }
       scanned = 0;
-      if (request.headers().contains(HttpHeaderNames.UPGRADE) && request.decoderResult().isSuccess()) {
+      if (request.decoderResult().isSuccess() && RequestCheck.asksToSwitch(request)) {
         heldAfterUpgrade = true;
       }
     }

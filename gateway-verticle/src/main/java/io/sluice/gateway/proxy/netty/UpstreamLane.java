@@ -58,18 +58,24 @@ final class UpstreamLane {
   /** {@code tls}: the TLS set-up shared by the https upstreams (see {@link #clientTls}); ignored for http ones. */
   UpstreamLane(URI uri, SslContext tls, EventLoop loop, Transport transport, long connectTimeoutMillis,
                int maxConnections, int pipelineDepth) {
-    this.host = uri.getHost();
-    this.tls = isHttps(uri) ? tls : null;
-    this.port = uri.getPort() > 0 ? uri.getPort() : tls != null ? 443 : 80;
-    this.loop = loop;
-    this.maxConnections = maxConnections;
-    this.pipelineDepth = pipelineDepth;
-    this.bootstrap = new Bootstrap()
+    this(uri, tls, loop, new Bootstrap()
         .group(loop)
         .channelFactory(transport.channelFactory(false))
         .option(ChannelOption.TCP_NODELAY, true)
         .option(ChannelOption.SO_KEEPALIVE, true)
-        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
+        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis)),
+        maxConnections, pipelineDepth);
+  }
+
+  /** {@code bootstrap}: how the lane's connections are made, on {@code loop} (tests make embedded channels). */
+  UpstreamLane(URI uri, SslContext tls, EventLoop loop, Bootstrap bootstrap, int maxConnections, int pipelineDepth) {
+    this.host = uri.getHost();
+    this.tls = isHttps(uri) ? tls : null;
+    this.port = uri.getPort() > 0 ? uri.getPort() : this.tls != null ? 443 : 80;
+    this.loop = loop;
+    this.maxConnections = maxConnections;
+    this.pipelineDepth = pipelineDepth;
+    this.bootstrap = bootstrap;
   }
 
   static boolean isHttps(URI uri) {
