@@ -441,13 +441,20 @@ class GatewayProcessesIT {
     }
 
     static JavaProcess start(String name, Path jar, Map<String, String> env, String... args) throws IOException {
+      return start(name, jar, List.of(), env, args);
+    }
+
+    /** With {@code jvmOptions} (e.g. {@code -Dhazelcast.…}) before {@code -jar}. */
+    static JavaProcess start(String name, Path jar, List<String> jvmOptions, Map<String, String> env, String... args)
+        throws IOException {
       Files.createDirectories(LOGS);
       List<String> command = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(),
           "-Xmx256m",
           // one log record per line, as bin/sluice does
-          "-Djava.util.logging.SimpleFormatter.format=%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n",
-          "-jar", jar.toString()));
+          "-Djava.util.logging.SimpleFormatter.format=%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n"));
+      command.addAll(jvmOptions);
+      command.addAll(List.of("-jar", jar.toString()));
       command.addAll(List.of(args));
       ProcessBuilder builder = new ProcessBuilder(command)
           .directory(ROOT.toFile())

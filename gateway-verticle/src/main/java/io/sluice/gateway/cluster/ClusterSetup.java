@@ -79,6 +79,11 @@ public final class ClusterSetup {
         network.getInterfaces().setEnabled(true).addInterface(networkInterface);
       }
     }
+    String port = setting(environment, systemProperties, "SLUICE_CLUSTER_PORT", "sluice.cluster.port");
+    if (port != null) {
+      // exactly this port: the other members list it, so trying the next ones when it is taken would hide it
+      config.getNetworkConfig().setPort(memberPort(port)).setPortAutoIncrement(false);
+    }
     String name = setting(environment, systemProperties, "SLUICE_CLUSTER_NAME", "sluice.cluster.name");
     if (name != null) {
       config.setClusterName(name);
@@ -122,6 +127,19 @@ public final class ClusterSetup {
       config.getMapConfig(LIMITS_MAP).setSplitBrainProtectionName(LIMITS_PROTECTION);
     }
     config.getMemberAttributeConfig().setAttribute(EXPECTED_GATEWAYS_ATTRIBUTE, Integer.toString(gateways));
+  }
+
+  private static int memberPort(String value) {
+    try {
+      int port = Integer.parseInt(value);
+      if (port >= 1 && port <= 65_535) {
+        return port;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("SLUICE_CLUSTER_PORT / sluice.cluster.port: expected the port this member "
+        + "listens on for the others, 1-65535, got '" + value + "'");
   }
 
   private static int expectedGateways(String value) {

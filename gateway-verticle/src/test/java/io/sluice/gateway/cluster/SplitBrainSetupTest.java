@@ -106,6 +106,20 @@ class SplitBrainSetupTest {
     }
 
     @Test
+    @DisplayName("SLUICE_CLUSTER_PORT puts the member on exactly that port (the others list it); a bad one is refused")
+    void memberPort() {
+      Config config = load(Map.of("SLUICE_CLUSTER_PORT", "5799"), new Properties());
+      assertEquals(5799, config.getNetworkConfig().getPort());
+      assertFalse(config.getNetworkConfig().isPortAutoIncrement());
+      assertTrue(load(Map.of(), new Properties()).getNetworkConfig().isPortAutoIncrement(), "cluster.xml's range");
+      for (String bad : new String[] {"http", "0", "70000"}) {
+        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,
+            () -> load(Map.of("SLUICE_CLUSTER_PORT", bad), new Properties()));
+        assertTrue(refused.getMessage().contains("SLUICE_CLUSTER_PORT"), refused.getMessage());
+      }
+    }
+
+    @Test
     @DisplayName("-Dhazelcast.<property> overrides the file's property (failure detection for tests, a slow network)")
     void systemPropertiesOverrideTheFile() {
       Properties properties = new Properties();
