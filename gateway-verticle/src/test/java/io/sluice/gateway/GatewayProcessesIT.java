@@ -104,6 +104,17 @@ class GatewayProcessesIT {
   }
 
   @Test
+  @DisplayName("a bad SLUICE_CLUSTER_EXPECTED_GATEWAYS stops the clustered jar with exit code 2 and one line naming it")
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void badClusterSettingExitsTwo() throws Exception {
+    JavaProcess gateway = JavaProcess.start("bad-cluster-env", GATEWAY_JAR,
+        Map.of("SLUICE_CLUSTER_NAME", RUN, "SLUICE_CLUSTER_EXPECTED_GATEWAYS", "three"),
+        "-cluster", "-conf", "conf/gateway.json");
+
+    assertRejectedAtStartup(gateway, "SLUICE_CLUSTER_EXPECTED_GATEWAYS", "'three'");
+  }
+
+  @Test
   @DisplayName("SLUICE_HTTP_TLS_CERT without SLUICE_HTTP_TLS_KEY stops the jar with exit code 2 and one line naming the "
       + "variable and the missing key")
   @Timeout(value = 60, unit = TimeUnit.SECONDS)
