@@ -94,7 +94,12 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
     // own metrics for GET /metrics
     VertxBuilder builder = VertxMetricsSetup.builder(options.setPreferNativeTransport(true));
     if (clustered) {
-      clusterManager = new HazelcastClusterManager(ClusterSetup.load(System.getenv(), System.getProperties()));
+      try {
+        clusterManager = new HazelcastClusterManager(ClusterSetup.load(System.getenv(), System.getProperties()));
+      } catch (IllegalArgumentException e) {
+        // a bad SLUICE_CLUSTER_* setting or a missing cluster.xml: one line, as for the gateway's own settings
+        exit("invalid configuration: " + e.getMessage());
+      }
       builder.withClusterManager(clusterManager);
     }
     return builder;

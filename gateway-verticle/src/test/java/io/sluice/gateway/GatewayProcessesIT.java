@@ -104,6 +104,17 @@ class GatewayProcessesIT {
   }
 
   @Test
+  @DisplayName("a bad SLUICE_CLUSTER_EXPECTED_GATEWAYS stops the clustered jar with exit code 2 and one line naming it")
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void badClusterSettingExitsTwo() throws Exception {
+    JavaProcess gateway = JavaProcess.start("bad-cluster-env", GATEWAY_JAR,
+        Map.of("SLUICE_CLUSTER_NAME", RUN, "SLUICE_CLUSTER_EXPECTED_GATEWAYS", "three"),
+        "-cluster", "-conf", "conf/gateway.json");
+
+    assertRejectedAtStartup(gateway, "SLUICE_CLUSTER_EXPECTED_GATEWAYS", "'three'");
+  }
+
+  @Test
   @DisplayName("SLUICE_HTTP_TLS_CERT without SLUICE_HTTP_TLS_KEY stops the jar with exit code 2 and one line naming the "
       + "variable and the missing key")
   @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -441,13 +452,20 @@ class GatewayProcessesIT {
     }
 
     static JavaProcess start(String name, Path jar, Map<String, String> env, String... args) throws IOException {
+      return start(name, jar, List.of(), env, args);
+    }
+
+    /** With {@code jvmOptions} (e.g. {@code -Dhazelcast.…}) before {@code -jar}. */
+    static JavaProcess start(String name, Path jar, List<String> jvmOptions, Map<String, String> env, String... args)
+        throws IOException {
       Files.createDirectories(LOGS);
       List<String> command = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(),
           "-Xmx256m",
           // one log record per line, as bin/sluice does
-          "-Djava.util.logging.SimpleFormatter.format=%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n",
-          "-jar", jar.toString()));
+          "-Djava.util.logging.SimpleFormatter.format=%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n"));
+      command.addAll(jvmOptions);
+      command.addAll(List.of("-jar", jar.toString()));
       command.addAll(List.of(args));
       ProcessBuilder builder = new ProcessBuilder(command)
           .directory(ROOT.toFile())

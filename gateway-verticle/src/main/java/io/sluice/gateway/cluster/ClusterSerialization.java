@@ -31,6 +31,8 @@ final class ClusterSerialization {
   static final int ADD_ADMISSIONS = 4;
   static final int BATCH = 5;
   static final int OWNER_BATCH = 6;
+  /** Not a processor, but sent in merge operations after a split brain all the same. */
+  static final int MERGE_POLICY = 7;
   static final int PEEK = 8;
   static final int RESET = 9;
 
@@ -96,7 +98,7 @@ final class ClusterSerialization {
         }));
   }
 
-  private static IdentifiedDataSerializable newProcessor(int classId) {
+  static IdentifiedDataSerializable newProcessor(int classId) {
     return switch (classId) {
       case RESERVE -> new ReserveProcessor();
       case RELEASE -> new ReleaseProcessor();
@@ -104,6 +106,7 @@ final class ClusterSerialization {
       case ADD_ADMISSIONS -> new AddAdmissionsProcessor();
       case BATCH -> new BatchProcessor();
       case OWNER_BATCH -> new OwnerBatch();
+      case MERGE_POLICY -> new KeepHigherCountsMergePolicy<>();
       case PEEK -> new PeekProcessor();
       case RESET -> new ResetProcessor();
       default -> null;

@@ -5,6 +5,8 @@ import com.hazelcast.config.FileSystemXmlConfig;
 import com.hazelcast.config.JavaSerializationFilterConfig;
 import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.config.ClasspathXmlConfig;
+import com.hazelcast.config.SplitBrainProtectionConfig;
+import com.hazelcast.splitbrainprotection.SplitBrainProtectionOn;
 
 import java.io.File;
 import java.io.FileNotFoundException;
@@ -29,11 +31,33 @@ public final class ClusterSetup {
    */
   static final String[] DESERIALIZABLE_PREFIXES = {"io.sluice.", "io.vertx."};
 
+  /** System properties under this prefix override cluster.xml's {@code <properties>} (e.g. failure detection). */
+  static final String HAZELCAST_PROPERTY_PREFIX = "hazelcast.";
+  /** The limiter's map as conf/gateway.json names it ({@code limiter.mapName}), whose counters are protected. */
+  static final String LIMITS_MAP = "sluice.limits";
+  /**
+   * The split-brain protection of {@link #LIMITS_MAP} in cluster.xml: there disabled, enabled here when the expected
+   * number of gateways is given.
+   */
+  static final String LIMITS_PROTECTION = "sluice-limits-majority";
+  /**
+   * The member attribute that tells this member's store how many gateways to expect (see
+   * {@link ClusteredStores#seat}): a gateway on the minority side of a split then keeps its part of each limit as one
+   * of that many, not as one of the few it still sees.
+   */
+  static final String EXPECTED_GATEWAYS_ATTRIBUTE = "sluice.expected-gateways";
+
   private ClusterSetup() {
   }
 
   public static Config load(Map<String, String> environment, Properties systemProperties) {
     Config config = read(systemProperties.getProperty("vertx.hazelcast.config"));
+    // Hazelcast reads a property from the system only when the file leaves it out: a -D given at start wins here
+    for (String name : systemProperties.stringPropertyNames()) {
+      if (name.startsWith(HAZELCAST_PROPERTY_PREFIX)) {
+        config.setProperty(name, systemProperties.getProperty(name));
+      }
+    }
     String members = setting(environment, systemProperties, "SLUICE_CLUSTER_MEMBERS", "sluice.cluster.members");
     if (members != null) {
       List<String> list = new ArrayList<>();
@@ -55,9 +79,19 @@ public final class ClusterSetup {
         network.getInterfaces().setEnabled(true).addInterface(networkInterface);
       }
     }
+    String port = setting(environment, systemProperties, "SLUICE_CLUSTER_PORT", "sluice.cluster.port");
+    if (port != null) {
+      // exactly this port: the other members list it, so trying the next ones when it is taken would hide it
+      config.getNetworkConfig().setPort(memberPort(port)).setPortAutoIncrement(false);
+    }
     String name = setting(environment, systemProperties, "SLUICE_CLUSTER_NAME", "sluice.cluster.name");
     if (name != null) {
       config.setClusterName(name);
+    }
+    String expected = setting(environment, systemProperties, "SLUICE_CLUSTER_EXPECTED_GATEWAYS",
+        "sluice.cluster.expectedGateways");
+    if (expected != null) {
+      protectMajority(config, expectedGateways(expected));
     }
     if (config.getSerializationConfig().getJavaSerializationFilterConfig() == null) {
       // a filter of the file's own (<java-serialization-filter>) is kept as written
@@ -67,6 +101,58 @@ public final class ClusterSetup {
     }
     ClusterSerialization.register(config);
     return config;
+  }
+
+  /**
+   * With {@code gateways} expected, the limiter's counters answer only on a side of the cluster that holds a
+   * majority of them, {@code floor(gateways / 2) + 1}: on a smaller side every store call fails at once
+   * (SplitBrainProtectionException), and its gateways decide as {@code limiter.onStoreFailure} says until the sides
+   * have merged. At most one side has a majority, so at most one side counts a limit in full. One gateway expected:
+   * nothing to protect. A protection the file enables itself is kept as written.
+   */
+  static void protectMajority(Config config, int gateways) {
+    if (gateways < 2) {
+      return;
+    }
+    SplitBrainProtectionConfig protection = config.getSplitBrainProtectionConfigs().get(LIMITS_PROTECTION);
+    if (protection == null) {
+      protection = new SplitBrainProtectionConfig(LIMITS_PROTECTION);
+      config.addSplitBrainProtectionConfig(protection);
+    }
+    if (!protection.isEnabled()) {
+      protection.setEnabled(true).setMinimumClusterSize(gateways / 2 + 1)
+          .setProtectOn(SplitBrainProtectionOn.READ_WRITE);
+    }
+    if (config.getMapConfig(LIMITS_MAP).getSplitBrainProtectionName() == null) {
+      config.getMapConfig(LIMITS_MAP).setSplitBrainProtectionName(LIMITS_PROTECTION);
+    }
+    config.getMemberAttributeConfig().setAttribute(EXPECTED_GATEWAYS_ATTRIBUTE, Integer.toString(gateways));
+  }
+
+  private static int memberPort(String value) {
+    try {
+      int port = Integer.parseInt(value);
+      if (port >= 1 && port <= 65_535) {
+        return port;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("SLUICE_CLUSTER_PORT / sluice.cluster.port: expected the port this member "
+        + "listens on for the others, 1-65535, got '" + value + "'");
+  }
+
+  private static int expectedGateways(String value) {
+    try {
+      int gateways = Integer.parseInt(value);
+      if (gateways >= 1) {
+        return gateways;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("SLUICE_CLUSTER_EXPECTED_GATEWAYS / sluice.cluster.expectedGateways: "
+        + "expected the number of gateways in the cluster, a whole number >= 1, got '" + value + "'");
   }
 
   private static Config read(String explicit) {

@@ -43,7 +43,10 @@ public final class ClusteredStores {
   /**
    * This member's seat among the gateways it sees in the cluster: its data members (a lite member or a client is no
    * gateway), by UUID. Members that see the same list agree on every seat; while a member joins or leaves they may
-   * briefly not (Hazelcast updates each member's list within milliseconds, this is read every probe interval).
+   * briefly not (Hazelcast updates each member's list within milliseconds, this is read every probe interval). With
+   * an expected number of gateways ({@code SLUICE_CLUSTER_EXPECTED_GATEWAYS}), the seat is one of at least that many:
+   * a gateway cut off with a few others splits the limit as if all were there, so the small side of a split admits
+   * only its members' parts, not a whole limit.
    */
   static Seat seat(HazelcastInstance hazelcast) {
     List<UUID> gateways = new ArrayList<>();
@@ -52,6 +55,8 @@ public final class ClusteredStores {
         gateways.add(member.getUuid());
       }
     }
-    return Seat.of(hazelcast.getCluster().getLocalMember().getUuid(), gateways);
+    Member self = hazelcast.getCluster().getLocalMember();
+    String expected = self.getAttribute(ClusterSetup.EXPECTED_GATEWAYS_ATTRIBUTE);
+    return Seat.of(self.getUuid(), gateways, expected == null ? 1 : Integer.parseInt(expected));
   }
 }

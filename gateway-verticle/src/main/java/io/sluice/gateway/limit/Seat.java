@@ -27,12 +27,21 @@ public record Seat(int index, int gateways) {
    * member leaving the cluster may no longer see itself in it, and it still decides).
    */
   public static Seat of(UUID self, Collection<UUID> members) {
+    return of(self, members, 1);
+  }
+
+  /**
+   * {@link #of(UUID, Collection)} among at least {@code expected} gateways: with fewer in sight (the small side of a
+   * split brain), the seats of those missing stay empty, and the parts of those in sight add up to less than the
+   * whole. Seats are taken from the first, which hold the larger parts: {@code ceil(total / expected)} at most each.
+   */
+  public static Seat of(UUID self, Collection<UUID> members, int expected) {
     List<UUID> sorted = new ArrayList<>(members);
     if (!sorted.contains(self)) {
       sorted.add(self);
     }
     sorted.sort(null);
-    return new Seat(sorted.indexOf(self), sorted.size());
+    return new Seat(sorted.indexOf(self), Math.max(sorted.size(), expected));
   }
 
   /**

@@ -121,6 +121,69 @@ public final class WindowState {
     }
   }
 
+  /**
+   * The state after a split brain healed, when this side's state and the other side's meet for one key: every bucket
+   * holds the larger of the two counts, and "now" is the later of the two. Never lower than either side, so no
+   * window admits more after the merge than either side's counters allowed. Not the sum: both sides hold what was
+   * admitted before the split (the side that lost the key's owner promoted its backup), and a sum would count that
+   * twice, refusing requests for no admission at all. What a side admitted on its own during the split is the
+   * difference the sum would have kept; split-brain protection keeps a minority side from writing its counters at
+   * all, and its gateways add their own admissions back on return (see FailoverCounterStore). Pure: neither argument
+   * changes (an owner's stored object may be one of them), and no window is needed: buckets out of the window are
+   * kept and pruned by the key's next decision.
+   */
+  public static WindowState atLeastBoth(WindowState one, WindowState other) {
+    WindowState merged = new WindowState();
+    merged.buckets = new long[Math.max(4, one.size + other.size)];
+    merged.counts = new int[merged.buckets.length];
+    int i = 0;
+    int j = 0;
+    while (i < one.size || j < other.size) {
+      long bucket;
+      int count;
+      if (j == other.size || (i < one.size && one.buckets[i] < other.buckets[j])) {
+        bucket = one.buckets[i];
+        count = one.counts[i++];
+      } else if (i == one.size || other.buckets[j] < one.buckets[i]) {
+        bucket = other.buckets[j];
+        count = other.counts[j++];
+      } else {
+        bucket = one.buckets[i];
+        count = Math.max(one.counts[i++], other.counts[j++]);
+      }
+      merged.buckets[merged.size] = bucket;
+      merged.counts[merged.size++] = count;
+    }
+    merged.highWater = Math.max(one.highWater, other.highWater);
+    return merged;
+  }
+
+  /**
+   * Whether this state already holds at least {@code other}'s count in each of its buckets, and is as far in time:
+   * then {@link #atLeastBoth} of the two is this state itself.
+   */
+  public boolean covers(WindowState other) {
+    if (other.highWater > highWater) {
+      return false;
+    }
+    int i = 0;
+    for (int j = 0; j < other.size; j++) {
+      while (i < size && buckets[i] < other.buckets[j]) {
+        i++;
+      }
+      if (i == size || buckets[i] != other.buckets[j] || counts[i] < other.counts[j]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Admissions recorded in {@code bucket} alone. */
+  public int countIn(long bucket) {
+    int i = Arrays.binarySearch(buckets, 0, size, bucket);
+    return i >= 0 ? counts[i] : 0;
+  }
+
   /** Moves "now" forward and drops what no longer counts; returns the first bucket that still does. */
   private long advance(WindowSpec spec, long nowMillis) {
     highWater = Math.max(highWater, spec.bucketOf(nowMillis));

@@ -72,6 +72,21 @@ class SeatTest {
   }
 
   @Test
+  @DisplayName("with N gateways expected, fewer in sight (the small side of a split) take seats of N: their parts add up "
+      + "to less than the limit, each at most ceil(L/N)")
+  void seatAmongTheExpected() {
+    UUID a = new UUID(1, 1);
+    UUID b = new UUID(1, 2);
+    UUID c = new UUID(2, 0);
+    assertEquals(new Seat(0, 3), Seat.of(c, List.of(c), 3), "alone where 3 are expected");
+    assertEquals(4, Seat.of(c, List.of(c), 3).partOf(10), "ceil(10/3), not the whole 10");
+    assertEquals(new Seat(1, 3), Seat.of(b, List.of(a, b), 3));
+    assertEquals(4 + 3, Seat.of(a, List.of(a, b), 3).partOf(10) + Seat.of(b, List.of(a, b), 3).partOf(10));
+    assertEquals(new Seat(2, 3), Seat.of(c, List.of(a, b, c), 3), "all there: as without an expected number");
+    assertEquals(new Seat(3, 4), Seat.of(new UUID(3, 0), List.of(a, b, c), 3), "more than expected: all count");
+  }
+
+  @Test
   @DisplayName("there is no seat outside 0..N-1, and no part of a negative total")
   void rejectsNonsense() {
     assertThrows(IllegalArgumentException.class, () -> new Seat(3, 3));
