@@ -38,6 +38,8 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
   private static final String HAZELCAST_LOGGING = "hazelcast.logging.type";
 
   private final boolean clustered;
+  /** {@code vertxMetrics} of the configuration: Vert.x's own meters cost CPU on every request (see the README). */
+  private volatile boolean vertxMetrics = true;
   /** The -conf JSON, read by us (not Vert.x, which would warn and go on with the defaults); null without -conf. */
   private final JsonObject conf;
   private volatile HazelcastClusterManager clusterManager;
@@ -77,7 +79,7 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
     JsonObject effective = conf != null ? conf : config == null ? new JsonObject() : config;
     Vertx probe = Vertx.vertx();
     try {
-      ConfigLoader.load(probe, effective).await(30, TimeUnit.SECONDS);
+      vertxMetrics = ConfigLoader.load(probe, effective).await(30, TimeUnit.SECONDS).vertxMetrics();
     } catch (ConfigException e) {
       exit("invalid configuration: " + e.getMessage());
     } catch (Exception e) {
@@ -92,7 +94,8 @@ public final class GatewayLauncher extends VertxApplication implements VertxAppl
   public VertxBuilder createVertxBuilder(VertxOptions options) {
     // epoll when the platform has it (Linux x86-64): fewer syscalls per request, and a shareable proxy port; Vert.x's
     // own metrics for GET /metrics
-    VertxBuilder builder = VertxMetricsSetup.builder(options.setPreferNativeTransport(true));
+    options.setPreferNativeTransport(true);
+    VertxBuilder builder = vertxMetrics ? VertxMetricsSetup.builder(options) : Vertx.builder().with(options);
     if (clustered) {
       try {
         clusterManager = new HazelcastClusterManager(ClusterSetup.load(System.getenv(), System.getProperties()));

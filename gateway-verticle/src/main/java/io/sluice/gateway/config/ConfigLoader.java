@@ -78,7 +78,8 @@ public final class ConfigLoader {
       "SLUICE_POLICIES", "policies",
       "SLUICE_PROXY_ENGINE", "proxy.engine",
       "SLUICE_PROXY_H2C", "proxy.h2c",
-      "SLUICE_ACCESS_LOG", "accessLog");
+      "SLUICE_ACCESS_LOG", "accessLog",
+      "SLUICE_VERTX_METRICS", "vertxMetrics");
 
   private static final Set<String> INTEGER_KEYS = Set.of("http.port", "management.port", "limiter.maxKeys",
       "warmup.requests", "upstreamPool.connections", "upstreamPool.pipelining", "http.maxRequestLine",
@@ -250,7 +251,7 @@ public final class ConfigLoader {
 
     GatewayConfig gatewayConfig() {
       JsonObject root = merged.json;
-      knownKeys(root, "", Set.of("accessLog", "http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
+      knownKeys(root, "", Set.of("accessLog", "vertxMetrics", "http", "management", "upstreams", "upstreamTrust", "upstreamTimeout", "upstreamPool",
           "shutdownGrace", "clientIdleTimeout", "limiter", "warmup", "policies", "proxy"));
       GatewayConfig.Endpoint http = endpoint(root, "http", Set.of("maxBodySize", "maxRequestLine", "maxHeaderSize",
           "maxHeaders", "maxConnections", "tls"));
@@ -307,7 +308,7 @@ public final class ConfigLoader {
       GatewayConfig.AccessLog accessLog = choice(root, "accessLog", "accessLog", GatewayConfig.AccessLog.class, "off");
       return new GatewayConfig(http, management, upstreams, upstreamTrust, upstreamTimeout, pool, shutdownGrace,
           clientIdleTimeout, limiter, warmup, policies(root, transit), httpLimits, httpTls, engine, h2c, accessLog,
-          adminToken);
+          adminToken, flag(root, "vertxMetrics", "vertxMetrics"));
     }
 
     private GatewayConfig.HttpLimits httpLimits(JsonObject http) {

@@ -19,7 +19,7 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
                             UpstreamPool upstreamPool, long shutdownGraceMillis, long clientIdleTimeoutMillis,
                             Limiter limiter, Warmup warmup, List<Policy> policies, HttpLimits httpLimits,
                             Optional<Tls> httpTls, Engine engine, boolean h2c, AccessLog accessLog,
-                            Optional<String> adminToken) {
+                            Optional<String> adminToken, boolean vertxMetrics) {
 
   /**
    * One line for the log at startup: every setting as it is in force, trusted certificates by subject, never a private
@@ -34,7 +34,8 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
         + " upstreamTimeout=" + upstreamTimeoutMillis + "ms " + upstreamPool
         + " shutdownGrace=" + shutdownGraceMillis + "ms clientIdleTimeout=" + clientIdleTimeoutMillis + "ms "
         + limiter + " " + warmup + " engine=" + engine.name().toLowerCase(java.util.Locale.ROOT) + " h2c=" + h2c
-        + " accessLog=" + accessLog.name().toLowerCase(java.util.Locale.ROOT) + " policies=" + policies;
+        + " accessLog=" + accessLog.name().toLowerCase(java.util.Locale.ROOT) + " vertxMetrics=" + vertxMetrics
+        + " policies=" + policies;
   }
 
   /**

@@ -68,6 +68,10 @@ public final class FailoverCounterStore implements CounterStore {
 
   // guarded by this
   private final StoreMode mode;
+  /** Store failures are logged at most once per this interval, each line counting those since the last one. */
+  private static final long FAILURE_LOG_INTERVAL_MILLIS = 1_000;
+  private long failureLoggedAtMillis = Long.MIN_VALUE / 2;
+  private long failuresNotLogged;
   /** Key → what this gateway admitted without the store, in the store's own buckets, to add to it on return. */
   private final Map<String, Admitted> ledger = new HashMap<>();
   private String probeKey;
@@ -366,13 +370,25 @@ public final class FailoverCounterStore implements CounterStore {
   private void failed(String key, WindowSpec spec, String why) {
     failures.increment();
     StoreMode.Transition transition;
+    long unlogged = 0;
     synchronized (this) {
       probeKey = key;
       probeSpec = spec;
       // the seat seen last: the one the local shares were kept in
       transition = apply(StoreMode.Event.FAILED, seat);
+      failuresNotLogged++;
+      long now = clock.millis();
+      if (now - failureLoggedAtMillis >= FAILURE_LOG_INTERVAL_MILLIS) {
+        failureLoggedAtMillis = now;
+        unlogged = failuresNotLogged;
+        failuresNotLogged = 0;
+      }
     }
     log(transition, why);
+    if (unlogged > 0) {
+      LOG.warn("limiter store: {} call(s) failed or timed out since the last such line (last: {}; policy {})",
+          unlogged, why, key.substring(0, Math.max(0, key.indexOf('|'))));
+    }
     if (timers && transition != null && transition.from() == StoreMode.State.SHARED) {
       vertx.setTimer(timeoutMillis + 1, id -> probeIfDue());
     }

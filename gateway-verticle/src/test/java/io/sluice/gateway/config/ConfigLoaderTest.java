@@ -333,6 +333,8 @@ class ConfigLoaderTest {
           layer("proxy.engine", "\"netty\"", "netty", "vertx", "vertx", "netty", "netty",
               c -> c.engine().name().toLowerCase(java.util.Locale.ROOT)),
           layer("proxy.h2c", "true", "true", "false", "false", "true", "true", c -> String.valueOf(c.h2c())),
+          layer("vertxMetrics", "false", "false", "true", "true", "false", "false",
+              c -> String.valueOf(c.vertxMetrics())),
           layer("accessLog", "\"json\"", "JSON", "common", "COMMON", "off", "OFF", c -> c.accessLog().name()),
           layer("policies", policiesJson("conf"), "conf", policiesJson("env"), "env", policiesJson("prop"), "prop",
               c -> c.policies().get(0).name()));

@@ -285,6 +285,25 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("store failures are logged at most once a second, each line counting the failures since the last")
+    void failuresAreLoggedRateLimited() {
+      try (io.sluice.gateway.testing.LogCapture logs = io.sluice.gateway.testing.LogCapture.of(
+          FailoverCounterStore.class)) {
+        under.fault = Fault.FAIL;
+        granted(failover, "per-user|k", TEN_PER_SECOND, T0, 1);
+        for (int i = 0; i < 6; i++) {
+          probe(failover);
+        }
+        List<String> failures = logs.messages(ch.qos.logback.classic.Level.WARN).stream()
+            .filter(line -> line.startsWith("limiter store: ")).toList();
+        assertEquals(2, failures.size(), failures::toString);
+        assertTrue(failures.get(0).startsWith("limiter store: 1 call(s) failed") && failures.get(0)
+            .endsWith("policy per-user)"), failures.get(0));
+        assertTrue(failures.get(1).startsWith("limiter store: 5 call(s) failed"), failures.get(1));
+      }
+    }
+
+    @Test
     @DisplayName("a probe that hangs times out like any call, and the gateway stays alone")
     void hangingProbe() {
       under.fault = Fault.FAIL;

@@ -92,7 +92,7 @@ final class EmbeddedGateway {
         new GatewayConfig.Limiter("embedded", 1_000, OnStoreFailure.CLOSED, 50), new GatewayConfig.Warmup("/", 0),
         settings.policies(), new GatewayConfig.HttpLimits(settings.maxBodySize(), MAX_REQUEST_LINE, MAX_HEADER_SIZE,
         MAX_HEADERS, MAX_CONNECTIONS), Optional.empty(), GatewayConfig.Engine.NETTY, false,
-        GatewayConfig.AccessLog.OFF, Optional.empty());
+        GatewayConfig.AccessLog.OFF, Optional.empty(), false);
     InMemoryCounterStore store = new InMemoryCounterStore(clock, 1_000);
     RateLimiter limiter = new RateLimiter(settings.policies(), store, clock);
     ContextInternal context = ((VertxInternal) vertx).contextBuilder().withEventLoop(loop)
