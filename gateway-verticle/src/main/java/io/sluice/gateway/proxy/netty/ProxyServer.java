@@ -145,8 +145,10 @@ public final class ProxyServer implements ProxyEngine {
       if (done.isSuccess()) {
         serverChannel = ((io.netty.channel.ChannelFuture) done).channel();
         actualPort = ((InetSocketAddress) serverChannel.localAddress()).getPort();
-        // on the event loop that owns the connections, like their handlers
-        sweepTimer = loop.scheduleAtFixedRate(this::closeIdleConnections, sweepMillis, sweepMillis,
+        // on the event loop that owns the connections, like their handlers; with a fixed delay, never at a fixed
+        // rate: after the loop stalled, sweeps missed at a fixed rate ran back to back and closed connections accepted
+        // meanwhile long before their timeout (IdleSweepStallTest)
+        sweepTimer = loop.scheduleWithFixedDelay(this::closeIdleConnections, sweepMillis, sweepMillis,
             TimeUnit.MILLISECONDS);
         bound.complete(actualPort);
       } else {

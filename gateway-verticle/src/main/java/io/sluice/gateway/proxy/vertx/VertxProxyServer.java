@@ -141,8 +141,22 @@ public final class VertxProxyServer implements ProxyEngine {
         .requestHandler(this::handle);
     return server.listen(port).map(listening -> {
       actualPort = listening.actualPort();
-      sweepTimer = vertx.setPeriodic(sweepMillis, id -> idle.sweep());
+      scheduleSweep();
       return actualPort;
+    });
+  }
+
+  /**
+   * The next idle sweep, {@code sweepMillis} after this one: never a periodic timer, whose sweeps missed while the
+   * event loop stalled would run back to back and close connections accepted meanwhile long before their timeout
+   * (IdleSweepStallTest).
+   */
+  private void scheduleSweep() {
+    sweepTimer = vertx.setTimer(sweepMillis, id -> {
+      idle.sweep();
+      if (!stopping) {
+        scheduleSweep();
+      }
     });
   }
 
