@@ -642,19 +642,27 @@ class ApiVerticleTest {
   }
 
   /** GETs {@code uri}, checking the body against the pattern as it streams in. */
+  /**
+   * Each helper keeps its client reachable until the exchange is over, then closes it: Vert.x closes a client that
+   * nothing references any more, and a collection in the middle of a slow download cut it ("Connection was closed",
+   * seen once in CI in bytesSlowSender).
+   */
   private Future<Download> download(Vertx vertx, String uri) {
-    return vertx.createHttpClient().request(HttpMethod.GET, api.actualPort(), HOST, uri)
+    HttpClient client = vertx.createHttpClient();
+    return client.request(HttpMethod.GET, api.actualPort(), HOST, uri)
       .compose(HttpClientRequest::send)
       .compose(response -> {
         BytePattern.Digest digest = new BytePattern.Digest();
         response.handler(digest::update);
         return response.end().map(v -> new Download(response.statusCode(), response.headers(), digest));
-      });
+      })
+      .eventually(client::close);
   }
 
   /** Sends {@code n} pattern bytes, only as fast as the connection takes them, and reads the JSON answer. */
   private Future<Upload> upload(Vertx vertx, HttpMethod method, String uri, long n, boolean chunked) {
-    return vertx.createHttpClient().request(method, api.actualPort(), HOST, uri)
+    HttpClient client = vertx.createHttpClient();
+    return client.request(method, api.actualPort(), HOST, uri)
       .compose(request -> {
         if (chunked) {
           request.setChunked(true);
@@ -664,7 +672,8 @@ class ApiVerticleTest {
         writePattern(request, 0, n);
         return request.response();
       })
-      .compose(response -> response.body().map(body -> new Upload(response.statusCode(), body.toJsonObject())));
+      .compose(response -> response.body().map(body -> new Upload(response.statusCode(), body.toJsonObject())))
+      .eventually(client::close);
   }
 
   private static void writePattern(HttpClientRequest request, long from, long n) {
