@@ -441,7 +441,7 @@ class SplitBrainIT {
       if (!"SHARED".equals(mode(gateway))) {
         return false;
       }
-      Thread.sleep(250);
+      gateway.process.awaitExitUpTo(java.time.Duration.ofMillis(250));
     }
     return true;
   }
@@ -489,7 +489,11 @@ class SplitBrainIT {
       if (System.nanoTime() > deadline) {
         fail("gave up after " + WAIT_LIMIT.toSeconds() + " s waiting for " + what + tails());
       }
-      Thread.sleep(100);
+      if (watched.length > 0) {
+        watched[0].awaitExitUpTo(java.time.Duration.ofMillis(100));
+      } else {
+        TimeUnit.MILLISECONDS.sleep(100);
+      }
     }
   }
 
