@@ -83,6 +83,8 @@ class SplitBrainIT {
   /** Sent times are this test's clock, arrival times the API's: both the machine's, read a few ms apart. */
   private static final long CLOCKS_MILLIS = 10;
   private static final Duration WAIT_LIMIT = Duration.ofSeconds(60);
+  /** What C logs when it counts on the shared counters again, having written back what it admitted alone. */
+  private static final String BACK_TO_SHARED = "RECOVERING -> SHARED";
   private static final Pattern ACCOUNT_REMAINING = Pattern.compile("\"split-account\";r=(\\d+)");
 
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -150,11 +152,14 @@ class SplitBrainIT {
       alone += account(c).status == 200 ? 1 : 0;
     }
     String degradedAlone = c.process.stderr().substring(logC);
+    // C rejoins the others (and shares their counters again) before Hazelcast reports the merge done: alone ends at
+    // the instant C logged its switch back to shared counting, read from its log (the machine's clock, as ours)
+    await("C to share the counters again", () -> c.process.stderr().substring(logC).contains(BACK_TO_SHARED),
+        c.process);
+    long sharedAt = loggedAt(c.process.stderr().substring(logC), BACK_TO_SHARED);
     await("C to merge back into the cluster", () -> c.process.stderr().substring(logC).contains("is MERGED"),
         c.process);
     long mergedAt = now();
-    await("C to share the counters again", () -> "SHARED".equals(mode(c)), c.process);
-    long sharedAt = now();
     // read on a decision the shared counters made (not one B made alone on its part in a moment of slowness)
     int afterMergeAdmitted = 0;
     Result afterMerge = null;
@@ -179,6 +184,7 @@ class SplitBrainIT {
     int countAfter = ACCOUNT_LIMIT - afterMerge.remaining - afterMergeAdmitted;
     Predicate<Result> majoritySide = r -> !r.gateway.equals("C") && r.arrivedAt >= stoppedAt && r.arrivedAt < sharedAt;
     Predicate<Result> aloneOnC = r -> r.gateway.equals("C") && r.arrivedAt >= resumedAt && r.arrivedAt < sharedAt;
+    // every request sent once C shares again was decided on the one set of counters, whatever the merge still does
     Predicate<Result> afterTheMerge = r -> r.sentAt >= sharedAt;
     List<Result> majorityWindow = fullestDecidedWindow(results, majoritySide);
     List<Result> aloneWindow = fullestDecidedWindow(results, aloneOnC);
@@ -186,7 +192,7 @@ class SplitBrainIT {
     long afterForwarded = results.stream().filter(afterTheMerge).filter(r -> r.status == 200).count();
     List<Result> failed = results.stream().filter(r -> r.status != 200 && r.status != 429).toList();
     String figures = String.format("split brain: stopped C at %d ms, A and B removed it at %d, resumed at %d, merged "
-            + "at %d, C shared again at %d; account counts: before %d, majority side %d (its remaining %d), C alone "
+            + "at %d, C shared again (its log) at %d; account counts: before %d, majority side %d (its remaining %d), C alone "
             + "%d + %d before = %d, after the merge %d (remaining %d); most forwarded in a window (certainly decided "
             + "in it / arrived at the API in 950 ms): majority side (A+B) %d / %d, C alone %d / %d, all after the "
             + "merge %d / %d (%d forwarded in %d ms); forwarded per second and gateway %s; statuses %s; not answered "
@@ -380,6 +386,16 @@ class SplitBrainIT {
       }
     }
     return fullest;
+  }
+
+  /**
+   * When the first line of {@code log} containing {@code marker} was logged, in ms from the start: the line begins
+   * with its ISO-8601 instant (logback.xml's pattern).
+   */
+  private long loggedAt(String log, String marker) {
+    int lineStart = log.lastIndexOf('\n', log.indexOf(marker)) + 1;
+    String instant = log.substring(lineStart, log.indexOf(' ', lineStart));
+    return java.time.OffsetDateTime.parse(instant).toInstant().toEpochMilli() - startEpochMillis;
   }
 
   /** A window's requests as gateway@arrived(sent), ms from the start. */
