@@ -127,9 +127,13 @@ class SplitBrainIT {
     sleep(LOAD_BEFORE_MILLIS);
 
     int logA = a.process.stderr().length();
+    // no request in flight on C as it stops: one would wait out the client's timeout, and be decided who knows when
+    traffic.targets = Set.of(a, b);
+    long roundsBefore = traffic.rounds;
+    await("C to answer what it was sent", () -> traffic.rounds > roundsBefore + 1 && traffic.inFlight(c) == 0,
+        c.process);
     signal(c.process, "STOP");
     long stoppedAt = now();
-    traffic.targets = Set.of(a, b);
     await("A and B to remove C", () -> a.process.stderr().substring(logA).contains("Members {size:2")
         && gateways.values().stream().limit(2).allMatch(g -> "SHARED".equals(mode(g))), a.process, b.process);
     long removedAt = now();
@@ -289,6 +293,10 @@ class SplitBrainIT {
   /** Sends {@link #RATE_PER_GATEWAY} requests a second on the global limit to each gateway in {@link #targets}. */
   private final class Load extends Thread {
     private volatile Set<Gateway> targets;
+    /** Rounds of sending done: a round begun after {@code targets} changed sends only to the new ones. */
+    private volatile long rounds;
+    private final Map<String, java.util.concurrent.atomic.AtomicInteger> inFlight =
+        new java.util.concurrent.ConcurrentHashMap<>();
 
     Load(Set<Gateway> targets) {
       super("split-load");
@@ -304,6 +312,7 @@ class SplitBrainIT {
           load.add(send(gateway));
         }
         tick++;
+        rounds = tick;
         long wait = startNanos + TimeUnit.MILLISECONDS.toNanos(tick * 1_000 / RATE_PER_GATEWAY) - System.nanoTime();
         if (wait > 0) {
           try {
@@ -315,7 +324,15 @@ class SplitBrainIT {
       }
     }
 
+    int inFlight(Gateway gateway) {
+      java.util.concurrent.atomic.AtomicInteger count = inFlight.get(gateway.name);
+      return count == null ? 0 : count.get();
+    }
+
     private CompletableFuture<Result> send(Gateway gateway) {
+      java.util.concurrent.atomic.AtomicInteger count =
+          inFlight.computeIfAbsent(gateway.name, name -> new java.util.concurrent.atomic.AtomicInteger());
+      count.incrementAndGet();
       long sentAt = now();
       HttpRequest request = HttpRequest.newBuilder(URI.create(gateway.proxyUrl("/api/hello")))
           .header("X-Load", "all").timeout(Duration.ofSeconds(5)).GET().build();
@@ -323,7 +340,8 @@ class SplitBrainIT {
           .handle((response, failure) -> failure != null ? new Result(gateway.name, sentAt, -1, -1, -1)
               : new Result(gateway.name, sentAt, response.headers().firstValue(RECEIVED_AT)
                   .map(micros -> Long.parseLong(micros) / 1_000 - startEpochMillis).orElse(-1L),
-                  response.statusCode(), -1));
+                  response.statusCode(), -1))
+          .whenComplete((result, failure) -> count.decrementAndGet());
     }
   }
 
