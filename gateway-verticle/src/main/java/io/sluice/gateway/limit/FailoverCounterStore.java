@@ -261,7 +261,12 @@ public final class FailoverCounterStore implements CounterStore {
           : Future.failedFuture(new StoreUnavailable("the shared counters did not answer; "
               + "limiter.onStoreFailure=closed refuses limited requests until they do"));
     }
-    Reservation reservation = decideAlone(key, spec, nowMillis, notBeforeMillis, latestMillis);
+    Reservation reservation;
+    try {
+      reservation = decideAlone(key, spec, nowMillis, notBeforeMillis, latestMillis);
+    } catch (KeyTableFull full) {
+      return Future.failedFuture(full);
+    }
     // null: the store came back between the caller's look and now, so decide there after all
     return reservation != null ? Future.succeededFuture(reservation)
         : reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
@@ -284,7 +289,11 @@ public final class FailoverCounterStore implements CounterStore {
         return noShare(spec, nowMillis);
       }
       WindowSpec share = ownShare.get();
-      Reservation own = local.reserve(key, share, nowMillis, notBeforeMillis, latestMillis).result();
+      Future<Reservation> decided = local.reserve(key, share, nowMillis, notBeforeMillis, latestMillis);
+      if (decided.failed()) {
+        throw (KeyTableFull) decided.cause();
+      }
+      Reservation own = decided.result();
       if (!own.granted()) {
         return own;
       }

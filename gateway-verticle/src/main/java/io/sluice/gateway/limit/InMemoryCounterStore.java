@@ -3,18 +3,36 @@ package io.sluice.gateway.limit;
 import io.vertx.core.Future;
 
 import java.time.Clock;
+import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Limiter state in this JVM only: for a single gateway without a cluster. Same semantics as the Hazelcast store:
  * each update is atomic per key (a {@code compute}), idle keys expire, and the number of keys is capped.
+ *
+ * <p>The cap: a reservation for a new key while {@code maxKeys} keys are held first sweeps a few entries for expired
+ * ones; if the table is still full, it fails with {@link KeyTableFull} (the gateway answers 503 {@code limiter-full})
+ * and is counted in {@link #refusedKeys()}. Admissions noted for keys decided elsewhere ({@link #record},
+ * {@link #fillTo}, {@link #addAdmissions}) are never refused: they only follow decisions already made.
  */
 public final class InMemoryCounterStore implements CounterStore {
+
+  /**
+   * Entries looked at for expiry by one reservation that finds the table full: a few microseconds, so a flood of new
+   * keys cannot make the event loop sweep a million entries per request; the periodic sweep does the rest.
+   */
+  static final int FULL_SWEEP_STEP = 256;
 
   private final Map<String, Entry> entries = new ConcurrentHashMap<>();
   private final Clock clock;
   private final int maxKeys;
+  private final LongAdder refusedKeys = new LongAdder();
+  /** Where the last step of a full-table sweep stopped; guarded by {@link #sweepLock}. */
+  private Iterator<String> sweepCursor;
+  private final ReentrantLock sweepLock = new ReentrantLock();
 
   public InMemoryCounterStore(Clock clock, int maxKeys) {
     this.clock = clock;
@@ -25,7 +43,11 @@ public final class InMemoryCounterStore implements CounterStore {
   public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                      long latestMillis) {
     if (entries.size() >= maxKeys && !entries.containsKey(key)) {
-      evictExpired();
+      sweepStep(nowMillis);
+      if (entries.size() >= maxKeys) {
+        refusedKeys.increment();
+        return Future.failedFuture(new KeyTableFull(maxKeys));
+      }
     }
     Reservation[] result = new Reservation[1];
     entries.compute(key, (k, entry) -> {
@@ -106,7 +128,32 @@ public final class InMemoryCounterStore implements CounterStore {
     return entries.size();
   }
 
-  /** Drops keys whose windows are over; called when the store is full and periodically by the owner. */
+  /** Reservations refused because the table was full of live keys. */
+  public long refusedKeys() {
+    return refusedKeys.sum();
+  }
+
+  /** Looks at the next {@link #FULL_SWEEP_STEP} entries and drops the expired ones (skipped if another thread is). */
+  private void sweepStep(long nowMillis) {
+    if (!sweepLock.tryLock()) {
+      return;
+    }
+    try {
+      for (int i = 0; i < FULL_SWEEP_STEP; i++) {
+        if (sweepCursor == null || !sweepCursor.hasNext()) {
+          sweepCursor = entries.keySet().iterator();
+          if (!sweepCursor.hasNext()) {
+            return;
+          }
+        }
+        entries.computeIfPresent(sweepCursor.next(), (k, entry) -> entry.expiresAt <= nowMillis ? null : entry);
+      }
+    } finally {
+      sweepLock.unlock();
+    }
+  }
+
+  /** Drops keys whose windows are over; called periodically by the owner, off the event loop. */
   public void evictExpired() {
     long now = clock.millis();
     for (String key : entries.keySet()) {

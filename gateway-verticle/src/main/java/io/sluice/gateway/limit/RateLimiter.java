@@ -291,11 +291,12 @@ public final class RateLimiter {
       long retryAt = now;
       for (int i = 0; i < asked.size(); i++) {
         Future<Reservation> answer = pending.get(i);
-        if (answer.failed()) {
+        Charge charge = asked.get(i);
+        if (answer.failed() && !(answer.cause() instanceof KeyTableFull && charge.policy.shadow())) {
           return releaseAll(charges, now).transform(released -> Future.failedFuture(answer.cause()));
         }
-        Reservation reservation = answer.result();
-        Charge charge = asked.get(i);
+        // a shadow policy never refuses: a key it could not count (table full) is a verdict, as a denial would be
+        Reservation reservation = answer.failed() ? Reservation.denied(now) : answer.result();
         charge.reservation = reservation;
         if (reservation.granted() && charge.policy.delays() && !charge.policy.shadow()
             && reservation.atMillis() > charge.askedAtMillis) {

@@ -59,6 +59,8 @@ public final class GatewayMetrics implements GatewayStats.Timings {
       Map.entry("upstreamFailures", "Requests answered 502/504 because the upstream failed"),
       Map.entry("limiterFailures", "Requests answered 503 because the limiter's store could not be reached"),
       Map.entry("overloaded", "Requests answered 503 because they could not leave in time for their slots"),
+      Map.entry("keysRefused", "Requests answered 503 because the limiter held limiter.maxKeys live keys and theirs "
+          + "was new"),
       Map.entry("idleClosed", "Client connections closed for being idle"),
       Map.entry("tlsHandshakeFailures", "Client TLS handshakes that failed"),
       Map.entry("openConnections", "Client connections open now"),

@@ -63,6 +63,8 @@ public final class GatewayStats {
   public final LongAdder upstreamFailures = new LongAdder();
   final LongAdder limiterFailures = new LongAdder();
   final LongAdder overloaded = new LongAdder();
+  /** Requests refused with 503 limiter-full: a new key while the in-memory table held limiter.maxKeys live keys. */
+  final LongAdder keysRefused = new LongAdder();
   public final LongAdder idleClosed = new LongAdder();
   public final LongAdder tlsHandshakeFailures = new LongAdder();
   /** Client connections open now, on every event loop of the gateway (checked against http.maxConnections). */
@@ -165,6 +167,7 @@ public final class GatewayStats {
         .put("upstreamFailures", upstreamFailures.sum())
         .put("limiterFailures", limiterFailures.sum())
         .put("overloaded", overloaded.sum())
+        .put("keysRefused", keysRefused.sum())
         .put("idleConnectionsClosed", idleClosed.sum())
         .put("tlsHandshakeFailures", tlsHandshakeFailures.sum())
         .put("openConnections", openConnections.get())

@@ -7,17 +7,21 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.util.AsciiString;
 import io.sluice.gateway.limit.Decision;
 import io.sluice.gateway.limit.KeySource;
+import io.sluice.gateway.limit.KeyTableFull;
 import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.RequestInfo;
 import io.sluice.gateway.limit.WindowSpec;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The rate-limit seam between HTTP and the {@link RateLimiter}: picks the limiter for a request, asks it, and turns
@@ -42,6 +46,15 @@ public final class LimitGate {
   private final RateLimiter warmupLimiter;
   private static final int MAX_CACHED_REFUSALS = 4096;
   private final Map<RefusalKey, Refusal> refusals = new ConcurrentHashMap<>();
+
+  /** Keys expire with their windows and the sweep runs every few seconds: a second is a fair first wait. */
+  static final int KEY_TABLE_RETRY_SECONDS = 1;
+  /** A flood of new keys would otherwise log a line per request. */
+  static final long KEY_TABLE_LOG_INTERVAL_MILLIS = 10_000;
+  private static final Logger LOG = LoggerFactory.getLogger(LimitGate.class);
+  /** When the last refused-keys line was logged: one interval before time 0 at first, so the first is logged. */
+  private final AtomicLong keyTableLoggedAt = new AtomicLong(-KEY_TABLE_LOG_INTERVAL_MILLIS);
+  private final AtomicLong keysRefusedLogged = new AtomicLong();
 
   public LimitGate(RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
     this.limiter = limiter;
@@ -153,11 +166,34 @@ public final class LimitGate {
         "the gateway could not forward the request in time for its rate-limit slots; retry"));
   }
 
-  /** The answer when the limiter's store failed: the gateway fails closed. */
+  /**
+   * The answer when the limiter's store failed: the gateway fails closed. A new key refused by a full table of keys
+   * ({@link KeyTableFull}) is told so, with a Retry-After of one {@link #KEY_TABLE_RETRY_SECONDS}, and logged at most
+   * once per {@link #KEY_TABLE_LOG_INTERVAL_MILLIS}.
+   */
   public FullHttpResponse unavailable(Throwable cause) {
+    if (cause instanceof KeyTableFull full) {
+      stats.keysRefused.increment();
+      logRefusedKeys(full);
+      FullHttpResponse answer = Problems.answer(Problems.problem(503, "limiter-full", "Service Unavailable",
+          "the rate limiter already counts limiter.maxKeys = " + full.maxKeys() + " live keys and cannot count a "
+              + "new one; retry after " + KEY_TABLE_RETRY_SECONDS + " s"));
+      answer.headers().setInt(HttpHeaderNames.RETRY_AFTER, KEY_TABLE_RETRY_SECONDS);
+      return answer;
+    }
     stats.limiterFailures.increment();
     return Problems.answer(Problems.problem(503, "limiter-unavailable", "Service Unavailable",
         "the rate limiter could not reach its counters: " + cause));
+  }
+
+  private void logRefusedKeys(KeyTableFull full) {
+    long now = clock.millis();
+    long last = keyTableLoggedAt.get();
+    if (now - last >= KEY_TABLE_LOG_INTERVAL_MILLIS && keyTableLoggedAt.compareAndSet(last, now)) {
+      long refused = stats.keysRefused.sum();
+      LOG.warn("limiter: {} request(s) with a new key refused (503 limiter-full) since the last such line: {}; raise "
+          + "limiter.maxKeys or shorten the windows", refused - keysRefusedLogged.getAndSet(refused), full.getMessage());
+    }
   }
 
   /**

@@ -120,6 +120,20 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("alone, with its table full of live keys: a new key fails with KeyTableFull (503 limiter-full), a "
+        + "known key is decided on its part")
+    void fullTableAloneRefusesNewKeys() {
+      FailoverCounterStore small = new FailoverCounterStore(vertx, under, OnStoreFailure.LOCAL, TIMEOUT,
+          () -> FIRST_OF_TWO, clock, 1, true);
+      under.fault = Fault.FAIL;
+      assertTrue(reserve(small, "known", T0).granted());
+      Throwable refused = small.reserve("new", TEN_PER_SECOND, T0, T0, T0).cause();
+      assertInstanceOf(KeyTableFull.class, refused);
+      assertEquals(StoreMode.State.DEGRADED, small.mode());
+      assertEquals(4, granted(small, "known", TEN_PER_SECOND, T0, 10), "the rest of its part of 5");
+    }
+
+    @Test
     @DisplayName("alone, a gateway admits its part of the limit per window: 5 of 10 with two gateways, then 5 more a "
         + "window later")
     void enforcesItsShare() {

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -207,5 +208,22 @@ class RoutedLimiterTest {
     assertEquals(trial.window().bucketOf(T0 + 1_028), trialBucket, "moved to where the request leaves");
     clock.set(T0 + 1_028);
     assertSame(second, limiter.confirm(second, get("/")).await());
+  }
+
+  @Test
+  @DisplayName("a table full of live keys: a shadow policy's new key is a reject verdict, never a refusal; an enforced "
+      + "policy's new key fails the decision with KeyTableFull")
+  void fullTableInShadowAndEnforced() {
+    InMemoryCounterStore full = new InMemoryCounterStore(clock, 1);
+    Policy perKey = policy("trial", new KeySource.Header("X-Api-Key"), 5, 60_000, Policy.OnExceed.REJECT, 0,
+        RouteMatch.ANY, Policy.Mode.SHADOW);
+    RateLimiter shadow = new RateLimiter(List.of(perKey), full, clock);
+    assertEquals(Decision.ShadowVerdict.FORWARD, shadowVerdict(shadow.decide(request("GET", "/", "a")).await()));
+    assertEquals(Decision.ShadowVerdict.REJECT, shadowVerdict(shadow.decide(request("GET", "/", "b")).await()));
+
+    Policy enforced = policy("real", new KeySource.Header("X-Api-Key"), 5, 60_000, Policy.OnExceed.REJECT, 0,
+        RouteMatch.ANY, Policy.Mode.ENFORCE);
+    RateLimiter limiter = new RateLimiter(List.of(enforced), full, clock);
+    assertInstanceOf(KeyTableFull.class, limiter.decide(request("GET", "/", "c")).cause());
   }
 }

@@ -285,6 +285,46 @@ public abstract class GatewayHttpContract {
   }
 
   @Test
+  @DisplayName("in-memory counters full of live keys: a new key gets 503 limiter-full with Retry-After, counted, "
+      + "logged once; known keys stay exact")
+  void fullKeyTableRefusesNewKeys() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(storeFactory() == null, "limiter.maxKeys bounds the in-memory store");
+    try (LogCapture log = LogCapture.of(LimitGate.class)) {
+      GatewayVerticle gateway = gateway(new JsonArray().add(policy("per-key", "header:X-Api-Key", 2, "1m")), "5s",
+          "http://127.0.0.1:" + apiPort, new JsonObject().put("limiter", new JsonObject().put("maxKeys", 2))
+              // no warm-up: its private policies would take places in the table for a second
+              .put("warmup", new JsonObject().put("requests", 0)));
+      assertEquals(200, get(gateway, "/api/hello", "alice").statusCode());
+      assertEquals(200, get(gateway, "/api/hello", "bob").statusCode());
+
+      for (int i = 0; i < 3; i++) {
+        HttpResponse<Buffer> refused = get(gateway, "/api/hello", "carol-" + i);
+        assertEquals(503, refused.statusCode());
+        assertEquals("application/problem+json", refused.getHeader("content-type"));
+        assertEquals("1", refused.getHeader("Retry-After"));
+        assertEquals("urn:sluice:problem:limiter-full", refused.bodyAsJsonObject().getString("type"));
+        assertTrue(refused.bodyAsJsonObject().getString("detail").contains("limiter.maxKeys = 2"),
+            refused.bodyAsString());
+        assertNull(refused.getHeader("X-Upstream-Received-At"), "answered by the gateway itself");
+      }
+      // known keys are decided as always: alice has one request left of 2 per minute
+      assertEquals(200, get(gateway, "/api/hello", "alice").statusCode());
+      assertEquals(429, get(gateway, "/api/hello", "alice").statusCode());
+
+      JsonObject stats = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await()
+          .bodyAsJsonObject();
+      assertEquals(3, stats.getLong("keysRefused"), stats::encode);
+      assertEquals(0, stats.getLong("limiterFailures"), stats::encode);
+      String metrics = client.get(gateway.managementPort(), "127.0.0.1", "/metrics").send().await().bodyAsString();
+      assertTrue(metrics.contains("sluice_keys_refused_total 3.0"), metrics);
+      List<String> warnings = log.messages(Level.WARN);
+      assertEquals(1, warnings.size(), warnings::toString);
+      assertTrue(warnings.get(0).contains("1 request(s) with a new key refused")
+          && warnings.get(0).contains("limiter.maxKeys = 2"), warnings.get(0));
+    }
+  }
+
+  @Test
   @DisplayName("delay action: an excess request is held and forwarded late; past maxDelay it gets 429")
   void delaysExcessRequests() {
     JsonObject delay = policy("per-token", "header:X-Api-Key", 1, "500ms")
