@@ -85,6 +85,7 @@ class SplitBrainIT {
   private static final Duration WAIT_LIMIT = Duration.ofSeconds(60);
   /** What C logs when it counts on the shared counters again, having written back what it admitted alone. */
   private static final String BACK_TO_SHARED = "RECOVERING -> SHARED";
+  private static final String OVERLOADED = "urn:sluice:problem:overloaded";
   private static final Pattern ACCOUNT_REMAINING = Pattern.compile("\"split-account\";r=(\\d+)");
 
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -195,22 +196,23 @@ class SplitBrainIT {
     List<Result> afterWindow = fullestDecidedWindow(results, afterTheMerge);
     long afterForwarded = results.stream().filter(afterTheMerge).filter(r -> r.status == 200).count();
     List<Result> failed = results.stream().filter(r -> r.status != 200 && r.status != 429).toList();
+    long overloaded = failed.stream().filter(Result::expected).count();
     String figures = String.format("split brain: stopped C at %d ms, A and B removed it at %d, resumed at %d, merged "
             + "at %d, C shared again (its log) at %d; account counts: before %d, majority side %d (its remaining %d), C alone "
             + "%d + %d before = %d, after the merge %d (remaining %d); most forwarded in a window (certainly decided "
             + "in it / arrived at the API in 950 ms): majority side (A+B) %d / %d, C alone %d / %d, all after the "
             + "merge %d / %d (%d forwarded in %d ms); forwarded per second and gateway %s; statuses %s; not answered "
-            + "200/429 %s; fullest windows (gateway@arrived(sent)): majority side [%s], C alone [%s], after [%s]",
+            + "200/429 (%d of them 503 overloaded) %s; fullest windows (gateway@arrived(sent)): majority side [%s], C alone [%s], after [%s]",
         stoppedAt, removedAt, resumedAt, mergedAt, sharedAt, before, majorityCount, remainingOnMajority, alone,
         before, minorityCount, countAfter, afterMerge.remaining, majorityWindow.size(),
         mostInAWindow(results, majoritySide), aloneWindow.size(), mostInAWindow(results, aloneOnC),
         afterWindow.size(), mostInAWindow(results, afterTheMerge), afterForwarded, now() - sharedAt,
-        perSecond(results), statuses(results), describe(failed), describe(majorityWindow), describe(aloneWindow),
+        perSecond(results), statuses(results), overloaded, describe(failed), describe(majorityWindow), describe(aloneWindow),
         describe(afterWindow));
     System.out.println(figures);
     String report = figures + "\n" + tails();
 
-    assertTrue(results.stream().allMatch(r -> r.status == 200 || r.status == 429), "only 200 and 429\n" + report);
+    assertTrue(results.stream().allMatch(Result::expected), "only 200, 429 and 503 overloaded\n" + report);
     assertTrue(majorityWindow.size() <= LIMIT, "the majority side: at most the limit per window\n" + report);
     assertTrue(aloneWindow.size() <= PART, "C alone: at most its part, ceil(limit/3), per window\n" + report);
     assertTrue(!aloneWindow.isEmpty(), "C served alone during the split\n" + report);
@@ -287,7 +289,7 @@ class SplitBrainIT {
         HttpResponse.BodyHandlers.ofString());
     Matcher remaining = ACCOUNT_REMAINING.matcher(response.headers().firstValue("RateLimit").orElse(""));
     return new Result(gateway.name, now(), -1, response.statusCode(), remaining.find()
-        ? Integer.parseInt(remaining.group(1)) : -1);
+        ? Integer.parseInt(remaining.group(1)) : -1, problemType(response));
   }
 
   /** Sends {@link #RATE_PER_GATEWAY} requests a second on the global limit to each gateway in {@link #targets}. */
@@ -336,11 +338,11 @@ class SplitBrainIT {
       long sentAt = now();
       HttpRequest request = HttpRequest.newBuilder(URI.create(gateway.proxyUrl("/api/hello")))
           .header("X-Load", "all").timeout(Duration.ofSeconds(5)).GET().build();
-      return http.sendAsync(request, HttpResponse.BodyHandlers.discarding())
-          .handle((response, failure) -> failure != null ? new Result(gateway.name, sentAt, -1, -1, -1)
+      return http.sendAsync(request, HttpResponse.BodyHandlers.ofString())
+          .handle((response, failure) -> failure != null ? new Result(gateway.name, sentAt, -1, -1, -1, null)
               : new Result(gateway.name, sentAt, response.headers().firstValue(RECEIVED_AT)
                   .map(micros -> Long.parseLong(micros) / 1_000 - startEpochMillis).orElse(-1L),
-                  response.statusCode(), -1))
+                  response.statusCode(), -1, problemType(response)))
           .whenComplete((result, failure) -> count.decrementAndGet());
     }
   }
@@ -349,7 +351,15 @@ class SplitBrainIT {
    * One request: the gateway it went to, when it was sent and when it arrived at the API (-1 if it did not), in ms
    * from the start; its status; what the account limit said was left (-1 if not asked).
    */
-  private record Result(String gateway, long sentAt, long arrivedAt, int status, int remaining) {
+  private record Result(String gateway, long sentAt, long arrivedAt, int status, int remaining, String problem) {
+    /**
+     * The answers a client may get here: forwarded, refused by the limit, or (while the members rearrange their
+     * partitions and store answers come later than the slots they grant) 503 overloaded, the gateway's refusal to
+     * forward a request outside its slots, which it answers rather than go over the limit.
+     */
+    boolean expected() {
+      return status == 200 || status == 429 || status == 503 && OVERLOADED.equals(problem);
+    }
   }
 
   private record Gateway(String name, JavaProcess process, int proxyPort, int managementPort) {
@@ -416,11 +426,27 @@ class SplitBrainIT {
     return java.time.OffsetDateTime.parse(instant).toInstant().toEpochMilli() - startEpochMillis;
   }
 
+  /** The problem type of a gateway's own answer (its problem+json body), or null. */
+  private static String problemType(HttpResponse<String> response) {
+    if (!response.headers().firstValue("content-type").orElse("").startsWith("application/problem+json")) {
+      return null;
+    }
+    try {
+      return new JsonObject(response.body()).getString("type");
+    } catch (RuntimeException e) {
+      return null;
+    }
+  }
+
   /** A window's requests as gateway@arrived(sent), ms from the start. */
   private static String describe(List<Result> window) {
     StringBuilder text = new StringBuilder();
     for (Result r : window) {
-      text.append(r.gateway).append('@').append(r.arrivedAt).append('(').append(r.sentAt).append(") ");
+      text.append(r.gateway).append('@').append(r.arrivedAt).append('(').append(r.sentAt).append(')');
+      if (r.status != 200 && r.status != 429) {
+        text.append('=').append(r.status).append(r.problem == null ? "" : " " + r.problem);
+      }
+      text.append(' ');
     }
     return text.toString().trim();
   }
