@@ -2,6 +2,8 @@ package io.sluice.gateway.cluster;
 
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
+import com.hazelcast.map.listener.EntryEvictedListener;
+import com.hazelcast.query.Predicates;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.LeaseGrant;
 import io.sluice.gateway.limit.Reservation;
@@ -11,8 +13,11 @@ import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -24,12 +29,20 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class HazelcastCounterStore implements CounterStore {
 
+  private static final Logger LOG = LoggerFactory.getLogger(HazelcastCounterStore.class);
+
   private final Vertx vertx;
   private final HazelcastInstance hazelcast;
   private final IMap<String, WindowState> map;
   private final LongAdder remoteCalls = new LongAdder();
   private final LongAdder remoteOperations = new LongAdder();
   private final LatencyEstimate latency = new LatencyEstimate();
+  /** Entries of this member's partitions the map dropped to make room. */
+  private final LongAdder evictedKeys = new LongAdder();
+  /** A flood of new keys evicts thousands a second: one line per interval says so. */
+  static final long EVICTION_LOG_INTERVAL_MILLIS = 10_000;
+  private final AtomicLong evictionLoggedAt = new AtomicLong(-EVICTION_LOG_INTERVAL_MILLIS);
+  private final AtomicLong evictionsLogged = new AtomicLong();
   /** Null: every call is its own round trip. */
   private final OwnerBatches batches;
 
@@ -42,6 +55,9 @@ public final class HazelcastCounterStore implements CounterStore {
     this.vertx = vertx;
     this.hazelcast = hazelcast;
     this.map = hazelcast.getMap(mapName);
+    // entries this member owns, without their values: one event per eviction, on a Hazelcast event thread
+    map.addLocalEntryListener((EntryEvictedListener<String, WindowState>) event -> evicted(mapName),
+        Predicates.alwaysTrue(), false);
     this.batches = batched
         ? new OwnerBatches(vertx, hazelcast, map, remoteCalls, remoteOperations, latency) : null;
   }
@@ -49,6 +65,23 @@ public final class HazelcastCounterStore implements CounterStore {
   /** A store that sends the calls made during one event-loop turn as one round trip per owning member. */
   public static HazelcastCounterStore batching(Vertx vertx, HazelcastInstance hazelcast, String mapName) {
     return new HazelcastCounterStore(vertx, hazelcast, mapName, true);
+  }
+
+  @Override
+  public long evictedKeys() {
+    return evictedKeys.sum();
+  }
+
+  private void evicted(String mapName) {
+    evictedKeys.increment();
+    long now = System.currentTimeMillis();
+    long last = evictionLoggedAt.get();
+    if (now - last >= EVICTION_LOG_INTERVAL_MILLIS && evictionLoggedAt.compareAndSet(last, now)) {
+      long total = evictedKeys.sum();
+      LOG.warn("limiter store: {} key(s) evicted from map '{}' on this member since the last such line: its eviction "
+          + "size in cluster.xml is reached, and a live key dropped starts a fresh window; raise the size or add "
+          + "members", total - evictionsLogged.getAndSet(total), mapName);
+    }
   }
 
   @Override

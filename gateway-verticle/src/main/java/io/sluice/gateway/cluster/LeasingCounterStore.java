@@ -96,6 +96,11 @@ public final class LeasingCounterStore implements CounterStore {
   }
 
   @Override
+  public long evictedKeys() {
+    return store.evictedKeys();
+  }
+
+  @Override
   public long remoteOperations() {
     return store.remoteOperations();
   }

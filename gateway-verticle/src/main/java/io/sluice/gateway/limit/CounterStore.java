@@ -85,6 +85,14 @@ public interface CounterStore {
     return 0;
   }
 
+  /**
+   * Keys this member's part of the shared counters dropped to make room (the map's eviction in cluster.xml), live or
+   * not: a dropped live key starts a fresh window. 0 for a local store, which refuses new keys instead.
+   */
+  default long evictedKeys() {
+    return 0;
+  }
+
   /** Members of the cluster this store's counters live in, as this gateway sees it now; 0 for a local store. */
   default int clusterMembers() {
     return 0;

@@ -218,6 +218,11 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   @Override
+  public long evictedKeys() {
+    return shared.evictedKeys();
+  }
+
+  @Override
   public long remoteOperations() {
     return shared.remoteOperations();
   }

@@ -101,6 +101,8 @@ public final class GatewayMetrics implements GatewayStats.Timings {
     counter("store.round.trips", store, CounterStore::remoteCalls, "Round trips to the shared counters");
     counter("store.operations", store, CounterStore::remoteOperations,
         "Operations on the shared counters (several per round trip when batched)");
+    counter("store.evicted.keys", store, CounterStore::evictedKeys,
+        "Keys this member's part of the shared counters dropped to make room (cluster.xml's eviction size)");
     counter("store.failures", store, CounterStore::storeFailures,
         "Store calls on the decision path that timed out or failed");
     counter("store.mode.switches", store, CounterStore::modeSwitches,

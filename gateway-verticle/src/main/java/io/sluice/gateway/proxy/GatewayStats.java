@@ -178,6 +178,7 @@ public final class GatewayStats {
         .put("limiterMode", store.mode().name())
         .put("limiterModeSwitches", store.modeSwitches())
         .put("storeFailures", store.storeFailures())
+        .put("storeEvictedKeys", store.evictedKeys())
         .put("shadowRejected", shadowRejected.sum())
         .put("shadowDelayed", shadowDelayed.sum())
         .put("shadowMissingKey", shadowMissingKey.sum());
