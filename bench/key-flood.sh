@@ -81,7 +81,8 @@ def total(name, having=""):
     return sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
                if l.startswith(name) and having in l and not l.startswith("#"))
 stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5).read())
-print(f"{time.time() - t0:6.0f}s gateway-{i} rss={rss}MB heap={total('jvm_memory_used_bytes', 'area=\"heap\"') / 2**20:.0f}MB "
+heap = total("jvm_memory_used_bytes", 'area="heap"') / 2**20
+print(f"{time.time() - t0:6.0f}s gateway-{i} rss={rss}MB heap={heap:.0f}MB "
       f"evicted={total('sluice_store_evicted_keys_total'):.0f} refused={stats['keysRefused']} "
       f"forwarded={stats['forwarded']} rejected={stats['rejected']} limiterFailures={stats['limiterFailures']} "
       f"mode={stats['limiterMode']} switches={stats['limiterModeSwitches']}")

@@ -1,6 +1,9 @@
 package io.sluice.gateway.cluster;
 
 import com.hazelcast.config.Config;
+import com.hazelcast.config.EvictionConfig;
+import com.hazelcast.config.MapConfig;
+import com.hazelcast.config.MaxSizePolicy;
 import com.hazelcast.config.FileSystemXmlConfig;
 import com.hazelcast.config.JavaSerializationFilterConfig;
 import com.hazelcast.config.NetworkConfig;
@@ -14,6 +17,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Finds the Hazelcast configuration and applies the overrides that let one file serve a laptop and a compose
@@ -21,6 +26,8 @@ import java.util.Properties;
  * packaged in the jar.
  */
 public final class ClusterSetup {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ClusterSetup.class);
 
   static final String PACKAGED = "sluice-defaults/cluster.xml";
   /**
@@ -99,8 +106,39 @@ public final class ClusterSetup {
       filter.getWhitelist().addPrefixes(DESERIALIZABLE_PREFIXES);
       config.getSerializationConfig().setJavaSerializationFilterConfig(filter);
     }
+    fitToHeap(config, Runtime.getRuntime().maxMemory());
     ClusterSerialization.register(config);
     return config;
+  }
+
+  /**
+   * What one entry of the counters costs the member that holds it, owned or as a backup: 336 bytes measured by
+   * {@code bench/KeyMemory.java} (a one-member cluster, a per-key policy), rounded up for the larger windows' buckets.
+   */
+  static final long ENTRY_BYTES = 400;
+  /** The heap the counters may take; the rest serves requests in flight, Vert.x, Netty and Hazelcast itself. */
+  static final double HEAP_SHARE = 0.4;
+
+  /**
+   * Lowers the counters' eviction size ({@code PER_NODE}: entries each member owns) to what fits in
+   * {@link #HEAP_SHARE} of {@code maxHeapBytes}, each owned entry costing {@link #ENTRY_BYTES} once more for each
+   * backup another member keeps of it: cluster.xml's 1,000,000 is 800 MB per member with one backup, and a 512 MB
+   * member flooded with live keys would run out of memory long before evicting any. A size below the fit, or another
+   * policy, is the operator's and kept. Returns the size in force.
+   */
+  static int fitToHeap(Config config, long maxHeapBytes) {
+    MapConfig map = config.getMapConfig(LIMITS_MAP);
+    EvictionConfig eviction = map.getEvictionConfig();
+    if (eviction.getMaxSizePolicy() != MaxSizePolicy.PER_NODE) {
+      return eviction.getSize();
+    }
+    long fits = (long) (maxHeapBytes * HEAP_SHARE) / (ENTRY_BYTES * (1 + map.getTotalBackupCount()));
+    if (fits < eviction.getSize()) {
+      LOG.info("map {} holds at most {} entries per member (cluster.xml: {}): {} of the {} MB heap at {} bytes per "
+              + "entry and backup", LIMITS_MAP, fits, eviction.getSize(), HEAP_SHARE, maxHeapBytes >> 20, ENTRY_BYTES);
+      eviction.setSize((int) Math.max(1, fits));
+    }
+    return eviction.getSize();
   }
 
   /**
