@@ -10,7 +10,8 @@
 # 2xx (each key is sent once, so a 429, a 503 or a socket error counts against it).
 #
 # Usage: bench/key-flood.sh [--build]
-# Environment: FLOOD_SECONDS (600, at most 900), FLOOD_KEYS (10000000), FLOOD_CONNECTIONS (32 per wrk),
+# Environment: FLOOD_SECONDS (600, at most 900), FLOOD_KEYS (10000000), FLOOD_CONNECTIONS (32 per wrk), FLOOD_HEAP
+#              (512m: each gateway's -Xmx),
 #              FLOOD_OUT (target/key-flood)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,6 +27,7 @@ esac
 FLOOD_S="${FLOOD_SECONDS:-600}"
 KEYS="${FLOOD_KEYS:-10000000}"
 CONNS="${FLOOD_CONNECTIONS:-32}"
+HEAP="${FLOOD_HEAP:-512m}"
 OUT="${FLOOD_OUT:-target/key-flood}"
 (( FLOOD_S <= 900 )) || { echo "key-flood.sh: FLOOD_SECONDS at most 900" >&2; exit 2; }
 # every request a new key for a minute: each key is live for its window and the store's time-to-live after it
@@ -56,11 +58,11 @@ for i in 1 2 3; do
   hp="${PORTS[$((2 * i - 1))]}" mp="${PORTS[$((2 * i))]}"
   start "gateway-$i" SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT="$hp" SLUICE_MANAGEMENT_HOST=127.0.0.1 \
     SLUICE_MANAGEMENT_PORT="$mp" SLUICE_UPSTREAMS="http://127.0.0.1:$API_PORT" SLUICE_CLUSTER_NAME="$CLUSTER" \
-    SLUICE_POLICIES="$POLICIES" -- -Xmx512m -XX:+ExitOnOutOfMemoryError -jar "$GW_JAR" -cluster -conf conf/gateway.json
+    SLUICE_POLICIES="$POLICIES" -- -Xmx"$HEAP" -XX:+ExitOnOutOfMemoryError -jar "$GW_JAR" -cluster -conf conf/gateway.json
   GW_PID[$i]="${PIDS[-1]}"
   await_line "$OUT/gateway-$i.log" "Sluice gateway (ready)" "${GW_PID[$i]}" > /dev/null || die "gateway $i did not start"
 done
-say "[$(date +%T)] ready: API :$API_PORT, gateways :${PORTS[1]} :${PORTS[3]} :${PORTS[5]} (-Xmx512m), cluster $CLUSTER;"
+say "[$(date +%T)] ready: API :$API_PORT, gateways :${PORTS[1]} :${PORTS[3]} :${PORTS[5]} (-Xmx$HEAP), cluster $CLUSTER;"
 say "  flood ${FLOOD_S}s: 3 x wrk -t1 -c$CONNS over $KEYS distinct keys, policy per-key 5/1m; known key $KNOWN_RATE r/s"
 
 # sample: one line per gateway every 10 s while the flood runs
@@ -119,7 +121,7 @@ KNOWN=$!
 
 per_range=$((KEYS / 3))
 for i in 1 2 3; do
-  KEYS="$KEYS" KEY_OFFSET=$(((i - 1) * per_range)) timeout -k 5 $((FLOOD_S + 30)) \
+  KEYS="$KEYS" KEY_OFFSET=$(((i - 1) * per_range)) timeout -k 5 $((FLOOD_S + 180)) \
     wrk -t1 -c"$CONNS" -d"${FLOOD_S}s" --timeout 10s -s bench/keys.lua "http://127.0.0.1:${PORTS[$((2 * i - 1))]}/api/hello" \
     > "$OUT/wrk-$i.txt" 2>&1 &
   WRK[$i]=$!
