@@ -113,8 +113,9 @@ public final class ManagementServer {
     router.route(ADMIN_LIMITS).method(HttpMethod.DELETE).handler(this::resetLimit);
     router.route(ADMIN_POLICIES).handler(this::authorized);
     router.route(ADMIN_POLICIES).method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::showPolicies);
+    router.route(ADMIN_POLICIES).method(HttpMethod.PUT).handler(this::jsonOnly);
+    // a route of its own: Vert.x Web wants a body handler first on its route, and the checks above come before it
     router.route(ADMIN_POLICIES).method(HttpMethod.PUT)
-        .handler(this::jsonOnly)
         .handler(BodyHandler.create(false).setBodyLimit(MAX_POLICY_DOCUMENT_BYTES))
         .handler(this::replacePolicies);
     router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "Not Found", "nothing at "
