@@ -92,7 +92,7 @@ public final class PolicyFollower {
         .compose(document -> {
           if (!document.policies().equals(mine)) {
             LOG.warn("policies: this gateway's configured policies differ from the cluster's policy document version "
-                + "{}; adopting the document ({} compared with the configuration)", document.version(),
+                + "{}, which it adopts; the document, compared with the configuration: {}", document.version(),
                 PolicyJson.differences(mine, document.policies()));
           }
           return apply(document);
