@@ -257,12 +257,12 @@ public final class PolicyFollower {
       }
       return Future.succeededFuture();
     }
-    JsonArray before = current != null ? current.policies() : PolicyJson.toJson(limiter.policies());
+    String summary = current != null ? PolicyJson.differences(current.policies(), document.policies())
+        : fromConfiguration(document);
     limiter.replacePolicies(policies);
     applied = document;
     versionInForce.accept(document.version());
-    LOG.info("policy version {} applied ({} policies; {})", document.version(), policies.size(),
-        PolicyJson.differences(before, document.policies()));
+    LOG.info("policy version {} applied ({} policies; {})", document.version(), policies.size(), summary);
     JsonObject state = new JsonObject()
         .put("version", document.version())
         .put("appliedAt", Instant.ofEpochMilli(clock.millis()).toString());
@@ -270,6 +270,13 @@ public final class PolicyFollower {
       LOG.debug("policies: could not record that version {} was applied here", document.version(), failure);
       return Future.succeededFuture();
     });
+  }
+
+  /** The first document applied here, compared with the configured policies it replaces. */
+  private String fromConfiguration(PolicyDocument document) {
+    JsonArray configured = PolicyJson.toJson(limiter.policies());
+    return configured.equals(document.policies()) ? "as configured"
+        : "compared with the configuration: " + PolicyJson.differences(configured, document.policies());
   }
 
   /** What this gateway applied, as {@link PolicyStore#appliedByGateway} shows it. */
