@@ -44,9 +44,9 @@ public sealed interface KeySource {
       return value == null || value.isBlank() ? null : value.trim();
     }
 
-    /** With the name in lower case: header field names are case-insensitive. */
+    /** With the name as configured: it is also how 401 answers name the header. */
     public String spec() {
-      return "header:" + name.toLowerCase(Locale.ROOT);
+      return "header:" + name;
     }
   }
 

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -336,7 +337,8 @@ public final class RateLimiter {
    * buckets would mean nothing. Counters nobody uses any more expire with their window, as every counter does.
    */
   static String namespace(Policy policy) {
-    String meaning = policy.keySource().spec() + "/" + policy.window().windowMillis() + "/"
+    // in lower case: header names are case-insensitive, X-Api-Key and x-api-key count the same requests
+    String meaning = policy.keySource().spec().toLowerCase(Locale.ROOT) + "/" + policy.window().windowMillis() + "/"
         + policy.window().bucketMillis();
     byte[] digest = SHA_256.get().digest(meaning.getBytes(StandardCharsets.UTF_8));
     return policy.name() + "@" + HexFormat.of().formatHex(digest, 0, NAMESPACE_FINGERPRINT_BYTES);

@@ -14,7 +14,7 @@ import java.util.TreeSet;
 
 /**
  * Policies written back as configuration JSON, in one canonical form: every key the policy has (defaults written
- * out), durations in the largest exact unit, match lists sorted. Two gateways that configure the same policies in
+ * out), durations in the largest exact unit, match lists sorted (paths and hosts in lower case, as they are matched). Two gateways that configure the same policies in
  * different words write the same JSON, so the form can be compared, stored in the cluster and shown; reading it with
  * {@code ConfigLoader.parsePolicies} gives back equal policies.
  */

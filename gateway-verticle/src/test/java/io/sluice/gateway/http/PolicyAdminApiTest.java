@@ -106,7 +106,7 @@ class PolicyAdminApiTest {
   void seededFromConfiguration() {
     JsonObject shown = show();
     assertEquals(1, shown.getLong("version"), shown::encode);
-    assertEquals(new JsonObject().put("name", "per-key").put("key", "header:x-api-key").put("requests", 2)
+    assertEquals(new JsonObject().put("name", "per-key").put("key", "header:X-Api-Key").put("requests", 2)
         .put("window", "1m").put("onExceed", "reject").put("onMissingKey", "reject").put("mode", "enforce"),
         shown.getJsonArray("policies").getJsonObject(0));
     assertNotNull(shown.getString("changedAt"));
