@@ -44,7 +44,9 @@ import java.util.Set;
  *       counters live in; the two other checks are shown and do not count (see {@link #COUNTED_FOR_READINESS});</li>
  *   <li>{@code /stats}, the gateway's counters as JSON;</li>
  *   <li>{@code /metrics}, the same and more in the Prometheus text format: Sluice's ({@link GatewayMetrics}) and, when
- *       the Vertx was built with them ({@link VertxMetricsSetup}), Vert.x's own.</li>
+ *       the Vertx was built with them ({@link VertxMetricsSetup}), Vert.x's own;</li>
+ *   <li>with {@code management.adminToken} set, the admin API: {@value #ADMIN_LIMITS} (a key's counter: GET, HEAD,
+ *       DELETE) and {@value #ADMIN_POLICIES} (the policy document: GET, HEAD, PUT; see {@link PolicyFollower}).</li>
  * </ul>
  * Anything else is answered with a problem document, as on the proxy port.
  */

@@ -31,7 +31,8 @@ import java.util.function.ToLongFunction;
 /**
  * Sluice's own metrics, in a Prometheus registry of one gateway deployment. Nothing here runs per request but the two
  * timers ({@link GatewayStats.Timings}): every count is read from the counters the gateway keeps anyway
- * ({@link GatewayStats}, the limiter, the store) when {@code /metrics} is scraped, each meter built once at startup.
+ * ({@link GatewayStats}, the limiter, the store) when {@code /metrics} is scraped, each meter built once at startup
+ * (a policy's meters when the policy comes into force).
  * Labels take bounded values only: policy names (configured), outcomes and store modes (enums); never a key or token.
  */
 public final class GatewayMetrics implements GatewayStats.Timings {
