@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
 import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -141,6 +142,20 @@ class PolicyAdminApiTest {
   }
 
   @Test
+  @DisplayName("/metrics follows the policies: a policy put in force gets its meters, a removed one's leave, and "
+      + "sluice_config_version shows the version")
+  void metricsFollowPolicies() {
+    assertEquals(200, forward("k"));
+    JsonObject other = new JsonObject().put("name", "other").put("key", "ip").put("requests", 5).put("window", "1s");
+    assertEquals(200, put(new JsonObject().put("policies", policies(other))).statusCode());
+    assertEquals(200, forward("k"));
+    String metrics = client.get(gateway.managementPort(), "127.0.0.1", "/metrics").send().await().bodyAsString();
+    assertTrue(metrics.contains("sluice_decisions_total{outcome=\"forwarded\",policy=\"other\"} 1.0"), metrics);
+    assertFalse(metrics.contains("policy=\"per-key\""), metrics);
+    assertTrue(metrics.contains("sluice_config_version 2.0"), metrics);
+  }
+
+  @Test
   @DisplayName("a new window or key starts from empty counters")
   void windowOrKeyChangeResetsCounters() {
     assertEquals(200, forward("k"));
@@ -206,6 +221,16 @@ class PolicyAdminApiTest {
         + "duration"), bad::bodyAsString);
     assertEquals(1, show().getLong("version"));
     assertEquals(2, show().getJsonArray("policies").getJsonObject(0).getInteger("requests"));
+  }
+
+  @Test
+  @DisplayName("conf/routes.example.json is a policy document as PUT takes it (bin/sluice policies apply FILE)")
+  void exampleFileApplies() throws java.io.IOException {
+    Buffer example = Buffer.buffer(java.nio.file.Files.readAllBytes(java.nio.file.Path.of("../conf/routes.example.json")));
+    HttpResponse<Buffer> answer = admin(HttpMethod.PUT, POLICIES + "?dryRun=true")
+        .putHeader("content-type", "application/json").sendBuffer(example).await();
+    assertEquals(200, answer.statusCode(), answer::bodyAsString);
+    assertTrue(answer.bodyAsJsonObject().getString("differences").startsWith("added global"), answer::bodyAsString);
   }
 
   @Test
