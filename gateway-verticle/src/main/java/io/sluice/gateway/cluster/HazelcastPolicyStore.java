@@ -74,7 +74,15 @@ public final class HazelcastPolicyStore implements PolicyStore {
 
   @Override
   public Future<Boolean> replace(PolicyDocument expected, PolicyDocument next) {
-    return vertx.executeBlocking(() -> documents.replace(CURRENT, expected.encode(), next.encode()), false);
+    return vertx.executeBlocking(() -> {
+      // compared as documents, then replaced as the exact text stored: a member that encodes the same document
+      // differently (another version of Sluice) must not make every change fail
+      String stored = documents.get(CURRENT);
+      if (stored == null || !PolicyDocument.decode(stored).equals(expected)) {
+        return false;
+      }
+      return documents.replace(CURRENT, stored, next.encode());
+    }, false);
   }
 
   @Override
