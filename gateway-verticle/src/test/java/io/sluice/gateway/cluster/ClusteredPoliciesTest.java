@@ -6,6 +6,7 @@ import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.policy.PolicyFollower;
 import io.sluice.gateway.testing.LogCapture;
 import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
@@ -165,5 +166,25 @@ class ClusteredPoliciesTest {
     assertEquals(0, forwarded(2, 15), "the window's 5 are used up: the joiner forwards none of 15");
     JsonObject shown = admin(2, HttpMethod.GET, "/admin/policies", null).bodyAsJsonObject();
     assertEquals(3, shown.getJsonArray("gateways").size(), shown::encode);
+  }
+
+  @Test
+  @Order(3)
+  @DisplayName("two changes sent at once to two gateways from the same version: one is stored, the other is a 409")
+  void concurrentChangesDoNotBothWin() {
+    long version = admin(0, HttpMethod.GET, "/admin/policies", null).bodyAsJsonObject().getLong("version");
+    List<Future<HttpResponse<Buffer>>> answers = new ArrayList<>();
+    for (int gateway = 0; gateway < 2; gateway++) {
+      JsonObject change = new JsonObject().put("version", version)
+          .put("policies", new JsonArray().add(global(6 + gateway)));
+      answers.add(client.request(HttpMethod.PUT, gateways.get(gateway).managementPort(), "127.0.0.1",
+          "/admin/policies").putHeader("Authorization", "Bearer " + ADMIN_TOKEN).sendJsonObject(change));
+    }
+    Future.join(answers).await();
+    List<Integer> statuses = answers.stream().map(answer -> answer.result().statusCode()).sorted().toList();
+    assertEquals(List.of(200, 409), statuses, () -> answers.stream().map(a -> a.result().bodyAsString()).toList()
+        .toString());
+    JsonObject shown = admin(1, HttpMethod.GET, "/admin/policies", null).bodyAsJsonObject();
+    assertEquals(version + 1, shown.getLong("version"), shown::encode);
   }
 }
