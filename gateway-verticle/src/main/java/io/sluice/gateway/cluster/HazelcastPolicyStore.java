@@ -42,8 +42,10 @@ public final class HazelcastPolicyStore implements PolicyStore {
   private final IMap<String, String> documents;
   private final IMap<String, String> applied;
   private final String self;
-  private volatile UUID documentListener;
-  private volatile UUID membershipListener;
+  /** Listener registrations, made and removed on worker threads under this object's lock. */
+  private UUID documentListener;
+  private UUID membershipListener;
+  private boolean closed;
 
   public HazelcastPolicyStore(Vertx vertx, HazelcastInstance hazelcast) {
     this.vertx = vertx;
@@ -111,25 +113,28 @@ public final class HazelcastPolicyStore implements PolicyStore {
   @Override
   public void watch(Runnable changed) {
     vertx.executeBlocking(() -> {
-      documentListener = documents.addEntryListener(new DocumentListener(changed), CURRENT, false);
-      membershipListener = hazelcast.getCluster().addMembershipListener(new DepartedMembers());
+      synchronized (this) {
+        if (!closed) {
+          documentListener = documents.addEntryListener(new DocumentListener(changed), CURRENT, false);
+          membershipListener = hazelcast.getCluster().addMembershipListener(new DepartedMembers());
+        }
+      }
       return null;
     }, false);
   }
 
   @Override
   public void close() {
-    UUID documentRegistration = documentListener;
-    UUID membershipRegistration = membershipListener;
-    if (documentRegistration == null && membershipRegistration == null) {
-      return;
-    }
     vertx.executeBlocking(() -> {
-      if (documentRegistration != null) {
-        documents.removeEntryListener(documentRegistration);
-      }
-      if (membershipRegistration != null) {
-        hazelcast.getCluster().removeMembershipListener(membershipRegistration);
+      // after a registration still under way when close was called: the lock orders the two
+      synchronized (this) {
+        closed = true;
+        if (documentListener != null) {
+          documents.removeEntryListener(documentListener);
+        }
+        if (membershipListener != null) {
+          hazelcast.getCluster().removeMembershipListener(membershipListener);
+        }
       }
       return null;
     }, false);

@@ -54,6 +54,7 @@ public final class PolicyFollower {
   private Context context;
   private Future<Void> started;
   private long timer = -1;
+  private boolean stopped;
   /** The document whose policies are in force here; null before the first one is applied. */
   private volatile PolicyDocument applied;
   /** A version that failed to parse here, reported once. */
@@ -102,15 +103,22 @@ public final class PolicyFollower {
               + "force until it can be ({})", failure.toString());
           return Future.succeededFuture();
         })
-        .onComplete(done -> {
-          store.watch(() -> context.runOnContext(v -> check()));
-          timer = vertx.setPeriodic(REREAD_MILLIS, id -> check());
-        });
+        .onComplete(done -> follow());
     return started;
+  }
+
+  /** From now on, applies each version the store announces or the periodic read finds (unless stopped meanwhile). */
+  private synchronized void follow() {
+    if (stopped) {
+      return;
+    }
+    store.watch(() -> context.runOnContext(v -> check()));
+    timer = vertx.setPeriodic(REREAD_MILLIS, id -> check());
   }
 
   /** Stops following the document (the policies in force stay). */
   public synchronized void stop() {
+    stopped = true;
     if (timer >= 0) {
       vertx.cancelTimer(timer);
       timer = -1;
