@@ -16,6 +16,7 @@ import org.slf4j.LoggerFactory;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 
 /**
@@ -42,6 +43,12 @@ public final class PolicyFollower {
    * its write (each try reads the document afresh; more than a few means changes are racing, and the caller is told).
    */
   static final int REPLACE_ATTEMPTS = 3;
+  /**
+   * How long startup waits for the document: a gateway whose cluster does not answer still starts, with its configured
+   * policies, as it starts without its counters (and adopts the document once it can read it). Far above a call on a
+   * cold but healthy cluster (tens of ms), far below Hazelcast's own 120 s invocation timeout.
+   */
+  static final long STARTUP_READ_TIMEOUT_MILLIS = 5_000;
   /** What the admin API's callers are recorded as when they make a change. */
   public static final String ADMIN_API = "admin API";
 
@@ -90,6 +97,7 @@ public final class PolicyFollower {
     PolicyDocument seed = new PolicyDocument(PolicyDocument.FIRST_VERSION, mine, clock.millis(),
         "configuration of gateway " + store.gatewayId());
     started = store.seed(seed)
+        .timeout(STARTUP_READ_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS)
         .compose(document -> {
           if (!document.policies().equals(mine)) {
             LOG.warn("policies: this gateway's configured policies differ from the cluster's policy document version "
