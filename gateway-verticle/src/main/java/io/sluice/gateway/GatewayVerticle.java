@@ -9,6 +9,8 @@ import io.sluice.gateway.limit.InMemoryCounterStore;
 import io.sluice.gateway.limit.RateLimiter;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.metrics.GatewayMetrics;
+import io.sluice.gateway.policy.PolicyFollower;
+import io.sluice.gateway.policy.PolicyStore;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.ProxyEngine;
 import io.sluice.gateway.proxy.netty.ProxyServer;
@@ -46,6 +48,7 @@ public class GatewayVerticle extends VerticleBase {
   private ManagementServer management;
   private UpstreamProbe upstreams;
   private GatewayConfig gatewayConfig;
+  private RateLimiter limiter;
 
   /** A gateway whose limits live in this JVM only. */
   public GatewayVerticle() {
@@ -67,21 +70,25 @@ public class GatewayVerticle extends VerticleBase {
     return ConfigLoader.load(vertx, config()).compose(config -> {
       gatewayConfig = config;
       Shared shared = shared(config);
+      limiter = shared.limiter();
       proxy = config.engine() == GatewayConfig.Engine.VERTX
           ? new VertxProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret())
           : new ProxyServer(vertx, context, config, shared.limiter(), shared.stats(), clock, shared.warmupSecret());
       upstreams = shared.upstreams();
       management = new ManagementServer(vertx, config.management(), shared.store(), shared.limiter(),
-          shared.stats(), upstreams, shared.metrics(), config.adminToken());
+          shared.stats(), upstreams, shared.metrics(), config.adminToken(), shared.policies());
       return warmUp(shared.store())
-          .compose(warm -> Future.all(startProxy(shared, config), startManagement(config)))
+          // before the proxy port opens: a gateway joining a cluster enforces the cluster's policies from its first
+          // request, not its own configuration's
+          .compose(warm -> shared.policies().start(config.policies()))
+          .compose(policies -> Future.all(startProxy(shared, config), startManagement(config)))
           .compose(listening -> proxy.warmUp(config.warmup()))
           .compose(warm -> upstreams.checkAtStartup());
     }).onSuccess(ready -> {
       management.markReady();
       LOG.info("effective configuration: {}", gatewayConfig);
       System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store, %s engine%n",
-          proxyPort(), management.actualPort(), gatewayConfig.policies().size(),
+          proxyPort(), management.actualPort(), limiter.policies().size(),
           storeFactory == null ? "in-memory" : "clustered",
           gatewayConfig.engine().name().toLowerCase(java.util.Locale.ROOT));
     });
@@ -94,7 +101,10 @@ public class GatewayVerticle extends VerticleBase {
       LOG.info("stopping: no new connections; requests in flight have {} ms (shutdownGrace)",
           gatewayConfig.shutdownGraceMillis());
     }
-    vertx.sharedData().getLocalMap(Shared.class.getName()).remove(context.deploymentID());
+    Shared shared = vertx.sharedData().<String, Shared>getLocalMap(Shared.class.getName()).remove(context.deploymentID());
+    if (shared != null) {
+      shared.policies().stop();
+    }
     if (management != null) {
       management.markNotReady();
     }
@@ -188,17 +198,21 @@ public class GatewayVerticle extends VerticleBase {
     GatewayMetrics metrics = new GatewayMetrics();
     GatewayStats stats = new GatewayStats(store, limiter, metrics);
     metrics.watch(stats, limiter, store);
+    PolicyStore policyStore = storeFactory != null ? storeFactory.policyStore(vertx) : PolicyStore.local();
+    PolicyFollower policies = new PolicyFollower(vertx, policyStore, limiter,
+        config.limiter().transitAllowanceMillis(), clock, metrics::configVersion);
     Shared created = new Shared(store, limiter, stats, UUID.randomUUID().toString(),
         new AtomicBoolean(), Promise.promise(),
         new UpstreamProbe(vertx, config.upstreams(), config.upstreamTimeoutMillis(), UpstreamProbe.RECHECK_MILLIS),
-        metrics);
+        metrics, policies);
     existing = map.putIfAbsent(context.deploymentID(), created);
     return existing != null ? existing : created;
   }
 
   /** Parts shared by every instance in one Vert.x: one limiter means one set of limits. */
   record Shared(CounterStore store, RateLimiter limiter, GatewayStats stats, String warmupSecret,
-                AtomicBoolean firstToBind, Promise<Integer> port, UpstreamProbe upstreams, GatewayMetrics metrics)
+                AtomicBoolean firstToBind, Promise<Integer> port, UpstreamProbe upstreams, GatewayMetrics metrics,
+                PolicyFollower policies)
       implements Shareable {
   }
 

@@ -7,6 +7,7 @@ import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.FailoverCounterStore;
 import io.sluice.gateway.limit.Seat;
+import io.sluice.gateway.policy.PolicyStore;
 import io.vertx.core.Vertx;
 
 import java.time.Clock;
@@ -35,9 +36,22 @@ public final class ClusteredStores {
         () -> seat(hazelcast), Clock.systemUTC(), limiter.maxKeys());
   }
 
-  /** {@link #production} with the gateway's configuration. */
+  /**
+   * {@link #production} with the gateway's configuration, and the cluster's policy document in {@code hazelcast}
+   * ({@link HazelcastPolicyStore}).
+   */
   public static StoreFactory production(HazelcastInstance hazelcast) {
-    return (vertx, config) -> production(vertx, hazelcast, config.limiter());
+    return new StoreFactory() {
+      @Override
+      public CounterStore create(Vertx vertx, GatewayConfig config) {
+        return production(vertx, hazelcast, config.limiter());
+      }
+
+      @Override
+      public PolicyStore policyStore(Vertx vertx) {
+        return new HazelcastPolicyStore(vertx, hazelcast);
+      }
+    };
   }
 
   /**

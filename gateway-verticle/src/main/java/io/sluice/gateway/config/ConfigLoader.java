@@ -138,6 +138,17 @@ public final class ConfigLoader {
     return new Validator(merged).gatewayConfig();
   }
 
+  /**
+   * Validates {@code policies} (the value of a configuration's {@code "policies"} key) exactly as a configuration file's
+   * are validated at startup: the same checks and the same one-line messages, naming {@code source} where a message
+   * would name the file. Throws {@link ConfigException} on the first bad value.
+   */
+  public static List<Policy> parsePolicies(Object policies, long transitMillis, String source) {
+    Merged merged = new Merged();
+    merged.layer(new JsonObject().put("policies", policies), source);
+    return new Validator(merged).policies(merged.json, transitMillis);
+  }
+
   /** A value as JSON, on one line and at most 120 characters, so an error message stays one line. */
   static String shown(Object value) {
     if (value == null) {
@@ -288,7 +299,7 @@ public final class ConfigLoader {
           string(limiterJson, "mapName", "limiter.mapName"),
           integer(limiterJson, "maxKeys", "limiter.maxKeys", 1, Integer.MAX_VALUE),
           choice(limiterJson, "onStoreFailure", "limiter.onStoreFailure", OnStoreFailure.class, "local"),
-          storeTimeout, flag(limiterJson, "batch", "limiter.batch"));
+          storeTimeout, flag(limiterJson, "batch", "limiter.batch"), transit);
       JsonObject warmupJson = object(root, "warmup");
       knownKeys(warmupJson, "warmup.", Set.of("path", "requests"));
       String warmupPath = string(warmupJson, "path", "warmup.path");

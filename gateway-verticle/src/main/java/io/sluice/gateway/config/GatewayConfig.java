@@ -65,22 +65,30 @@ public record GatewayConfig(Endpoint http, Endpoint management, List<URI> upstre
 
   /**
    * Where limiter state lives: the Hazelcast map name (clustered) and the cap on keys; what a clustered gateway does
-   * when that map does not answer a decision's call within {@code storeTimeoutMillis}. ({@code
-   * limiter.transitAllowance} is carried by each policy's {@link io.sluice.gateway.limit.WindowSpec}.) With
+   * when that map does not answer a decision's call within {@code storeTimeoutMillis}. With
    * {@code batch}, a clustered gateway sends the store calls of one event-loop turn as one message per owning member
-   * (see docs/batching.md); off by default.
+   * (see docs/batching.md); off by default. {@code transitAllowanceMillis} ({@code limiter.transitAllowance}) is
+   * carried by each policy's {@link io.sluice.gateway.limit.WindowSpec}; it is kept here too for policies that come
+   * later (a policy document applied while the gateway runs).
    */
   public record Limiter(String mapName, int maxKeys, OnStoreFailure onStoreFailure, long storeTimeoutMillis,
-                        boolean batch) {
+                        boolean batch, long transitAllowanceMillis) {
 
     /** Without batching. */
     public Limiter(String mapName, int maxKeys, OnStoreFailure onStoreFailure, long storeTimeoutMillis) {
       this(mapName, maxKeys, onStoreFailure, storeTimeoutMillis, false);
     }
 
+    /** With the default transit allowance. */
+    public Limiter(String mapName, int maxKeys, OnStoreFailure onStoreFailure, long storeTimeoutMillis,
+                   boolean batch) {
+      this(mapName, maxKeys, onStoreFailure, storeTimeoutMillis, batch,
+          io.sluice.gateway.limit.WindowSpec.DEFAULT_TRANSIT_MILLIS);
+    }
+
     /** The same settings on another map (tests give each gateway group a map of its own). */
     public Limiter withMapName(String otherMapName) {
-      return new Limiter(otherMapName, maxKeys, onStoreFailure, storeTimeoutMillis, batch);
+      return new Limiter(otherMapName, maxKeys, onStoreFailure, storeTimeoutMillis, batch, transitAllowanceMillis);
     }
   }
 

@@ -1,5 +1,6 @@
 package io.sluice.gateway.http;
 
+import io.sluice.gateway.config.ConfigException;
 import io.sluice.gateway.config.GatewayConfig;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.Policy;
@@ -8,6 +9,9 @@ import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.StoreMode;
 import io.sluice.gateway.metrics.GatewayMetrics;
 import io.sluice.gateway.metrics.VertxMetricsSetup;
+import io.sluice.gateway.policy.PolicyDocument;
+import io.sluice.gateway.policy.PolicyFollower;
+import io.sluice.gateway.policy.PolicyJson;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.sluice.gateway.proxy.Problems;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -16,16 +20,20 @@ import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.healthchecks.CheckResult;
 import io.vertx.ext.healthchecks.HealthChecks;
 import io.vertx.ext.healthchecks.Status;
 import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.ext.web.healthchecks.HealthCheckHandler;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -36,7 +44,9 @@ import java.util.Set;
  *       counters live in; the two other checks are shown and do not count (see {@link #COUNTED_FOR_READINESS});</li>
  *   <li>{@code /stats}, the gateway's counters as JSON;</li>
  *   <li>{@code /metrics}, the same and more in the Prometheus text format: Sluice's ({@link GatewayMetrics}) and, when
- *       the Vertx was built with them ({@link VertxMetricsSetup}), Vert.x's own.</li>
+ *       the Vertx was built with them ({@link VertxMetricsSetup}), Vert.x's own;</li>
+ *   <li>with {@code management.adminToken} set, the admin API: {@value #ADMIN_LIMITS} (a key's counter: GET, HEAD,
+ *       DELETE) and {@value #ADMIN_POLICIES} (the policy document: GET, HEAD, PUT; see {@link PolicyFollower}).</li>
  * </ul>
  * Anything else is answered with a problem document, as on the proxy port.
  */
@@ -54,7 +64,16 @@ public final class ManagementServer {
   static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
   /** A policy's counter for one key (raw in the path, URL-encoded; hashed before use, never logged). */
   static final String ADMIN_LIMITS = "/admin/limits/:policy/:key";
+  /** The policy document in force (GET) and the next version of it (PUT). */
+  static final String ADMIN_POLICIES = "/admin/policies";
+  /**
+   * The largest PUT body accepted (413 above): a thousand policies with long match lists take well under it, and a
+   * document this size is still quick to store and to send to every gateway.
+   */
+  static final long MAX_POLICY_DOCUMENT_BYTES = 1024 * 1024;
   private static final String BEARER = "Bearer ";
+  /** How validation messages name a PUT body, where at startup they name the configuration file. */
+  static final String SOURCE = "PUT " + ADMIN_POLICIES;
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ManagementServer.class);
 
   private final Vertx vertx;
@@ -64,6 +83,7 @@ public final class ManagementServer {
   private final GatewayStats stats;
   private final UpstreamProbe upstreams;
   private final GatewayMetrics metrics;
+  private final PolicyFollower policies;
   /** The admin API's bearer token, as bytes for a constant-time comparison; null: the admin API is off. */
   private final byte[] adminToken;
   private volatile boolean ready;
@@ -71,7 +91,8 @@ public final class ManagementServer {
 
   public ManagementServer(Vertx vertx, GatewayConfig.Endpoint endpoint, CounterStore store, RateLimiter limiter,
                           GatewayStats stats, UpstreamProbe upstreams, GatewayMetrics metrics,
-                          java.util.Optional<String> adminToken) {
+                          java.util.Optional<String> adminToken, PolicyFollower policies) {
+    this.policies = policies;
     this.adminToken = adminToken.map(token -> token.getBytes(StandardCharsets.US_ASCII)).orElse(null);
     this.vertx = vertx;
     this.endpoint = endpoint;
@@ -92,19 +113,36 @@ public final class ManagementServer {
     router.route(ADMIN_LIMITS).handler(this::authorized);
     router.route(ADMIN_LIMITS).method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::showLimit);
     router.route(ADMIN_LIMITS).method(HttpMethod.DELETE).handler(this::resetLimit);
+    router.route(ADMIN_POLICIES).handler(this::authorized);
+    router.route(ADMIN_POLICIES).method(HttpMethod.GET).method(HttpMethod.HEAD).handler(this::showPolicies);
+    router.route(ADMIN_POLICIES).method(HttpMethod.PUT).handler(this::jsonOnly);
+    // a route of its own: Vert.x Web wants a body handler first on its route, and the checks above come before it
+    router.route(ADMIN_POLICIES).method(HttpMethod.PUT)
+        .handler(BodyHandler.create(false).setBodyLimit(MAX_POLICY_DOCUMENT_BYTES))
+        .handler(this::replacePolicies);
     router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "Not Found", "nothing at "
         + shortened(ctx.request().path()) + " on the management port: it serves /health/live, /health/ready, /stats,"
-        + " /metrics and, when on, /admin/limits/{policy}/{key}"));
+        + " /metrics and, when on, /admin/limits/{policy}/{key} and /admin/policies"));
     router.errorHandler(405, ctx -> {
-      boolean admin = ctx.request().path() != null && ctx.request().path().startsWith("/admin/");
-      ctx.response().putHeader("allow", admin ? "GET, HEAD, DELETE" : "GET, HEAD");
+      String allowed = allowedMethods(ctx.request().path());
+      ctx.response().putHeader("allow", allowed);
       problem(ctx, 405, "method-not-allowed", "Method Not Allowed", ctx.request().method() + " is not allowed on "
-          + shortened(ctx.request().path()) + (admin ? ": only GET, HEAD and DELETE" : ": only GET and HEAD"));
+          + shortened(ctx.request().path()) + ": only " + allowed.replaceAll(", (\\w+)$", " and $1"));
     });
+    router.errorHandler(413, ctx -> problem(ctx, 413, "body-too-large", "Content Too Large",
+        "a policy document may have at most " + MAX_POLICY_DOCUMENT_BYTES + " bytes"));
     router.errorHandler(500, ctx -> problem(ctx, 500, "internal-error", "Internal Server Error",
         "the management port failed to answer: " + ctx.failure()));
     server = vertx.createHttpServer().requestHandler(router);
     return server.listen(endpoint.port(), endpoint.host());
+  }
+
+  /** The methods a path of the management port answers, as an {@code allow} field lists them. */
+  static String allowedMethods(String path) {
+    if (ADMIN_POLICIES.equals(path)) {
+      return "GET, HEAD, PUT";
+    }
+    return path != null && path.startsWith("/admin/") ? "GET, HEAD, DELETE" : "GET, HEAD";
   }
 
   /**
@@ -185,6 +223,106 @@ public final class ManagementServer {
       problem(ctx, 404, "unknown-policy", "Not Found", "no policy named '" + shortened(name) + "'");
     }
     return policy;
+  }
+
+  /**
+   * {@code GET /admin/policies}: the policy document in force in the cluster (version, when and by whom it was made,
+   * the policies) and, under {@code gateways}, the version each gateway applied and when.
+   */
+  private void showPolicies(RoutingContext ctx) {
+    policies.show().onComplete(shown -> {
+      if (shown.failed()) {
+        ctx.fail(shown.cause());
+      } else {
+        json(ctx, 200, shown.result());
+      }
+    });
+  }
+
+  /** A PUT body must be JSON: anything else is refused before it is read (415). */
+  private void jsonOnly(RoutingContext ctx) {
+    String type = ctx.request().getHeader("content-type");
+    String media = type == null ? "" : type.split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
+    if (!media.equals("application/json") && !media.endsWith("+json")) {
+      problem(ctx, 415, "unsupported-media-type", "Unsupported Media Type", "a policy document is sent as "
+          + "Content-Type: application/json, got " + (type == null ? "none" : "'" + shortened(type) + "'"));
+      return;
+    }
+    ctx.next();
+  }
+
+  /**
+   * {@code PUT /admin/policies}: body {@code {"policies": [...]}} (the configuration file's key), optionally with
+   * {@code "version"}: the version the change was made from, stored only if it is still in force (else 409). The
+   * policies are checked as at startup (400 with the same message); with {@code ?dryRun=true} only checked. Answers
+   * once the new version is in force on this gateway; the others apply it within a second.
+   */
+  private void replacePolicies(RoutingContext ctx) {
+    JsonObject body;
+    try {
+      body = ctx.body().asJsonObject();
+    } catch (DecodeException | ClassCastException e) {
+      body = null;
+    }
+    if (body == null) {
+      invalid(ctx, "the body must be a JSON object: {\"policies\": [...]}");
+      return;
+    }
+    for (String field : body.fieldNames()) {
+      if (!field.equals("policies") && !field.equals("version")) {
+        invalid(ctx, SOURCE + ": key '" + shortened(field) + "' is not a known key (known: policies, version)");
+        return;
+      }
+    }
+    Object version = body.getValue("version");
+    if (version != null && !(version instanceof Integer || version instanceof Long)) {
+      invalid(ctx, SOURCE + ": key 'version' must be the version the change was made from, a whole number");
+      return;
+    }
+    List<Policy> parsed;
+    try {
+      parsed = policies.validate(body.getValue("policies"), SOURCE);
+    } catch (ConfigException e) {
+      invalid(ctx, e.getMessage());
+      return;
+    }
+    Long expected = version == null ? null : ((Number) version).longValue();
+    if ("true".equals(ctx.request().getParam("dryRun"))) {
+      dryRun(ctx, parsed);
+      return;
+    }
+    policies.propose(parsed, expected, PolicyFollower.ADMIN_API + " (" + ctx.request().remoteAddress() + ")")
+        .onComplete(done -> {
+          if (done.succeeded()) {
+            PolicyFollower.Change change = done.result();
+            LOG.info("admin: policy version {} {} (by {})", change.document().version(),
+                change.changed() ? "stored: " + change.differences() : "unchanged: the same policies are in force",
+                ctx.request().remoteAddress());
+            json(ctx, 200, change.document().toJson().put("changed", change.changed())
+                .put("differences", change.differences()));
+          } else if (done.cause() instanceof PolicyFollower.VersionConflict conflict) {
+            problem(ctx, 409, "version-conflict", "Conflict", conflict.getMessage());
+          } else {
+            problem(ctx, 503, "policies-unavailable", "Service Unavailable",
+                "the policy document could not be stored: " + done.cause());
+          }
+        });
+  }
+
+  /** What a PUT would change, without changing anything. */
+  private void dryRun(RoutingContext ctx, List<Policy> parsed) {
+    JsonArray proposed = PolicyJson.toJson(parsed);
+    PolicyDocument inForce = policies.applied();
+    JsonObject answer = new JsonObject().put("dryRun", true).put("valid", true).put("policies", proposed);
+    if (inForce != null) {
+      answer.put("version", inForce.version())
+          .put("differences", PolicyJson.differences(inForce.policies(), proposed));
+    }
+    json(ctx, 200, answer);
+  }
+
+  private static void invalid(RoutingContext ctx, String detail) {
+    problem(ctx, 400, "invalid-policies", "Bad Request", detail);
   }
 
   /** Alive while the management port's event loop answers. */

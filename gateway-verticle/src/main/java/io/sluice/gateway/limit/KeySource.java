@@ -8,6 +8,9 @@ public sealed interface KeySource {
   /** The raw identity of this request, or {@code null} when the request carries none. */
   String extract(RequestInfo request);
 
+  /** How this source is written in a policy ({@code global}, {@code bearer}, {@code ip}, {@code header:NAME}). */
+  String spec();
+
   static KeySource parse(String spec) {
     String lower = spec.toLowerCase(Locale.ROOT);
     if (lower.equals("global")) {
@@ -29,12 +32,21 @@ public sealed interface KeySource {
     public String extract(RequestInfo request) {
       return "*";
     }
+
+    public String spec() {
+      return "global";
+    }
   }
 
   record Header(String name) implements KeySource {
     public String extract(RequestInfo request) {
       String value = request.header(name);
       return value == null || value.isBlank() ? null : value.trim();
+    }
+
+    /** With the name as configured: it is also how 401 answers name the header. */
+    public String spec() {
+      return "header:" + name;
     }
   }
 
@@ -47,11 +59,19 @@ public sealed interface KeySource {
       String token = value.substring(7).trim();
       return token.isEmpty() ? null : token;
     }
+
+    public String spec() {
+      return "bearer";
+    }
   }
 
   record ClientIp() implements KeySource {
     public String extract(RequestInfo request) {
       return request.clientIp();
+    }
+
+    public String spec() {
+      return "ip";
     }
   }
 }

@@ -8,10 +8,14 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -53,35 +57,79 @@ public final class RateLimiter {
     }
   });
   private static final int MAX_REMEMBERED_FULL_KEYS = 100_000;
+  /**
+   * Bytes of {@link #namespace}'s fingerprint: 4 (8 hex digits) tell a policy's few successive key/window settings
+   * apart with room to spare, and keep store keys short.
+   */
+  private static final int NAMESPACE_FINGERPRINT_BYTES = 4;
   static final long KNOWN_FULL_MILLIS = 50;
 
-  private final List<Policy> policies;
   private final CounterStore store;
   private final Clock clock;
   /** Store key → what a recent denial taught about it. */
   private final Map<String, KnownFull> knownFull = new ConcurrentHashMap<>();
   private final LongAdder localDenials = new LongAdder();
   private static final int MAX_REMEMBERED_HASHES = 10_000;
-  /** Per policy: identity (token, header value, address) → its hashed store key. */
-  private final Map<Policy, Map<String, String>> hashedKeys = new java.util.IdentityHashMap<>();
   private final LongAdder redecisions = new LongAdder();
   private final LongAdder limitedDecisions = new LongAdder();
-  /** Whether some policy has a match: only then is a request's route read. */
-  private final boolean routed;
+  /**
+   * The policies in force, swapped whole by {@link #replacePolicies}: a decision reads it once, so it sees one set of
+   * policies from start to end, and a decision in flight keeps the policies it started with.
+   */
+  private volatile PolicySet current;
+  private final List<Consumer<List<Policy>>> policyListeners = new CopyOnWriteArrayList<>();
 
   public RateLimiter(List<Policy> policies, CounterStore store, Clock clock) {
-    this.policies = List.copyOf(policies);
-    this.routed = this.policies.stream().anyMatch(policy -> !policy.match().any());
-    for (Policy policy : this.policies) {
-      hashedKeys.put(policy, new ConcurrentHashMap<>());
-    }
+    this.current = new PolicySet(policies);
     this.store = store;
     this.clock = clock;
   }
 
+  /**
+   * One immutable set of policies with what the limiter derives from it: whether a request's route must be read, and
+   * per policy a cache of identity → hashed store key.
+   */
+  private static final class PolicySet {
+    final List<Policy> policies;
+    /** Whether some policy has a match: only then is a request's route read. */
+    final boolean routed;
+    /** Per policy (by identity): identity (token, header value, address) → its hashed store key. */
+    final Map<Policy, Map<String, String>> hashedKeys = new IdentityHashMap<>();
+
+    PolicySet(List<Policy> policies) {
+      this.policies = List.copyOf(policies);
+      this.routed = this.policies.stream().anyMatch(policy -> !policy.match().any());
+      for (Policy policy : this.policies) {
+        hashedKeys.put(policy, new ConcurrentHashMap<>());
+      }
+    }
+  }
+
   /** The policies this limiter applies, in order. */
   public List<Policy> policies() {
-    return policies;
+    return current.policies;
+  }
+
+  /**
+   * Puts {@code policies} in force for every decision that starts from now on; decisions in flight finish with the
+   * policies they started with. Counters are kept per {@link #storeKey store key}, so a policy whose name, key and
+   * window are unchanged goes on counting where it was (see {@link #namespace}); what this gateway remembered of
+   * recent denials is forgotten, as a new limit may have room for them. Listeners (statistics, metrics) hear of the
+   * new list before this returns.
+   */
+  public void replacePolicies(List<Policy> policies) {
+    PolicySet replacement = new PolicySet(policies);
+    current = replacement;
+    knownFull.clear();
+    List<Policy> inForce = replacement.policies;
+    for (Consumer<List<Policy>> listener : policyListeners) {
+      listener.accept(inForce);
+    }
+  }
+
+  /** {@code listener} hears every list {@link #replacePolicies} puts in force, on the thread that puts it. */
+  public void onPoliciesReplaced(Consumer<List<Policy>> listener) {
+    policyListeners.add(listener);
   }
 
   /** Another limiter over the same store and clock, with other policies. */
@@ -99,10 +147,11 @@ public final class RateLimiter {
    */
   private Future<Decision> decide(RequestInfo request, boolean trustDenials) {
     long now = clock.millis();
-    RequestRoute route = routed ? RequestRoute.of(request) : null;
-    List<Charge> charges = new ArrayList<>(policies.size());
+    PolicySet set = current;
+    RequestRoute route = set.routed ? RequestRoute.of(request) : null;
+    List<Charge> charges = new ArrayList<>(set.policies.size());
     List<Decision.Shadow> unkeyed = List.of();
-    for (Policy policy : policies) {
+    for (Policy policy : set.policies) {
       if (route != null && !policy.match().matches(route)) {
         continue;
       }
@@ -125,7 +174,7 @@ public final class RateLimiter {
             throw new IllegalStateException(policy.onMissingKey().name());
         }
       }
-      charges.add(new Charge(policy, cachedStoreKey(policy, identity)));
+      charges.add(new Charge(policy, cachedStoreKey(set, policy, identity)));
     }
     if (charges.isEmpty()) {
       return Future.succeededFuture(Decision.admit(now, List.of(), List.of(), Long.MAX_VALUE, null, List.copyOf(unkeyed)));
@@ -160,7 +209,7 @@ public final class RateLimiter {
 
   /** The policy of this name, if there is one. */
   public Optional<Policy> policy(String name) {
-    return policies.stream().filter(policy -> policy.name().equals(name)).findFirst();
+    return current.policies.stream().filter(policy -> policy.name().equals(name)).findFirst();
   }
 
   /**
@@ -251,8 +300,8 @@ public final class RateLimiter {
   }
 
   /** {@link #storeKey}, remembered for recently seen identities (hashing every request costs more than a lookup). */
-  private String cachedStoreKey(Policy policy, String identity) {
-    Map<String, String> keys = hashedKeys.get(policy);
+  private static String cachedStoreKey(PolicySet set, Policy policy, String identity) {
+    Map<String, String> keys = set.hashedKeys.get(policy);
     String key = keys.get(identity);
     if (key == null) {
       if (keys.size() >= MAX_REMEMBERED_HASHES) {
@@ -264,13 +313,35 @@ public final class RateLimiter {
     return key;
   }
 
-  /** The key under which a policy's counter for one identity is stored: never the raw token. */
+  /**
+   * The key under which a policy's counter for one identity is stored: {@link #namespace} then {@code |*} for a
+   * global policy or {@code |} and a hash of the identity, never the raw token.
+   */
   static String storeKey(Policy policy, String identity) {
     if (policy.keySource() instanceof KeySource.Global) {
-      return policy.name() + "|*";
+      return namespace(policy) + "|*";
     }
     byte[] digest = SHA_256.get().digest(identity.getBytes(StandardCharsets.UTF_8));
-    return policy.name() + "|" + HexFormat.of().formatHex(digest, 0, 16);
+    return namespace(policy) + "|" + HexFormat.of().formatHex(digest, 0, 16);
+  }
+
+  /**
+   * The part of a policy's store keys that says whose counters they are: its name, {@code @}, and a short
+   * fingerprint of what gives the stored counts their meaning: the key source (whose requests are counted together),
+   * the window length and the bucket length (stored counts are per bucket, numbered by bucket length). When a policy
+   * is replaced by one with the same namespace, its counters go on: changing {@code requests}, {@code onExceed}
+   * (reject or delay: a delaying policy's {@link WindowSpec#queuedVariant() queued window} only tolerates more
+   * lateness, its buckets are the same), {@code maxDelay}, {@code onMissingKey}, {@code match} or {@code mode} keeps
+   * the window's history. Changing the key source or the window starts from empty counters, and so does a change of
+   * {@code requests} across {@link WindowSpec#LEASE_MIN_REQUESTS} (which changes the bucket length): counts of other
+   * buckets would mean nothing. Counters nobody uses any more expire with their window, as every counter does.
+   */
+  static String namespace(Policy policy) {
+    // in lower case: header names are case-insensitive, X-Api-Key and x-api-key count the same requests
+    String meaning = policy.keySource().spec().toLowerCase(Locale.ROOT) + "/" + policy.window().windowMillis() + "/"
+        + policy.window().bucketMillis();
+    byte[] digest = SHA_256.get().digest(meaning.getBytes(StandardCharsets.UTF_8));
+    return policy.name() + "@" + HexFormat.of().formatHex(digest, 0, NAMESPACE_FINGERPRINT_BYTES);
   }
 
   /** {@code unkeyed}: what shadow policies that found no key in the request would have done (401). */

@@ -2,6 +2,7 @@ package io.sluice.gateway.metrics;
 
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -14,9 +15,14 @@ import io.sluice.gateway.proxy.GatewayStats;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
@@ -25,7 +31,8 @@ import java.util.function.ToLongFunction;
 /**
  * Sluice's own metrics, in a Prometheus registry of one gateway deployment. Nothing here runs per request but the two
  * timers ({@link GatewayStats.Timings}): every count is read from the counters the gateway keeps anyway
- * ({@link GatewayStats}, the limiter, the store) when {@code /metrics} is scraped, each meter built once at startup.
+ * ({@link GatewayStats}, the limiter, the store) when {@code /metrics} is scraped, each meter built once at startup
+ * (a policy's meters when the policy comes into force).
  * Labels take bounded values only: policy names (configured), outcomes and store modes (enums); never a key or token.
  */
 public final class GatewayMetrics implements GatewayStats.Timings {
@@ -44,11 +51,8 @@ public final class GatewayMetrics implements GatewayStats.Timings {
    */
   static final Duration[] UPSTREAM_BUCKETS = millis(1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000);
 
-  /**
-   * The version of the policies in force: 1, as they are read once at startup. Live policy versions (issue 12,
-   * "Live, cluster-wide policy changes") will set it.
-   */
-  static final int CONFIG_VERSION = 1;
+  /** The version of the policies in force until the gateway has applied a policy document (see policy.PolicyFollower). */
+  static final long INITIAL_CONFIG_VERSION = 1;
 
   /** What the counters of {@link GatewayStats} mean, by field; a field not named here is described by its name. */
   private static final Map<String, String> STATS_DESCRIPTIONS = Map.ofEntries(
@@ -69,6 +73,10 @@ public final class GatewayMetrics implements GatewayStats.Timings {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Timer delays;
   private final Timer upstreamAnswers;
+  /** The version of the policy document in force here, for {@code sluice_config_version}. */
+  private volatile long configVersion = INITIAL_CONFIG_VERSION;
+  /** The per-policy meters, by policy name: added when a policy comes into force, removed when it goes. */
+  private final Map<String, List<Meter>> policyMeters = new ConcurrentHashMap<>();
 
   public GatewayMetrics() {
     delays = Timer.builder(PREFIX + "delay")
@@ -84,14 +92,8 @@ public final class GatewayMetrics implements GatewayStats.Timings {
   /** Registers the gateway's counters, read at each scrape: decisions per policy, the limiter's, the store's. */
   public GatewayMetrics watch(GatewayStats stats, RateLimiter limiter, CounterStore store) {
     watchStats(stats);
-    for (Policy policy : stats.policies()) {
-      for (GatewayStats.PolicyOutcome outcome : GatewayStats.PolicyOutcome.values()) {
-        FunctionCounter.builder(PREFIX + "decisions", stats, s -> s.decisions(policy, outcome))
-            .description("Requests each policy counted, by what it meant for the policy")
-            .tags("policy", policy.name(), "outcome", outcome.name().toLowerCase(Locale.ROOT))
-            .register(registry);
-      }
-    }
+    watchPolicies(stats, stats.policies());
+    limiter.onPoliciesReplaced(policies -> watchPolicies(stats, policies));
     counter("limited.decisions", limiter, RateLimiter::limitedDecisions,
         "Decisions that charged at least one policy");
     counter("rejected.locally", limiter, RateLimiter::localDenials,
@@ -120,10 +122,49 @@ public final class GatewayMetrics implements GatewayStats.Timings {
     Gauge.builder(PREFIX + "cluster.members", store, CounterStore::clusterMembers)
         .description("Members of the cluster the counters live in, as this gateway sees it (0: not clustered)")
         .register(registry);
-    Gauge.builder(PREFIX + "config.version", () -> CONFIG_VERSION)
+    Gauge.builder(PREFIX + "config.version", this, GatewayMetrics::configVersion)
         .description("Version of the policies in force")
         .register(registry);
     return this;
+  }
+
+  /**
+   * Meters of every policy in {@code policies} and of no other: a policy that comes into force gets its meters, one
+   * that goes loses them (its counts stay in {@link GatewayStats}: they show again if it comes back).
+   */
+  private synchronized void watchPolicies(GatewayStats stats, List<Policy> policies) {
+    Set<String> names = new HashSet<>();
+    for (Policy policy : policies) {
+      names.add(policy.name());
+      policyMeters.computeIfAbsent(policy.name(), name -> decisionMeters(stats, name));
+    }
+    policyMeters.keySet().removeIf(name -> {
+      if (names.contains(name)) {
+        return false;
+      }
+      policyMeters.get(name).forEach(registry::remove);
+      return true;
+    });
+  }
+
+  private List<Meter> decisionMeters(GatewayStats stats, String policyName) {
+    List<Meter> meters = new ArrayList<>();
+    for (GatewayStats.PolicyOutcome outcome : GatewayStats.PolicyOutcome.values()) {
+      meters.add(FunctionCounter.builder(PREFIX + "decisions", stats, s -> s.decisions(policyName, outcome))
+          .description("Requests each policy counted, by what it meant for the policy")
+          .tags("policy", policyName, "outcome", outcome.name().toLowerCase(Locale.ROOT))
+          .register(registry));
+    }
+    return meters;
+  }
+
+  /** Sets the version of the policies in force shown as {@code sluice_config_version}. */
+  public void configVersion(long version) {
+    configVersion = version;
+  }
+
+  private double configVersion() {
+    return configVersion;
   }
 
   /** Every counter of {@link GatewayStats}, under its field's name: a counter added there shows here too. */

@@ -6,9 +6,9 @@ import io.sluice.gateway.limit.Policy;
 import io.sluice.gateway.limit.RateLimiter;
 import io.vertx.core.json.JsonObject;
 
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -80,8 +80,12 @@ public final class GatewayStats {
   private final CounterStore store;
   private final RateLimiter limiter;
   private final Timings timings;
-  /** Per policy of the limiter (by identity, built once): a counter per {@link PolicyOutcome}, by ordinal. */
-  private final Map<Policy, LongAdder[]> perPolicy = new IdentityHashMap<>();
+  /**
+   * Per policy name: a counter per {@link PolicyOutcome}, by ordinal. By name, so a policy's counts go on across a
+   * change of its settings (see {@link RateLimiter#replacePolicies}); a name is added when a policy of that name is put
+   * in force, and kept (policy names are few).
+   */
+  private final Map<String, LongAdder[]> perPolicy = new ConcurrentHashMap<>();
 
   public GatewayStats(CounterStore store, RateLimiter limiter) {
     this(store, limiter, Timings.NONE);
@@ -91,12 +95,19 @@ public final class GatewayStats {
     this.store = store;
     this.limiter = limiter;
     this.timings = timings;
-    for (Policy policy : limiter.policies()) {
-      LongAdder[] counts = new LongAdder[PolicyOutcome.values().length];
-      for (int i = 0; i < counts.length; i++) {
-        counts[i] = new LongAdder();
-      }
-      perPolicy.put(policy, counts);
+    track(limiter.policies());
+    limiter.onPoliciesReplaced(this::track);
+  }
+
+  private void track(List<Policy> policies) {
+    for (Policy policy : policies) {
+      perPolicy.computeIfAbsent(policy.name(), name -> {
+        LongAdder[] counts = new LongAdder[PolicyOutcome.values().length];
+        for (int i = 0; i < counts.length; i++) {
+          counts[i] = new LongAdder();
+        }
+        return counts;
+      });
     }
   }
 
@@ -105,9 +116,12 @@ public final class GatewayStats {
     return limiter.policies();
   }
 
-  /** How many requests {@code policy} counted with {@code outcome} since start (0 for a policy not counted here). */
-  public long decisions(Policy policy, PolicyOutcome outcome) {
-    LongAdder[] counts = perPolicy.get(policy);
+  /**
+   * How many requests a policy of this name counted with {@code outcome} since start, under any of its versions (0 for
+   * a policy never in force here).
+   */
+  public long decisions(String policyName, PolicyOutcome outcome) {
+    LongAdder[] counts = perPolicy.get(policyName);
     return counts == null ? 0 : counts[outcome.ordinal()].sum();
   }
 
@@ -152,7 +166,7 @@ public final class GatewayStats {
   }
 
   private void count(Policy policy, PolicyOutcome outcome) {
-    LongAdder[] counts = perPolicy.get(policy);
+    LongAdder[] counts = perPolicy.get(policy.name());
     if (counts != null) {
       counts[outcome.ordinal()].increment();
     }

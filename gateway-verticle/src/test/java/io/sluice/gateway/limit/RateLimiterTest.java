@@ -160,7 +160,8 @@ class RateLimiterTest {
     Policy policy = perToken(1, Policy.OnExceed.REJECT, 0, Policy.OnMissingKey.REJECT);
     String key = RateLimiter.storeKey(policy, "secret-token-123");
     assertFalse(key.contains("secret"));
-    assertEquals("per-token|".length() + 32, key.length());
+    assertTrue(key.startsWith(RateLimiter.namespace(policy) + "|"), key);
+    assertEquals(RateLimiter.namespace(policy).length() + 1 + 32, key.length());
     assertNotEquals(key, RateLimiter.storeKey(policy, "secret-token-124"));
   }
 

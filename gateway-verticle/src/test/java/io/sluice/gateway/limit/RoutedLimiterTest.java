@@ -203,7 +203,7 @@ class RoutedLimiterTest {
     Decision second = limiter.decide(get("/")).await();
     assertEquals(T0 + 1_028, second.forwardAtMillis(), "held by the enforced policy alone");
     assertEquals(Decision.ShadowVerdict.FORWARD, shadowVerdict(second));
-    long trialBucket = second.holdings().stream().filter(holding -> holding.key().startsWith("trial|"))
+    long trialBucket = second.holdings().stream().filter(holding -> holding.key().startsWith(RateLimiter.namespace(trial) + "|"))
         .findFirst().orElseThrow().bucket();
     assertEquals(trial.window().bucketOf(T0 + 1_028), trialBucket, "moved to where the request leaves");
     clock.set(T0 + 1_028);
