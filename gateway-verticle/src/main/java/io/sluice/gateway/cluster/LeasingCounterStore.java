@@ -8,9 +8,11 @@ import io.sluice.gateway.limit.WindowState;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 
+import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Cuts cluster round trips for high limits: for a policy of at least {@link WindowSpec#LEASE_MIN_REQUESTS} per
@@ -23,11 +25,25 @@ import java.util.concurrent.atomic.LongAdder;
 public final class LeasingCounterStore implements CounterStore {
 
   private static final int MIN_BATCH = 4;
+  /**
+   * Leases looked at for pruning each time a key gets its first one: more than one, so that however fast new keys
+   * come, the cursor passes every lease again before the map has doubled, and a lease whose batches have ended is
+   * dropped (a flood of distinct keys on a high limit would otherwise keep one per key forever).
+   */
+  static final int PRUNE_STEP = 2;
+  /**
+   * How long a lease with nothing to serve is kept after its last use: a few leases' time (20 ms each at most), so a
+   * key in use keeps its lease and what it learnt, and one just made is never dropped before its first batch.
+   */
+  static final long PRUNE_AFTER_MILLIS = 100;
   /** A refused batch is trusted this long: meanwhile requests for the key are refused here, without a round trip. */
   private static final long DENIAL_TRUST_MILLIS = 50;
 
   private final HazelcastCounterStore store;
   private final Map<String, Lease> leases = new ConcurrentHashMap<>();
+  /** Where the last prune step stopped; guarded by {@link #pruneLock}. */
+  private Iterator<String> pruneCursor;
+  private final ReentrantLock pruneLock = new ReentrantLock();
   private final LongAdder leaseRequests = new LongAdder();
   private final LongAdder leasedPermits = new LongAdder();
 
@@ -42,8 +58,41 @@ public final class LeasingCounterStore implements CounterStore {
       // small limits, and delaying policies (which may reserve a later slot), ask the owner every time
       return store.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
     }
-    Lease lease = leases.computeIfAbsent(key, k -> new Lease());
+    Lease lease = leases.get(key);
+    if (lease == null) {
+      pruneStep(nowMillis);
+      lease = leases.computeIfAbsent(key, k -> new Lease(nowMillis));
+    }
     return lease.take(key, spec, nowMillis, notBeforeMillis);
+  }
+
+  /** Leases this gateway holds now, one per key it leased for lately (for tests and benchmarks). */
+  int leaseCount() {
+    return leases.size();
+  }
+
+  /**
+   * Looks at the next {@link #PRUNE_STEP} leases and drops those with nothing left to serve or to wait for. Dropping
+   * one is always safe: its unused permits stay counted on the owner until they expire (fewer admissions, never more),
+   * and a slot released later for it goes to the owner as for any earlier batch.
+   */
+  private void pruneStep(long nowMillis) {
+    if (!pruneLock.tryLock()) {
+      return;
+    }
+    try {
+      for (int i = 0; i < PRUNE_STEP; i++) {
+        if (pruneCursor == null || !pruneCursor.hasNext()) {
+          pruneCursor = leases.keySet().iterator();
+          if (!pruneCursor.hasNext()) {
+            return;
+          }
+        }
+        leases.computeIfPresent(pruneCursor.next(), (k, lease) -> lease.idle(nowMillis) ? null : lease);
+      }
+    } finally {
+      pruneLock.unlock();
+    }
   }
 
   @Override
@@ -144,6 +193,17 @@ public final class LeasingCounterStore implements CounterStore {
     private int waiters;
     private long refusedUntil = Long.MIN_VALUE;
     private long retryAtMillis;
+    private long lastUsedMillis;
+
+    Lease(long createdMillis) {
+      lastUsedMillis = createdMillis;
+    }
+
+    /** Nothing to serve, to fetch or to trust, and unused for {@link #PRUNE_AFTER_MILLIS}. */
+    synchronized boolean idle(long nowMillis) {
+      return renewal == null && nowMillis >= endMillis && (next == null || nowMillis >= next.endMillis())
+          && nowMillis >= refusedUntil && nowMillis - lastUsedMillis >= PRUNE_AFTER_MILLIS;
+    }
 
     synchronized boolean canServe(long atMillis) {
       promoteIfDue(atMillis);
@@ -194,6 +254,7 @@ public final class LeasingCounterStore implements CounterStore {
     Future<Reservation> take(String key, WindowSpec spec, long nowMillis, long atMillis) {
       Future<LeaseGrant> pending;
       synchronized (this) {
+        lastUsedMillis = Math.max(lastUsedMillis, nowMillis);
         if (atMillis < refusedUntil && atMillis < retryAtMillis) {
           return Future.succeededFuture(Reservation.denied(retryAtMillis));
         }

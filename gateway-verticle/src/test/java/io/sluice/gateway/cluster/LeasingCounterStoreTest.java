@@ -11,6 +11,7 @@ import io.vertx.core.Vertx;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
 
 import java.util.List;
 import java.util.Map;
@@ -18,6 +19,7 @@ import java.util.Properties;
 import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The contract suite against the store clustered gateways run ({@link ClusteredStores#production}): leases over a
@@ -66,5 +68,23 @@ class LeasingCounterStoreTest extends CounterStoreContract {
   @Override
   protected int heldAheadPerCaller(WindowSpec spec) {
     return spec.requests() / 20;
+  }
+
+  @Test
+  @DisplayName("a flood of distinct keys on a leased limit keeps no lease past its batches: the leases held stay "
+      + "near the keys leased for within one lease's time, not one per key ever seen")
+  void leasesOfEndedBatchesAreDropped() {
+    LeasingCounterStore leasing = new LeasingCounterStore(new HazelcastCounterStore(vertx, first,
+        HazelcastCounterStoreTest.MAP));
+    WindowSpec leased = new WindowSpec(1_000, 1_000);
+    String flood = "flood-" + UUID.randomUUID() + "|";
+    int keys = 3_000;
+    long now = System.currentTimeMillis();
+    for (int i = 0; i < keys; i++) {
+      // one new key per millisecond: a batch lasts at most a lease (20 ms), so all but the last few have ended
+      long at = now + i;
+      assertTrue(leasing.reserve(flood + i, leased, at, at, at).await().granted());
+    }
+    assertTrue(leasing.leaseCount() < 200, leasing.leaseCount() + " leases held after " + keys + " keys");
   }
 }
