@@ -87,10 +87,13 @@ public class GatewayVerticle extends VerticleBase {
     }).onSuccess(ready -> {
       management.markReady();
       LOG.info("effective configuration: {}", gatewayConfig);
-      System.out.printf("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s store, %s engine%n",
-          proxyPort(), management.actualPort(), limiter.policies().size(),
+      // one write of the whole line: printf writes it in pieces, and a log line written to the same file meanwhile
+      // (scripts redirect both streams there and read the ports from this line) landed in the middle of it
+      String readyLine = String.format("Sluice gateway ready: proxy port %d, management port %d, %d policies, %s "
+              + "store, %s engine%n", proxyPort(), management.actualPort(), limiter.policies().size(),
           storeFactory == null ? "in-memory" : "clustered",
           gatewayConfig.engine().name().toLowerCase(java.util.Locale.ROOT));
+      System.out.print(readyLine);
     });
   }
 
