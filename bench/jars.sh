@@ -1,6 +1,6 @@
 # bench/jars.sh: sourced by the bench scripts that start the built jars on loopback (bodies.sh, slow-clients.sh).
 # The sourcing script sets OUT (where logs go) and NAME (its name, for messages) first; it gets PIDS (what it
-# started), say, die, start, await_line, and a cleanup on exit that stops every PID it started (SIGTERM, then
+# started), say, die, parse_build_option, free_ports, start, await_line, and a cleanup on exit that stops every PID it started (SIGTERM, then
 # SIGKILL after 10 s). It may set ON_EXIT to a command run at the end of the cleanup.
 
 API_JAR=api-verticle/target/api-verticle.jar
@@ -26,6 +26,28 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# parse_build_option ARGS...: the one option of the scripts that start the jars, --build (BUILD=true: build them
+# even when they exist); -h/--help prints the script's header comment and exits; anything else is refused
+parse_build_option() {
+  BUILD=false
+  case "${1:-}" in
+    --build) BUILD=true ;;
+    "") ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "$NAME: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+}
+
+# free_ports N: N distinct loopback ports free now (held open together while asked for), on one line
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
 
 # build_jars BUILD: `mvn -B -q package -DskipTests` when BUILD is true or a jar is missing
 build_jars() {

@@ -16,14 +16,6 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BUILD=false
-case "${1:-}" in
-  --build) BUILD=true ;;
-  "") ;;
-  -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) echo "key-flood.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-esac
-
 FLOOD_S="${FLOOD_SECONDS:-600}"
 KEYS="${FLOOD_KEYS:-10000000}"
 CONNS="${FLOOD_CONNECTIONS:-32}"
@@ -36,6 +28,7 @@ KNOWN_RATE=5          # requests per second of the known key: 60 times its limit
 KNOWN_LIMIT=5
 NAME=key-flood.sh
 source bench/jars.sh
+parse_build_option "$@"
 
 for tool in java wrk python3 awk ps; do command -v "$tool" >/dev/null || die "$tool not found"; done
 build_jars "$BUILD"
@@ -43,11 +36,7 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.log "$OUT"/*.txt
 
 CLUSTER="flood-$$-$RANDOM"
-read -r -a PORTS <<< "$(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')"
+read -r -a PORTS <<< "$(free_ports 7)"
 API_PORT="${PORTS[0]}"
 declare -A GW_PID
 

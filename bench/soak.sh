@@ -43,11 +43,7 @@ POLICIES="[{\"name\":\"global\",\"key\":\"header:X-Global\",\"requests\":$GLOBAL
 {\"name\":\"per-token\",\"key\":\"header:X-Api-Key\",\"requests\":$TOKEN_LIMIT,\"window\":\"2s\",\"onMissingKey\":\"skip\"}]"
 CLUSTER="soak-$$-$RANDOM"
 # ports: API, then proxy and management port of each gateway
-read -r -a PORTS <<< "$(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')"
+read -r -a PORTS <<< "$(free_ports 7)"
 API_PORT="${PORTS[0]}"
 declare -A GW_PID
 now_ms() { date +%s%3N; }
