@@ -1,6 +1,7 @@
 package io.sluice.gateway.cluster;
 
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -43,9 +44,7 @@ class ClusteredGatewaysTest {
   @BeforeAll
   static void start() {
     upstreamVertx = Vertx.vertx();
-    ApiVerticle api = new ApiVerticle();
-    upstreamVertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(upstreamVertx);
     client = WebClient.create(upstreamVertx);
     Map<String, String> env = Map.of("SLUICE_CLUSTER_NAME", "gateways-test-" + UUID.randomUUID());
     JsonArray policies = new JsonArray()

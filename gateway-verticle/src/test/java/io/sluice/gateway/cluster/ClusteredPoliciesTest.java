@@ -2,6 +2,7 @@ package io.sluice.gateway.cluster;
 
 import ch.qos.logback.classic.Level;
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.policy.PolicyFollower;
 import io.sluice.gateway.testing.LogCapture;
@@ -56,9 +57,7 @@ class ClusteredPoliciesTest {
   @BeforeAll
   static void start() {
     upstreamVertx = Vertx.vertx();
-    ApiVerticle api = new ApiVerticle();
-    upstreamVertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(upstreamVertx);
     apiPort = api.actualPort();
     client = WebClient.create(upstreamVertx);
     for (int i = 0; i < 2; i++) {

@@ -1,6 +1,7 @@
 package io.sluice.gateway.cluster;
 
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -51,9 +52,7 @@ class FlappingStoreTest {
   @BeforeAll
   void startApi() {
     upstreamVertx = Vertx.vertx();
-    ApiVerticle api = new ApiVerticle();
-    upstreamVertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(upstreamVertx);
     apiPort = api.actualPort();
     client = WebClient.create(upstreamVertx);
   }

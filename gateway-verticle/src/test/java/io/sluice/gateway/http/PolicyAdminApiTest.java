@@ -2,6 +2,7 @@ package io.sluice.gateway.http;
 
 import ch.qos.logback.classic.Level;
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.policy.PolicyFollower;
 import io.sluice.gateway.testing.LogCapture;
@@ -47,9 +48,7 @@ class PolicyAdminApiTest {
   void start() {
     vertx = Vertx.vertx();
     client = WebClient.create(vertx);
-    ApiVerticle api = new ApiVerticle();
-    vertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(vertx);
     apiPort = api.actualPort();
     gateway = new GatewayVerticle();
     vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(config(policies(perKey(2, "60s"))))).await();

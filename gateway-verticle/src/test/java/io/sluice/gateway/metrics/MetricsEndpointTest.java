@@ -1,6 +1,7 @@
 package io.sluice.gateway.metrics;
 
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -59,9 +60,7 @@ class MetricsEndpointTest {
   private GatewayVerticle gateway(String engine) {
     vertx = VertxMetricsSetup.builder(new VertxOptions()).build();
     client = WebClient.create(vertx);
-    ApiVerticle api = new ApiVerticle();
-    vertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(vertx);
     JsonArray policies = new JsonArray()
         .add(new JsonObject().put("name", "global").put("key", "global").put("requests", 3).put("window", "10s"))
         .add(new JsonObject().put("name", "per-key").put("key", "header:X-Api-Key").put("requests", 1)

@@ -1,6 +1,7 @@
 package io.sluice.gateway.proxy;
 
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.proxy.vertx.PrefaceProbe;
 import io.vertx.core.DeploymentOptions;
@@ -31,9 +32,7 @@ class NettyEngineHttp2Test {
   @BeforeEach
   void start() {
     vertx = Vertx.vertx();
-    ApiVerticle api = new ApiVerticle();
-    vertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(vertx);
     JsonObject config = new JsonObject()
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
         .put("management", new JsonObject().put("host", "127.0.0.1").put("port", 0))

@@ -1,6 +1,7 @@
 package io.sluice.gateway.proxy;
 
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.sluice.gateway.testing.LogCapture;
 import io.vertx.core.DeploymentOptions;
@@ -68,9 +69,7 @@ class TlsListenerTest {
   void start() {
     vertx = Vertx.vertx();
     certificate = SelfSignedCertificate.create("localhost");
-    ApiVerticle api = new ApiVerticle();
-    vertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(vertx);
     apiPort = api.actualPort();
     logged = LogCapture.everything();
   }

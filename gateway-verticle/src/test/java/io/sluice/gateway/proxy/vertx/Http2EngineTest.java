@@ -1,6 +1,7 @@
 package io.sluice.gateway.proxy.vertx;
 
 import io.sluice.api.ApiVerticle;
+import io.sluice.gateway.testing.TestApi;
 import io.sluice.gateway.GatewayVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -47,9 +48,7 @@ class Http2EngineTest {
   @BeforeEach
   void start() {
     vertx = Vertx.vertx();
-    ApiVerticle api = new ApiVerticle();
-    vertx.deployVerticle(api, new DeploymentOptions()
-        .setConfig(new JsonObject().put("http", new JsonObject().put("port", 0)))).await();
+    ApiVerticle api = TestApi.deploy(vertx);
     apiPort = api.actualPort();
     certificate = SelfSignedCertificate.create("localhost");
   }
