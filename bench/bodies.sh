@@ -13,14 +13,6 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BUILD=false
-case "${1:-}" in
-  --build) BUILD=true ;;
-  "") ;;
-  -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) echo "bodies.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-esac
-
 BYTES="${BODIES_BYTES:-1073741824}"
 MAX_S="${BODIES_MAX_SECONDS:-180}"
 OUT="${BODIES_OUT:-target/bodies}"
@@ -28,6 +20,7 @@ UPLOAD_FILE="$OUT/upload.bin"
 POLICIES='[{"name":"global","key":"global","requests":1000000,"window":"1s"}]'
 NAME=bodies.sh
 source bench/jars.sh
+parse_build_option "$@"
 ON_EXIT='rm -f "$UPLOAD_FILE"'
 
 for tool in java curl awk truncate; do command -v "$tool" >/dev/null || die "$tool not found"; done

@@ -14,14 +14,6 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BUILD=false
-case "${1:-}" in
-  --build) BUILD=true ;;
-  "") ;;
-  -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) echo "h2.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-esac
-
 CLIENTS="${H2_CLIENTS:-16}"
 STREAMS="${H2_STREAMS:-8}"
 THREADS="${H2_THREADS:-1}"
@@ -34,6 +26,7 @@ POLICIES='[{"name":"global-high","key":"header:X-Bench-Global","requests":100000
 POLICIES="$(tr -d '\n' <<< "$POLICIES")"
 NAME=h2.sh
 source bench/jars.sh
+parse_build_option "$@"
 
 for tool in java h2load haproxy ss awk; do command -v "$tool" >/dev/null || die "$tool not found"; done
 build_jars "$BUILD"

@@ -13,14 +13,6 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BUILD=false
-case "${1:-}" in
-  --build) BUILD=true ;;
-  "") ;;
-  -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) echo "slow-clients.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-esac
-
 CONNECTIONS="${SLOW_CONNECTIONS:-2000}"
 RATE="${SLOW_RATE:-200}"
 IDLE_S="${SLOW_IDLE_SECONDS:-10}"
@@ -29,6 +21,7 @@ CLASSES="$OUT/classes"
 POLICIES='[{"name":"global","key":"global","requests":1000000,"window":"1s"}]'
 NAME=slow-clients.sh
 source bench/jars.sh
+parse_build_option "$@"
 
 for tool in java javac python3 awk; do command -v "$tool" >/dev/null || die "$tool not found"; done
 build_jars "$BUILD"
