@@ -4,9 +4,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -29,30 +27,7 @@ class PolicyReplacementTest {
   }
 
   private static RequestInfo request(String apiKey) {
-    Map<String, String> headers = new HashMap<>();
-    headers.put("x-api-key", apiKey);
-    headers.put("x-tenant", "tenant-1");
-    return new RequestInfo() {
-      public String header(String name) {
-        return headers.get(name.toLowerCase());
-      }
-
-      public String clientIp() {
-        return "127.0.0.9";
-      }
-
-      public String method() {
-        return "GET";
-      }
-
-      public String target() {
-        return "/api/hello";
-      }
-
-      public String host() {
-        return "127.0.0.1:8080";
-      }
-    };
+    return TestRequests.get("X-Api-Key", apiKey, "X-Tenant", "tenant-1");
   }
 
   private int admitted(RateLimiter limiter, int requests) {

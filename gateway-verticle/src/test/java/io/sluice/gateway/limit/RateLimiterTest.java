@@ -3,9 +3,7 @@ package io.sluice.gateway.limit;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -36,31 +34,7 @@ class RateLimiterTest {
   }
 
   private static RequestInfo request(String apiKey) {
-    Map<String, String> headers = new HashMap<>();
-    if (apiKey != null) {
-      headers.put("x-api-key", apiKey);
-    }
-    return new RequestInfo() {
-      public String header(String name) {
-        return headers.get(name.toLowerCase());
-      }
-
-      public String clientIp() {
-        return "127.0.0.9";
-      }
-
-      public String method() {
-        return "GET";
-      }
-
-      public String target() {
-        return "/api/hello";
-      }
-
-      public String host() {
-        return "127.0.0.1:8080";
-      }
-    };
+    return TestRequests.get("X-Api-Key", apiKey);
   }
 
   @Test

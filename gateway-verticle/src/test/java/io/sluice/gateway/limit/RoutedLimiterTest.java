@@ -38,27 +38,7 @@ class RoutedLimiterTest {
   }
 
   private static RequestInfo request(String method, String target, String apiKey) {
-    return new RequestInfo() {
-      public String header(String name) {
-        return name.equalsIgnoreCase("X-Api-Key") ? apiKey : null;
-      }
-
-      public String clientIp() {
-        return "127.0.0.9";
-      }
-
-      public String method() {
-        return method;
-      }
-
-      public String target() {
-        return target;
-      }
-
-      public String host() {
-        return "api.example.com";
-      }
-    };
+    return TestRequests.of(method, target, "api.example.com", "X-Api-Key", apiKey);
   }
 
   private static RequestInfo get(String target) {
