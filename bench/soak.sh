@@ -14,14 +14,6 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BUILD=false
-case "${1:-}" in
-  --build) BUILD=true ;;
-  "") ;;
-  -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) echo "soak.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-esac
-
 SECONDS_TOTAL="${SOAK_SECONDS:-840}"
 KILL_EVERY="${SOAK_KILL_EVERY:-120}"
 TOKENS="${SOAK_TOKENS:-1000}"
@@ -32,6 +24,7 @@ CLASSES="$OUT/classes"
 (( SECONDS_TOTAL <= 900 )) || { echo "soak.sh: SOAK_SECONDS at most 900" >&2; exit 2; }
 NAME=soak.sh
 source bench/jars.sh
+parse_build_option "$@"
 
 for tool in java javac python3 awk; do command -v "$tool" >/dev/null || die "$tool not found"; done
 build_jars "$BUILD"

@@ -3,16 +3,15 @@ package io.sluice.gateway.cluster;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.LeaseGrant;
 import io.sluice.gateway.limit.Reservation;
+import io.sluice.gateway.limit.SweepCursor;
 import io.sluice.gateway.limit.WindowSpec;
 import io.sluice.gateway.limit.WindowState;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 
-import java.util.Iterator;
-import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Cuts cluster round trips for high limits: for a policy of at least {@link WindowSpec#LEASE_MIN_REQUESTS} per
@@ -40,10 +39,8 @@ public final class LeasingCounterStore implements CounterStore {
   private static final long DENIAL_TRUST_MILLIS = 50;
 
   private final HazelcastCounterStore store;
-  private final Map<String, Lease> leases = new ConcurrentHashMap<>();
-  /** Where the last prune step stopped; guarded by {@link #pruneLock}. */
-  private Iterator<String> pruneCursor;
-  private final ReentrantLock pruneLock = new ReentrantLock();
+  private final ConcurrentMap<String, Lease> leases = new ConcurrentHashMap<>();
+  private final SweepCursor<String, Lease> prune = new SweepCursor<>(leases);
   private final LongAdder leaseRequests = new LongAdder();
   private final LongAdder leasedPermits = new LongAdder();
 
@@ -60,7 +57,9 @@ public final class LeasingCounterStore implements CounterStore {
     }
     Lease lease = leases.get(key);
     if (lease == null) {
-      pruneStep(nowMillis);
+      // dropping a lease is always safe: its unused permits stay counted on the owner until they expire (fewer
+      // admissions, never more), and a slot released later for it goes to the owner as for any earlier batch
+      prune.step(PRUNE_STEP, (k, held) -> held.idle(nowMillis));
       lease = leases.computeIfAbsent(key, k -> new Lease(nowMillis));
     }
     return lease.take(key, spec, nowMillis, notBeforeMillis);
@@ -69,30 +68,6 @@ public final class LeasingCounterStore implements CounterStore {
   /** Leases this gateway holds now, one per key it leased for lately (for tests and benchmarks). */
   int leaseCount() {
     return leases.size();
-  }
-
-  /**
-   * Looks at the next {@link #PRUNE_STEP} leases and drops those with nothing left to serve or to wait for. Dropping
-   * one is always safe: its unused permits stay counted on the owner until they expire (fewer admissions, never more),
-   * and a slot released later for it goes to the owner as for any earlier batch.
-   */
-  private void pruneStep(long nowMillis) {
-    if (!pruneLock.tryLock()) {
-      return;
-    }
-    try {
-      for (int i = 0; i < PRUNE_STEP; i++) {
-        if (pruneCursor == null || !pruneCursor.hasNext()) {
-          pruneCursor = leases.keySet().iterator();
-          if (!pruneCursor.hasNext()) {
-            return;
-          }
-        }
-        leases.computeIfPresent(pruneCursor.next(), (k, lease) -> lease.idle(nowMillis) ? null : lease);
-      }
-    } finally {
-      pruneLock.unlock();
-    }
   }
 
   @Override

@@ -3,11 +3,9 @@ package io.sluice.gateway.limit;
 import io.vertx.core.Future;
 
 import java.time.Clock;
-import java.util.Iterator;
-import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Limiter state in this JVM only: for a single gateway without a cluster. Same semantics as the Hazelcast store:
@@ -26,13 +24,11 @@ public final class InMemoryCounterStore implements CounterStore {
    */
   static final int FULL_SWEEP_STEP = 256;
 
-  private final Map<String, Entry> entries = new ConcurrentHashMap<>();
+  private final ConcurrentMap<String, Entry> entries = new ConcurrentHashMap<>();
+  private final SweepCursor<String, Entry> fullSweep = new SweepCursor<>(entries);
   private final Clock clock;
   private final int maxKeys;
   private final LongAdder refusedKeys = new LongAdder();
-  /** Where the last step of a full-table sweep stopped; guarded by {@link #sweepLock}. */
-  private Iterator<String> sweepCursor;
-  private final ReentrantLock sweepLock = new ReentrantLock();
 
   public InMemoryCounterStore(Clock clock, int maxKeys) {
     this.clock = clock;
@@ -43,7 +39,7 @@ public final class InMemoryCounterStore implements CounterStore {
   public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                      long latestMillis) {
     if (entries.size() >= maxKeys && !entries.containsKey(key)) {
-      sweepStep(nowMillis);
+      fullSweep.step(FULL_SWEEP_STEP, (k, entry) -> entry.expiresAt <= nowMillis);
       if (entries.size() >= maxKeys) {
         refusedKeys.increment();
         return Future.failedFuture(new KeyTableFull(maxKeys));
@@ -131,26 +127,6 @@ public final class InMemoryCounterStore implements CounterStore {
   /** Reservations refused because the table was full of live keys. */
   public long refusedKeys() {
     return refusedKeys.sum();
-  }
-
-  /** Looks at the next {@link #FULL_SWEEP_STEP} entries and drops the expired ones (skipped if another thread is). */
-  private void sweepStep(long nowMillis) {
-    if (!sweepLock.tryLock()) {
-      return;
-    }
-    try {
-      for (int i = 0; i < FULL_SWEEP_STEP; i++) {
-        if (sweepCursor == null || !sweepCursor.hasNext()) {
-          sweepCursor = entries.keySet().iterator();
-          if (!sweepCursor.hasNext()) {
-            return;
-          }
-        }
-        entries.computeIfPresent(sweepCursor.next(), (k, entry) -> entry.expiresAt <= nowMillis ? null : entry);
-      }
-    } finally {
-      sweepLock.unlock();
-    }
   }
 
   /** Drops keys whose windows are over; called periodically by the owner, off the event loop. */
