@@ -486,6 +486,14 @@ class GatewayProcessesIT {
       return process.isAlive();
     }
 
+    /**
+     * Waits up to {@code bound} for this process to exit, early if it does: the pause between two looks at another
+     * condition, cut short when the process dies (the caller then reports its exit).
+     */
+    void awaitExitUpTo(Duration bound) throws InterruptedException {
+      process.waitFor(bound.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
     int exitCode() {
       return process.exitValue();
     }

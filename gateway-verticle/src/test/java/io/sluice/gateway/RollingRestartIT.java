@@ -86,7 +86,8 @@ class RollingRestartIT {
 
     CompletableFuture<HttpResponse<String>> slow = pooled.sendAsync(
         get("http://127.0.0.1:" + ports[3] + "/api/slow?ms=" + SLOW_MILLIS), HttpResponse.BodyHandlers.ofString());
-    Thread.sleep(SLOW_MILLIS / 4);
+    // a quarter of its time upstream: it is in flight when the SIGTERM comes (cut short only if gateway 2 dies)
+    two.awaitExitUpTo(Duration.ofMillis(SLOW_MILLIS / 4));
     long stopAt = System.nanoTime();
     two.process.destroy();
     HttpResponse<String> inFlight = slow.get(SLOW_MILLIS * 3L, TimeUnit.MILLISECONDS);
@@ -142,7 +143,7 @@ class RollingRestartIT {
         fail(gateway.name + (gateway.isAlive() ? " not ready and clustered in time" : " exited") + gateway.tails()
             + other.tails());
       }
-      Thread.sleep(250);
+      gateway.awaitExitUpTo(Duration.ofMillis(250));
     }
   }
 
@@ -212,13 +213,17 @@ class RollingRestartIT {
       statuses.merge(response.statusCode(), 1L, Long::sum);
       answeredBy[gateway].incrementAndGet();
       answered.incrementAndGet();
+      synchronized (this) {
+        notifyAll();
+      }
     }
 
-    void await(BooleanSupplier condition, String what) throws InterruptedException {
+    /** Waits until {@code condition} holds, looking again at every answer (and at least every 50 ms). */
+    synchronized void await(BooleanSupplier condition, String what) throws InterruptedException {
       long until = System.nanoTime() + START_LIMIT.toNanos();
       while (!condition.getAsBoolean()) {
         assertTrue(System.nanoTime() < until, "gave up waiting for " + what + "; errors " + errors);
-        Thread.sleep(50);
+        wait(50);
       }
     }
 

@@ -125,7 +125,7 @@ class SplitBrainIT {
     for (Gateway gateway : List.of(a, b, c, a, b, c)) {
       before += account(gateway).status == 200 ? 1 : 0;
     }
-    sleep(LOAD_BEFORE_MILLIS);
+    traffic.join(LOAD_BEFORE_MILLIS);  // the load runs on meanwhile; the join ends early only if it stopped
 
     int logA = a.process.stderr().length();
     // no request in flight on C as it stops: one would wait out the client's timeout, and be decided who knows when
@@ -176,7 +176,7 @@ class SplitBrainIT {
       afterMerge = switches(b) == switches ? result : null;
     }
     assertTrue(afterMerge != null, "B kept switching modes after the merge" + tails());
-    sleep(LOAD_AFTER_MILLIS);
+    traffic.join(LOAD_AFTER_MILLIS);
     traffic.targets = Set.of();
     traffic.join(5_000);
     List<Result> results = new ArrayList<>();
@@ -198,17 +198,18 @@ class SplitBrainIT {
     List<Result> failed = results.stream().filter(r -> r.status != 200 && r.status != 429).toList();
     long overloaded = failed.stream().filter(Result::expected).count();
     String figures = String.format("split brain: stopped C at %d ms, A and B removed it at %d, resumed at %d, merged "
-            + "at %d, C shared again (its log) at %d; account counts: before %d, majority side %d (its remaining %d), C alone "
-            + "%d + %d before = %d, after the merge %d (remaining %d); most forwarded in a window (certainly decided "
-            + "in it / arrived at the API in 950 ms): majority side (A+B) %d / %d, C alone %d / %d, all after the "
-            + "merge %d / %d (%d forwarded in %d ms); forwarded per second and gateway %s; statuses %s; not answered "
-            + "200/429 (%d of them 503 overloaded) %s; fullest windows (gateway@arrived(sent)): majority side [%s], C alone [%s], after [%s]",
+            + "at %d, C shared again (its log) at %d; account counts: before %d, majority side %d (its remaining %d), "
+            + "C alone %d + %d before = %d, after the merge %d (remaining %d); most forwarded in a window (certainly "
+            + "decided in it / arrived at the API in 950 ms): majority side (A+B) %d / %d, C alone %d / %d, all after "
+            + "the merge %d / %d (%d forwarded in %d ms); forwarded per second and gateway %s; statuses %s; not "
+            + "answered 200/429 (%d of them 503 overloaded) %s; fullest windows (gateway@arrived(sent)): majority side "
+            + "[%s], C alone [%s], after [%s]",
         stoppedAt, removedAt, resumedAt, mergedAt, sharedAt, before, majorityCount, remainingOnMajority, alone,
         before, minorityCount, countAfter, afterMerge.remaining, majorityWindow.size(),
         mostInAWindow(results, majoritySide), aloneWindow.size(), mostInAWindow(results, aloneOnC),
         afterWindow.size(), mostInAWindow(results, afterTheMerge), afterForwarded, now() - sharedAt,
-        perSecond(results), statuses(results), overloaded, describe(failed), describe(majorityWindow), describe(aloneWindow),
-        describe(afterWindow));
+        perSecond(results), statuses(results), overloaded, describe(failed), describe(majorityWindow),
+        describe(aloneWindow), describe(afterWindow));
     System.out.println(figures);
     String report = figures + "\n" + tails();
 
@@ -501,7 +502,7 @@ class SplitBrainIT {
       if (!"SHARED".equals(mode(gateway))) {
         return false;
       }
-      Thread.sleep(250);
+      gateway.process.awaitExitUpTo(java.time.Duration.ofMillis(250));
     }
     return true;
   }
@@ -537,8 +538,13 @@ class SplitBrainIT {
     boolean holds() throws Exception;
   }
 
-  /** Polls {@code check} every 100 ms for at most {@link #WAIT_LIMIT}; fails early if a watched process exits. */
-  private void await(String what, Check check, JavaProcess... watched) throws Exception {
+  /**
+   * Polls {@code check} every 100 ms (sooner when {@code first} exits) for at most {@link #WAIT_LIMIT}; fails early
+   * if a watched process exits.
+   */
+  private void await(String what, Check check, JavaProcess first, JavaProcess... others) throws Exception {
+    List<JavaProcess> watched = new ArrayList<>(List.of(others));
+    watched.add(0, first);
     long deadline = System.nanoTime() + WAIT_LIMIT.toNanos();
     while (!check.holds()) {
       for (JavaProcess process : watched) {
@@ -549,13 +555,10 @@ class SplitBrainIT {
       if (System.nanoTime() > deadline) {
         fail("gave up after " + WAIT_LIMIT.toSeconds() + " s waiting for " + what + tails());
       }
-      Thread.sleep(100);
+      first.awaitExitUpTo(java.time.Duration.ofMillis(100));
     }
   }
 
-  private static void sleep(long millis) throws InterruptedException {
-    Thread.sleep(millis);
-  }
 
   /** Ports the OS reports free, all distinct (held open together while asking). */
   private static int[] freePorts(int count) throws IOException {
