@@ -4,6 +4,7 @@ import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.listener.EntryEvictedListener;
 import com.hazelcast.query.Predicates;
+import io.sluice.gateway.LogThrottle;
 import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.LeaseGrant;
 import io.sluice.gateway.limit.Reservation;
@@ -17,7 +18,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -41,8 +41,7 @@ public final class HazelcastCounterStore implements CounterStore {
   private final LongAdder evictedKeys = new LongAdder();
   /** A flood of new keys evicts thousands a second: one line per interval says so. */
   static final long EVICTION_LOG_INTERVAL_MILLIS = 10_000;
-  private final AtomicLong evictionLoggedAt = new AtomicLong(-EVICTION_LOG_INTERVAL_MILLIS);
-  private final AtomicLong evictionsLogged = new AtomicLong();
+  private final LogThrottle evictionLog = new LogThrottle(EVICTION_LOG_INTERVAL_MILLIS);
   /** Null: every call is its own round trip. */
   private final OwnerBatches batches;
 
@@ -74,13 +73,11 @@ public final class HazelcastCounterStore implements CounterStore {
 
   private void evicted(String mapName) {
     evictedKeys.increment();
-    long now = System.currentTimeMillis();
-    long last = evictionLoggedAt.get();
-    if (now - last >= EVICTION_LOG_INTERVAL_MILLIS && evictionLoggedAt.compareAndSet(last, now)) {
-      long total = evictedKeys.sum();
+    long evicted = evictionLog.count(System.currentTimeMillis());
+    if (evicted > 0) {
       LOG.warn("limiter store: {} key(s) evicted from map '{}' on this member since the last such line: its eviction "
           + "size in cluster.xml is reached, and a live key dropped starts a fresh window; raise the size or add "
-          + "members", total - evictionsLogged.getAndSet(total), mapName);
+          + "members", evicted, mapName);
     }
   }
 

@@ -1,5 +1,6 @@
 package io.sluice.gateway.limit;
 
+import io.sluice.gateway.LogThrottle;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -70,8 +71,7 @@ public final class FailoverCounterStore implements CounterStore {
   private final StoreMode mode;
   /** Store failures are logged at most once per this interval, each line counting those since the last one. */
   private static final long FAILURE_LOG_INTERVAL_MILLIS = 1_000;
-  private long failureLoggedAtMillis = Long.MIN_VALUE / 2;
-  private long failuresNotLogged;
+  private final LogThrottle failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MILLIS);
   /** Key → what this gateway admitted without the store, in the store's own buckets, to add to it on return. */
   private final Map<String, Admitted> ledger = new HashMap<>();
   private String probeKey;
@@ -384,20 +384,13 @@ public final class FailoverCounterStore implements CounterStore {
   private void failed(String key, WindowSpec spec, String why) {
     failures.increment();
     StoreMode.Transition transition;
-    long unlogged = 0;
     synchronized (this) {
       probeKey = key;
       probeSpec = spec;
       // the seat seen last: the one the local shares were kept in
       transition = apply(StoreMode.Event.FAILED, seat);
-      failuresNotLogged++;
-      long now = clock.millis();
-      if (now - failureLoggedAtMillis >= FAILURE_LOG_INTERVAL_MILLIS) {
-        failureLoggedAtMillis = now;
-        unlogged = failuresNotLogged;
-        failuresNotLogged = 0;
-      }
     }
+    long unlogged = failureLog.count(clock.millis());
     log(transition, why);
     if (unlogged > 0) {
       LOG.warn("limiter store: {} call(s) failed or timed out since the last such line (last: {}; policy {})",

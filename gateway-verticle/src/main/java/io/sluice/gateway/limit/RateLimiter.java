@@ -93,14 +93,14 @@ public final class RateLimiter {
     final List<Policy> policies;
     /** Whether some policy has a match: only then is a request's route read. */
     final boolean routed;
-    /** Per policy (by identity): identity (token, header value, address) → its hashed store key. */
-    final Map<Policy, Map<String, String>> hashedKeys = new IdentityHashMap<>();
+    /** Per policy (by identity): its namespace and the store keys of recently seen identities. */
+    final Map<Policy, PolicyKeys> keys = new IdentityHashMap<>();
 
     PolicySet(List<Policy> policies) {
       this.policies = List.copyOf(policies);
       this.routed = this.policies.stream().anyMatch(policy -> !policy.match().any());
       for (Policy policy : this.policies) {
-        hashedKeys.put(policy, new ConcurrentHashMap<>());
+        keys.put(policy, new PolicyKeys(namespace(policy), new ConcurrentHashMap<>()));
       }
     }
   }
@@ -301,16 +301,23 @@ public final class RateLimiter {
 
   /** {@link #storeKey}, remembered for recently seen identities (hashing every request costs more than a lookup). */
   private static String cachedStoreKey(PolicySet set, Policy policy, String identity) {
-    Map<String, String> keys = set.hashedKeys.get(policy);
-    String key = keys.get(identity);
+    PolicyKeys known = set.keys.get(policy);
+    String key = known.hashed().get(identity);
     if (key == null) {
-      if (keys.size() >= MAX_REMEMBERED_HASHES) {
-        keys.clear();
+      if (known.hashed().size() >= MAX_REMEMBERED_HASHES) {
+        known.hashed().clear();
       }
-      key = storeKey(policy, identity);
-      keys.put(identity, key);
+      key = storeKey(known.namespace(), policy, identity);
+      known.hashed().put(identity, key);
     }
     return key;
+  }
+
+  /**
+   * A policy's {@link #namespace} (a hash, worked out once per policy set, not per new identity) and identity
+   * (token, header value, address) → its hashed store key.
+   */
+  private record PolicyKeys(String namespace, Map<String, String> hashed) {
   }
 
   /**
@@ -318,11 +325,15 @@ public final class RateLimiter {
    * global policy or {@code |} and a hash of the identity, never the raw token.
    */
   static String storeKey(Policy policy, String identity) {
+    return storeKey(namespace(policy), policy, identity);
+  }
+
+  private static String storeKey(String namespace, Policy policy, String identity) {
     if (policy.keySource() instanceof KeySource.Global) {
-      return namespace(policy) + "|*";
+      return namespace + "|*";
     }
     byte[] digest = SHA_256.get().digest(identity.getBytes(StandardCharsets.UTF_8));
-    return namespace(policy) + "|" + HexFormat.of().formatHex(digest, 0, 16);
+    return namespace + "|" + HexFormat.of().formatHex(digest, 0, 16);
   }
 
   /**

@@ -5,6 +5,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.util.AsciiString;
+import io.sluice.gateway.LogThrottle;
 import io.sluice.gateway.limit.Decision;
 import io.sluice.gateway.limit.KeySource;
 import io.sluice.gateway.limit.KeyTableFull;
@@ -21,7 +22,6 @@ import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The rate-limit seam between HTTP and the {@link RateLimiter}: picks the limiter for a request, asks it, and turns
@@ -52,9 +52,7 @@ public final class LimitGate {
   /** A flood of new keys would otherwise log a line per request. */
   static final long KEY_TABLE_LOG_INTERVAL_MILLIS = 10_000;
   private static final Logger LOG = LoggerFactory.getLogger(LimitGate.class);
-  /** When the last refused-keys line was logged: one interval before time 0 at first, so the first is logged. */
-  private final AtomicLong keyTableLoggedAt = new AtomicLong(-KEY_TABLE_LOG_INTERVAL_MILLIS);
-  private final AtomicLong keysRefusedLogged = new AtomicLong();
+  private final LogThrottle refusedKeysLog = new LogThrottle(KEY_TABLE_LOG_INTERVAL_MILLIS);
 
   public LimitGate(RateLimiter limiter, GatewayStats stats, Clock clock, String warmupSecret) {
     this.limiter = limiter;
@@ -187,12 +185,10 @@ public final class LimitGate {
   }
 
   private void logRefusedKeys(KeyTableFull full) {
-    long now = clock.millis();
-    long last = keyTableLoggedAt.get();
-    if (now - last >= KEY_TABLE_LOG_INTERVAL_MILLIS && keyTableLoggedAt.compareAndSet(last, now)) {
-      long refused = stats.keysRefused.sum();
+    long refused = refusedKeysLog.count(clock.millis());
+    if (refused > 0) {
       LOG.warn("limiter: {} request(s) with a new key refused (503 limiter-full) since the last such line: {}; raise "
-          + "limiter.maxKeys or shorten the windows", refused - keysRefusedLogged.getAndSet(refused), full.getMessage());
+          + "limiter.maxKeys or shorten the windows", refused, full.getMessage());
     }
   }
 
