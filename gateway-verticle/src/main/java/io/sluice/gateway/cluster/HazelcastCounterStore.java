@@ -124,6 +124,12 @@ public final class HazelcastCounterStore implements CounterStore {
     return hazelcast.getLifecycleService().isRunning() ? hazelcast.getCluster().getMembers().size() : 0;
   }
 
+  /** The minority side of a split cluster: the map's split-brain protection refuses every call until the merge. */
+  @Override
+  public boolean refusesForNow(Throwable failure) {
+    return failure instanceof com.hazelcast.splitbrainprotection.SplitBrainProtectionException;
+  }
+
   @Override
   public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
     return latency.generousMillis();

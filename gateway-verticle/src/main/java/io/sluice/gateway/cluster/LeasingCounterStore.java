@@ -106,6 +106,11 @@ public final class LeasingCounterStore implements CounterStore {
   }
 
   @Override
+  public boolean refusesForNow(Throwable failure) {
+    return store.refusesForNow(failure);
+  }
+
+  @Override
   public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
     Lease lease = leases.get(key);
     if (spec.leaseMillis() > 0 && lease != null && lease.canServe(nowMillis)) {

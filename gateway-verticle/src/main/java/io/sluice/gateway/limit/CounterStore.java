@@ -60,6 +60,15 @@ public interface CounterStore {
     return 0;
   }
 
+  /**
+   * Whether {@code failure} is this store saying it will not serve for now (a member in the minority of a split
+   * cluster), rather than a call that was slow or lost: a gateway then decides alone at once instead of waiting for
+   * failures to persist.
+   */
+  default boolean refusesForNow(Throwable failure) {
+    return false;
+  }
+
   /** Whether decisions are taken on this store's counters now, or without them (see {@link StoreMode}). */
   default StoreMode.State mode() {
     return StoreMode.State.SHARED;

@@ -21,11 +21,14 @@ import java.util.function.Supplier;
 
 /**
  * The shared counters of a clustered gateway, guarded: every call on the decision path gets {@code storeTimeout} to
- * answer. The first one that times out or fails switches the gateway out of shared counting ({@link StoreMode}), and
- * it then decides as {@code limiter.onStoreFailure} says ({@link OnStoreFailure}): alone, each gateway admitting its
- * part of every limit per window, split by its {@link Seat} (i of the N gateways it saw in the cluster when the store
- * failed) so that the parts add up to the limit; or 503; or unlimited. That request and every later one are decided
- * that way at once, without waiting on the store again.
+ * answer. A request whose call times out or fails is decided as {@code limiter.onStoreFailure} says
+ * ({@link OnStoreFailure}): alone, the gateway admitting its part of the limit per window, split by its {@link Seat}
+ * (i of the N gateways it sees in the cluster) so that the parts add up to the limit; or 503; or unlimited. The call's
+ * answer, when it comes, is settled with that decision ({@link PendingDecision}): a slot granted for a request that was
+ * not forwarded is given back, a request forwarded alone that the store did not count is added to it.
+ *
+ * <p>When failures persist ({@link #CONFIRM_MILLIS}, {@link StoreMode}), the gateway stops asking: every request is
+ * then decided that way at once, without waiting on the store again.
  *
  * <p>While shared, the local counters shadow what the shared ones said (see {@link #shadow}), so that a gateway that
  * switches knows how much of its share the last window already used. While alone, the store is probed on the key that
@@ -38,6 +41,13 @@ import java.util.function.Supplier;
 public final class FailoverCounterStore implements CounterStore {
 
   static final long PROBE_INTERVAL_MILLIS = 200;
+  /**
+   * How long store failures must persist (and make up half the calls) before the gateway decides everything alone;
+   * and how long without one before it stops counting them. Half of the 1 s the switch may take, which leaves the
+   * other half for the store timeout and the next call to fail. Shorter, a busy box's slow spells switch the gateway
+   * back and forth, and each switch lets its part of every limit through on top of what the others share.
+   */
+  static final long CONFIRM_MILLIS = 500;
   /** The longest an admin call (look at a key, reset it) waits on the shared counters: an operator waits, not a client. */
   private static final long ADMIN_TIMEOUT_MILLIS = 2_000;
   private static final long SWEEP_PERIOD_MILLIS = 5_000;
@@ -75,6 +85,8 @@ public final class FailoverCounterStore implements CounterStore {
   /** Key → what this gateway admitted without the store, in the store's own buckets, to add to it on return. */
   private final Map<String, Admitted> ledger = new HashMap<>();
   private String probeKey;
+  /** A round of {@link #writeBackSingles} is on its way. */
+  private boolean writingBackSingles;
   private WindowSpec probeSpec;
   /** {@link StoreMode#state()}, readable without the lock on the fast path. */
   private volatile StoreMode.State state = StoreMode.State.SHARED;
@@ -110,30 +122,178 @@ public final class FailoverCounterStore implements CounterStore {
     this.maxKeys = maxKeys;
     this.local = new InMemoryCounterStore(clock, maxKeys);
     // the first probe one store timeout after the failure: a short pause is over that soon, or the probe says so
-    this.mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS);
+    this.mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS, CONFIRM_MILLIS);
     this.seat = seatSeen.get();
   }
 
   @Override
   public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                      long latestMillis) {
-    if (state != StoreMode.State.SHARED) {
+    if (state.alone()) {
       return alone(key, spec, nowMillis, notBeforeMillis, latestMillis);
     }
     Future<Reservation> answer = shared.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
     if (answer.succeeded()) {
-      shadow(key, spec, nowMillis, answer.result());
+      answeredInTime(key, spec, nowMillis, answer.result());
       return answer;
     }
-    // a slot the store grants after the deadline is nobody's: give it back
-    return timed(answer, key, spec, late -> {
-      if (late.granted()) {
-        shared.release(key, spec, clock.millis(), late.bucket());
+    return new PendingDecision(key, spec, nowMillis, notBeforeMillis, latestMillis).await(answer);
+  }
+
+  /** A decision's call answered in time: the local counters learn from it, and a suspicion counts it. */
+  private void answeredInTime(String key, WindowSpec spec, long nowMillis, Reservation reservation) {
+    shadow(key, spec, nowMillis, reservation);
+    if (state == StoreMode.State.SUSPECT) {
+      synchronized (this) {
+        apply(StoreMode.Event.ANSWERED, seat);
       }
-    }).map(reservation -> {
-      shadow(key, spec, nowMillis, reservation);
-      return reservation;
-    }).recover(failure -> alone(key, spec, nowMillis, notBeforeMillis, latestMillis));
+    }
+  }
+
+  /**
+   * One decision whose store call has not answered yet: an explicit state machine, guarded by itself (the answer may
+   * come on a Hazelcast thread, the timeout on an event loop).
+   *
+   * <pre>
+   *   WAITING    answer in time                 ANSWERED    the store's decision stands
+   *   WAITING    failure, or storeTimeout       GAVE_UP     decided without the store, now ({@link #decideWithout})
+   *   GAVE_UP    late answer                    SETTLED     the store and what was done are made to agree:
+   *                                                         - granted, not forwarded: the slot is given back
+   *                                                         - granted, forwarded alone: it stays, counted
+   *                                                         - denied or failed, forwarded alone: the admission is
+   *                                                           added to the shared counters (kept to carry back
+   *                                                           later if that fails too)
+   * </pre>
+   */
+  private final class PendingDecision {
+    private final String key;
+    private final WindowSpec spec;
+    private final long nowMillis;
+    private final long notBeforeMillis;
+    private final long latestMillis;
+    private final Promise<Reservation> result = Promise.promise();
+    // guarded by this
+    private boolean answered;
+    private Future<Reservation> withoutStore;
+
+    PendingDecision(String key, WindowSpec spec, long nowMillis, long notBeforeMillis, long latestMillis) {
+      this.key = key;
+      this.spec = spec;
+      this.nowMillis = nowMillis;
+      this.notBeforeMillis = notBeforeMillis;
+      this.latestMillis = latestMillis;
+    }
+
+    Future<Reservation> await(Future<Reservation> answer) {
+      long timer = vertx.setTimer(timeoutMillis, id -> giveUp(noAnswer()));
+      answer.onComplete(done -> {
+        vertx.cancelTimer(timer);
+        boolean inTime;
+        synchronized (this) {
+          inTime = withoutStore == null && done.succeeded();
+          answered = inTime;
+        }
+        if (inTime) {
+          answeredInTime(key, spec, nowMillis, done.result());
+          result.complete(done.result());
+          return;
+        }
+        // a failure in time is the last answer too: what is decided without the store is settled at once
+        Future<Reservation> decided = giveUp(done.succeeded() ? noAnswer() : done.cause());
+        settle(decided, done.succeeded() ? done.result() : null);
+      });
+      return result.future();
+    }
+
+    /** Decides without the store, once; returns that decision. */
+    private Future<Reservation> giveUp(Throwable why) {
+      Future<Reservation> decided;
+      synchronized (this) {
+        if (answered) {
+          return null;
+        }
+        if (withoutStore != null) {
+          return withoutStore;
+        }
+        failed(key, spec, why);
+        withoutStore = decideWithout(key, spec, notBeforeMillis, latestMillis);
+        decided = withoutStore;
+      }
+      result.handle(decided);
+      return decided;
+    }
+
+    /** Makes the shared counters agree with what was done without them; {@code late} null if the call failed. */
+    private void settle(Future<Reservation> decided, Reservation late) {
+      boolean forwarded = decided.succeeded() && decided.result().granted();
+      if (late != null && late.granted()) {
+        if (!forwarded) {
+          shared.release(key, spec, clock.millis(), late.bucket());
+        }
+        return;
+      }
+      if (forwarded) {
+        WindowState admission = new WindowState();
+        admission.record(spec, clock.millis(), decided.result().bucket());
+        Admitted admitted = new Admitted(spec, admission);
+        if (late == null) {
+          // the store failed just now: keep it for the next write-back rather than fail again at once
+          putBack(key, admitted);
+        } else {
+          timed(shared.addAdmissions(key, spec, clock.millis(), admission), key, spec, null)
+              .onFailure(failure -> putBack(key, admitted));
+        }
+      }
+    }
+  }
+
+  /**
+   * The decision for one request whose call failed, as {@code limiter.onStoreFailure} says, taken now (the request
+   * has waited for the store, and leaves as soon as it is admitted). Not noted for the shared counters: its
+   * {@link PendingDecision} settles that with the call's answer.
+   */
+  private Future<Reservation> decideWithout(String key, WindowSpec spec, long notBeforeMillis, long latestMillis) {
+    long now = clock.millis();
+    long notBefore = Math.max(notBeforeMillis, now);
+    long latest = Math.max(latestMillis, notBefore);
+    switch (onFailure) {
+      case CLOSED:
+        return Future.failedFuture(closedAnswer());
+      case OPEN:
+        return Future.succeededFuture(unlimited(spec, notBefore));
+      default:
+        Seat own;
+        synchronized (this) {
+          own = mode.state().alone() ? mode.seat() : seat;
+        }
+        Optional<WindowSpec> share = StoreMode.shareOf(spec, own);
+        return share.isEmpty() ? Future.succeededFuture(noShare(spec, now))
+            : withinShare(key, spec, share.get(), now, notBefore, latest);
+    }
+  }
+
+  private static StoreUnavailable closedAnswer() {
+    return new StoreUnavailable("the shared counters did not answer; "
+        + "limiter.onStoreFailure=closed refuses limited requests until they do");
+  }
+
+  /** An admission of {@code open}: forwarded now, as if the limit were not there. */
+  private static Reservation unlimited(WindowSpec spec, long atMillis) {
+    long until = atMillis + spec.windowMillis();
+    return new Reservation(true, spec.bucketOf(atMillis), atMillis, spec.requests(), until, until);
+  }
+
+  /** A decision on this gateway's share of a limit, in the local counters; its bucket is given in {@code spec}'s. */
+  private Future<Reservation> withinShare(String key, WindowSpec spec, WindowSpec share, long nowMillis,
+                                          long notBeforeMillis, long latestMillis) {
+    Future<Reservation> decided = local.reserve(key, share, nowMillis, notBeforeMillis, latestMillis);
+    if (decided.failed() || !decided.result().granted()) {
+      return decided;
+    }
+    Reservation own = decided.result();
+    // buckets are given back in the caller's spec, whatever the share's bucket size
+    return Future.succeededFuture(new Reservation(true, spec.bucketOf(share.startOf(own.bucket())), own.atMillis(),
+        own.remaining(), own.resetMillis(), own.untilMillis()));
   }
 
   /**
@@ -173,7 +333,7 @@ public final class FailoverCounterStore implements CounterStore {
 
   @Override
   public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
-    if (state == StoreMode.State.SHARED) {
+    if (!state.alone()) {
       releaseLocally(key, spec, nowMillis, bucket, seat);
       Future<Void> answer = shared.release(key, spec, nowMillis, bucket);
       // a slot that could not be given back stays counted: fewer admissions, never more
@@ -261,10 +421,8 @@ public final class FailoverCounterStore implements CounterStore {
   private Future<Reservation> alone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                     long latestMillis) {
     if (onFailure == OnStoreFailure.CLOSED) {
-      return state == StoreMode.State.SHARED
-          ? reserve(key, spec, nowMillis, notBeforeMillis, latestMillis)
-          : Future.failedFuture(new StoreUnavailable("the shared counters did not answer; "
-              + "limiter.onStoreFailure=closed refuses limited requests until they do"));
+      return state.alone() ? Future.failedFuture(closedAnswer())
+          : reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
     }
     Reservation reservation;
     try {
@@ -280,31 +438,25 @@ public final class FailoverCounterStore implements CounterStore {
   /** The decision of {@code local} or {@code open}, noted for the shared counters; null if they are back. */
   private synchronized Reservation decideAlone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                                long latestMillis) {
-    if (mode.state() == StoreMode.State.SHARED) {
+    if (!mode.state().alone()) {
       return null;
     }
     Reservation reservation;
     if (onFailure == OnStoreFailure.OPEN) {
-      long until = notBeforeMillis + spec.windowMillis();
-      reservation = new Reservation(true, spec.bucketOf(notBeforeMillis), notBeforeMillis, spec.requests(), until,
-          until);
+      reservation = unlimited(spec, notBeforeMillis);
     } else {
       Optional<WindowSpec> ownShare = StoreMode.shareOf(spec, mode.seat());
       if (ownShare.isEmpty()) {
         return noShare(spec, nowMillis);
       }
-      WindowSpec share = ownShare.get();
-      Future<Reservation> decided = local.reserve(key, share, nowMillis, notBeforeMillis, latestMillis);
+      Future<Reservation> decided = withinShare(key, spec, ownShare.get(), nowMillis, notBeforeMillis, latestMillis);
       if (decided.failed()) {
         throw (KeyTableFull) decided.cause();
       }
-      Reservation own = decided.result();
-      if (!own.granted()) {
-        return own;
+      reservation = decided.result();
+      if (!reservation.granted()) {
+        return reservation;
       }
-      // buckets are given back in the caller's spec, whatever the share's bucket size
-      reservation = new Reservation(true, spec.bucketOf(share.startOf(own.bucket())), own.atMillis(),
-          own.remaining(), own.resetMillis(), own.untilMillis());
     }
     remember(key, spec, nowMillis, reservation.bucket());
     return reservation;
@@ -342,9 +494,9 @@ public final class FailoverCounterStore implements CounterStore {
     AtomicBoolean settled = new AtomicBoolean();
     long timer = vertx.setTimer(timeoutMillis, id -> {
       if (settled.compareAndSet(false, true)) {
-        String why = "no answer within " + timeoutMillis + " ms";
+        TimeoutException why = noAnswer();
         failed(key, spec, why);
-        result.fail(new TimeoutException(why));
+        result.fail(why);
       }
     });
     answer.onComplete(done -> {
@@ -356,7 +508,7 @@ public final class FailoverCounterStore implements CounterStore {
       } else if (done.succeeded()) {
         result.complete(done.result());
       } else {
-        failed(key, spec, String.valueOf(done.cause()));
+        failed(key, spec, done.cause());
         result.fail(done.cause());
       }
     });
@@ -381,14 +533,20 @@ public final class FailoverCounterStore implements CounterStore {
     return shared.reset(key, spec, nowMillis).timeout(ADMIN_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 
-  private void failed(String key, WindowSpec spec, String why) {
+  private TimeoutException noAnswer() {
+    return new TimeoutException("no answer within " + timeoutMillis + " ms");
+  }
+
+  private void failed(String key, WindowSpec spec, Throwable cause) {
     failures.increment();
+    String why = cause instanceof TimeoutException ? cause.getMessage() : String.valueOf(cause);
+    StoreMode.Event event = shared.refusesForNow(cause) ? StoreMode.Event.REFUSED : StoreMode.Event.FAILED;
     StoreMode.Transition transition;
     synchronized (this) {
       probeKey = key;
       probeSpec = spec;
       // the seat seen last: the one the local shares were kept in
-      transition = apply(StoreMode.Event.FAILED, seat);
+      transition = apply(event, seat);
     }
     long unlogged = failureLog.count(clock.millis());
     log(transition, why);
@@ -396,16 +554,24 @@ public final class FailoverCounterStore implements CounterStore {
       LOG.warn("limiter store: {} call(s) failed or timed out since the last such line (last: {}; policy {})",
           unlogged, why, key.substring(0, Math.max(0, key.indexOf('|'))));
     }
-    if (timers && transition != null && transition.from() == StoreMode.State.SHARED) {
+    if (timers && transition != null && transition.to() == StoreMode.State.DEGRADED
+        && !transition.from().alone()) {
       vertx.setTimer(timeoutMillis + 1, id -> probeIfDue());
     }
   }
 
-  /** Sends a probe if one is due: a call to the owner of the key that failed, which changes nothing. */
+  /**
+   * Sends a probe if one is due: a call to the owner of the key that failed, which changes nothing. While
+   * sharing, writes back instead what single requests admitted alone when their calls failed.
+   */
   void probeIfDue() {
     String key;
     WindowSpec spec;
     synchronized (this) {
+      if (!mode.state().alone()) {
+        writeBackSingles();
+        return;
+      }
       if (!mode.takeProbe(clock.millis())) {
         return;
       }
@@ -454,6 +620,26 @@ public final class FailoverCounterStore implements CounterStore {
         carry(round + 1);
       }
     });
+  }
+
+  /**
+   * While sharing: adds to the shared counters what single requests admitted alone and the store could not be told
+   * about yet, one round at a time (under the lock; the round itself runs outside it).
+   */
+  private void writeBackSingles() {
+    long now = clock.millis();
+    if (writingBackSingles || ledger.isEmpty()) {
+      return;
+    }
+    Map<String, Admitted> batch = new HashMap<>(ledger);
+    ledger.clear();
+    batch.values().removeIf(admitted -> admitted.state.expiresAtMillis(admitted.spec) <= now);
+    writingBackSingles = true;
+    vertx.runOnContext(v -> writeBack(batch, now).onComplete(done -> {
+      synchronized (this) {
+        writingBackSingles = false;
+      }
+    }));
   }
 
   private Future<Boolean> writeBack(Map<String, Admitted> batch, long now) {
@@ -530,11 +716,13 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   private void log(StoreMode.Transition transition, String why) {
-    if (transition == null) {
+    // a suspicion, raised or dropped, is not news: the failures are logged as such
+    if (transition == null || transition.to() == StoreMode.State.SUSPECT || transition.from() == StoreMode.State.SUSPECT
+        && transition.to() == StoreMode.State.SHARED) {
       return;
     }
     String doing = switch (transition.to()) {
-      case SHARED -> "counting on the shared counters again";
+      case SHARED, SUSPECT -> "counting on the shared counters again";
       case RECOVERING -> "writing what was admitted alone into the shared counters";
       case DEGRADED -> switch (onFailure) {
         case LOCAL -> "gateway " + transition.seat().index() + " of " + transition.seat().gateways()

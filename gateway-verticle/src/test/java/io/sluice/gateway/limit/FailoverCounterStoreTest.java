@@ -89,6 +89,19 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     return store.reserve(key, spec, at, at, at).await();
   }
 
+  /**
+   * Brings {@code failover} to deciding alone the way a lasting outage does: calls (on a key of its own) that fail
+   * for {@link FailoverCounterStore#CONFIRM_MILLIS}. Moves the clock that far; leaves the store failing.
+   */
+  private void failUntilAlone(FailoverCounterStore failover, FaultyStore under) {
+    under.fault = Fault.FAIL;
+    reserve(failover, "outage", clock.millis());
+    assertEquals(StoreMode.State.SUSPECT, failover.mode(), "one failure is not an outage yet");
+    clock.advance(FailoverCounterStore.CONFIRM_MILLIS);
+    reserve(failover, "outage", clock.millis());
+    assertEquals(StoreMode.State.DEGRADED, failover.mode());
+  }
+
   /** Sends the probe that is due (the periodic one runs on the real clock, which this test does not move). */
   private void probe(FailoverCounterStore failover) {
     clock.advance(FailoverCounterStore.PROBE_INTERVAL_MILLIS);
@@ -103,8 +116,9 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     private final FailoverCounterStore failover = failover(under, OnStoreFailure.LOCAL, FIRST_OF_TWO);
 
     @Test
-    @DisplayName("a store that does not answer within storeTimeout: that request is decided alone, the mode is "
-        + "DEGRADED, the switch and the failure are counted")
+    @DisplayName("a store that does not answer within storeTimeout: that request is decided alone; while the calls "
+        + "keep failing for CONFIRM_MILLIS the gateway still asks, then it is DEGRADED, the switch and the failures "
+        + "counted")
     void timeoutSwitchesToLocal() throws Exception {
       under.fault = Fault.HANG;
       long started = System.nanoTime();
@@ -113,10 +127,96 @@ class FailoverCounterStoreTest extends CounterStoreContract {
 
       long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
       assertTrue(tookMillis < 1_000, "decided within 1 s: " + tookMillis + " ms");
+      assertEquals(StoreMode.State.SUSPECT, failover.mode());
+      assertEquals(0, failover.modeSwitches());
+      clock.advance(FailoverCounterStore.CONFIRM_MILLIS);
+      assertTrue(reserve(failover, "k", clock.millis()).granted());
       assertEquals(StoreMode.State.DEGRADED, failover.mode());
       assertEquals(1, failover.modeSwitches());
-      assertEquals(1, failover.storeFailures());
+      assertEquals(2, failover.storeFailures());
       assertEquals(0, failover.expectedLatencyMillis("k", TEN_PER_SECOND, T0), "alone, nothing to wait for");
+    }
+
+    @Test
+    @DisplayName("a store that says it will not serve for now (no quorum) switches the gateway at once, the request "
+        + "decided alone on its part")
+    void refusalSwitchesAtOnce() {
+      under.fault = Fault.REFUSE;
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0, 20));
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+      assertEquals(1, failover.storeFailures(), "the first call only: then alone, without asking");
+    }
+
+    @Test
+    @DisplayName("one slow answer (a busy box): that request is decided alone at once, the next ones ask the store "
+        + "again, and answers for CONFIRM_MILLIS drop the suspicion without a switch")
+    void oneSlowAnswerIsNoOutage() {
+      under.fault = Fault.HANG;
+      assertTrue(reserve(failover, "k", T0).granted(), "decided alone after storeTimeout");
+      under.fault = Fault.NONE;
+      int calls = under.calls;
+      assertTrue(reserve(failover, "k", T0 + 1).granted());
+      assertEquals(calls + 1, under.calls, "the next decision asked the store");
+      assertEquals(StoreMode.State.SUSPECT, failover.mode());
+      clock.advance(FailoverCounterStore.CONFIRM_MILLIS);
+      assertTrue(reserve(failover, "k", clock.millis()).granted());
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+      assertEquals(0, failover.modeSwitches());
+    }
+
+    @Test
+    @DisplayName("a slot granted late for a request forwarded alone stays counted: the store holds what was forwarded")
+    void lateGrantOfAForwardedRequestStays() {
+      under.fault = Fault.HANG;
+      assertTrue(reserve(failover, "k", T0).granted());
+      under.fault = Fault.NONE;
+      under.answerHeld();
+      assertEquals(9, granted(under, "k", TEN_PER_SECOND, T0 + 1, 20), "1 of 10 is the forwarded request");
+    }
+
+    @Test
+    @DisplayName("a slot granted late for a request refused alone (a gateway whose part is 0) is given back")
+    void lateGrantOfARefusedRequestIsReleased() {
+      FailoverCounterStore second = failover(under, OnStoreFailure.LOCAL, new Seat(1, 2));
+      WindowSpec onePerTwoSeconds = new WindowSpec(1, 2_000);
+      under.fault = Fault.HANG;
+      assertFalse(reserve(second, "k", onePerTwoSeconds, T0).granted());
+      under.fault = Fault.NONE;
+      under.answerHeld();
+      assertEquals(1, granted(under, "k", onePerTwoSeconds, T0 + 1, 5), "the late slot is free again");
+    }
+
+    @Test
+    @DisplayName("a request forwarded alone that the store, answering late, denied is added to the shared counters")
+    void lateDenialOfAForwardedRequestIsCounted() {
+      assertEquals(9, granted(under.inner, "k", TEN_PER_SECOND, T0, 9), "other gateways");
+      under.fault = Fault.HANG;
+      assertTrue(reserve(failover, "k", T0 + 10).granted(), "forwarded alone");
+      Reservation last = reserve(under.inner, "k", T0 + 20);
+      assertTrue(last.granted(), "meanwhile another gateway takes the last slot");
+      under.fault = Fault.NONE;
+      under.answerHeld();
+      under.inner.release("k", TEN_PER_SECOND, T0 + 30, last.bucket()).await();
+      assertEquals(0, granted(under.inner, "k", TEN_PER_SECOND, T0 + 40, 5),
+          "10 in the window: the 9, and the one forwarded alone");
+    }
+
+    @Test
+    @DisplayName("requests admitted alone while the store failed, without an outage, are written back once it "
+        + "answers")
+    void singlesAreWrittenBack() {
+      under.fault = Fault.FAIL;
+      assertEquals(3, granted(failover, "k", TEN_PER_SECOND, T0, 3));
+      assertEquals(StoreMode.State.SUSPECT, failover.mode());
+      under.fault = Fault.NONE;
+      probe(failover);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      // a look answers as for a request, after the slot it would take: 10 - 3 - 1
+      while (under.inner.peek("k", TEN_PER_SECOND, T0 + 300).await().remaining() != 6
+          && System.nanoTime() < deadline) {
+        Thread.onSpinWait();
+      }
+      assertEquals(6, under.inner.peek("k", TEN_PER_SECOND, T0 + 300).await().remaining());
     }
 
     @Test
@@ -129,7 +229,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
       assertTrue(reserve(small, "known", T0).granted());
       Throwable refused = small.reserve("new", TEN_PER_SECOND, T0, T0, T0).cause();
       assertInstanceOf(KeyTableFull.class, refused);
-      assertEquals(StoreMode.State.DEGRADED, small.mode());
+      assertEquals(StoreMode.State.SUSPECT, small.mode(), "each request decided alone as its call failed");
       assertEquals(4, granted(small, "known", TEN_PER_SECOND, T0, 10), "the rest of its part of 5");
     }
 
@@ -137,9 +237,10 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @DisplayName("alone, a gateway admits its part of the limit per window: 5 of 10 with two gateways, then 5 more a "
         + "window later")
     void enforcesItsShare() {
-      under.fault = Fault.FAIL;
+      failUntilAlone(failover, under);
+      int calls = under.calls;
       assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0, 20));
-      assertEquals(1, under.calls, "after the first failure, decisions no longer wait on the store");
+      assertEquals(calls, under.calls, "alone, decisions no longer wait on the store");
       long nextWindow = T0 + shareWindow(TEN_PER_SECOND, FIRST_OF_TWO);
       assertEquals(5, granted(failover, "k", TEN_PER_SECOND, nextWindow, 20));
     }
@@ -161,7 +262,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     void noPartRefuses() {
       FailoverCounterStore second = failover(under, OnStoreFailure.LOCAL, new Seat(1, 2));
       WindowSpec onePerTwoSeconds = new WindowSpec(1, 2_000);
-      under.fault = Fault.FAIL;
+      failUntilAlone(second, under);
 
       Reservation refused = reserve(second, "k", onePerTwoSeconds, T0);
 
@@ -233,7 +334,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @DisplayName("back to shared counting once a probe is answered, with what was admitted alone added first: no "
         + "burst over the limit at the switch")
     void returnsWithoutBurst() {
-      under.fault = Fault.FAIL;
+      failUntilAlone(failover, under);
       assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0, 20));
       assertEquals(StoreMode.State.DEGRADED, failover.mode());
 
@@ -250,7 +351,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @DisplayName("many keys admitted alone are written back a bounded number at a time, every one of them, before "
         + "sharing again (sent all at once, they would queue past storeTimeout and count as a store failure)")
     void writeBackIsBounded() {
-      under.fault = Fault.FAIL;
+      failUntilAlone(failover, under);
       int keys = 3 * FailoverCounterStore.MAX_WRITE_BACKS_IN_FLIGHT;
       for (int i = 0; i < keys; i++) {
         assertTrue(reserve(failover, "k" + i, T0).granted());
@@ -271,7 +372,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @Test
     @DisplayName("what was admitted alone and has left its window since is not written back: it no longer counts")
     void expiredAdmissionsAreNotWrittenBack() {
-      under.fault = Fault.FAIL;
+      failUntilAlone(failover, under);
       for (int i = 0; i < 100; i++) {
         reserve(failover, "k" + i, T0);
       }
@@ -287,7 +388,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @Test
     @DisplayName("a probe that fails keeps the gateway alone; the next one, an interval later, brings it back")
     void failedProbe() {
-      under.fault = Fault.FAIL;
+      failUntilAlone(failover, under);
       granted(failover, "k", TEN_PER_SECOND, T0, 1);
       probe(failover);
       assertEquals(StoreMode.State.DEGRADED, failover.mode());
@@ -305,7 +406,10 @@ class FailoverCounterStoreTest extends CounterStoreContract {
           FailoverCounterStore.class)) {
         under.fault = Fault.FAIL;
         granted(failover, "per-user|k", TEN_PER_SECOND, T0, 1);
-        for (int i = 0; i < 6; i++) {
+        clock.advance(FailoverCounterStore.CONFIRM_MILLIS);
+        granted(failover, "per-user|k", TEN_PER_SECOND, clock.millis(), 1);
+        assertEquals(StoreMode.State.DEGRADED, failover.mode());
+        for (int i = 0; i < 5; i++) {
           probe(failover);
         }
         List<String> failures = logs.messages(ch.qos.logback.classic.Level.WARN).stream()
@@ -313,14 +417,14 @@ class FailoverCounterStoreTest extends CounterStoreContract {
         assertEquals(2, failures.size(), failures::toString);
         assertTrue(failures.get(0).startsWith("limiter store: 1 call(s) failed") && failures.get(0)
             .endsWith("policy per-user)"), failures.get(0));
-        assertTrue(failures.get(1).startsWith("limiter store: 5 call(s) failed"), failures.get(1));
+        assertTrue(failures.get(1).startsWith("limiter store: 4 call(s) failed"), failures.get(1));
       }
     }
 
     @Test
     @DisplayName("a probe that hangs times out like any call, and the gateway stays alone")
     void hangingProbe() {
-      under.fault = Fault.FAIL;
+      failUntilAlone(failover, under);
       granted(failover, "k", TEN_PER_SECOND, T0, 1);
       under.fault = Fault.HANG;
       probe(failover);
@@ -329,23 +433,12 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
-    @DisplayName("a slot the store grants after the deadline is given back to it")
-    void lateGrantIsReleased() throws Exception {
-      under.fault = Fault.HANG;
-      assertTrue(reserve(failover, "k", T0).granted());
-      under.fault = Fault.NONE;
-      under.answerHeld();
-      assertEquals(10, granted(under, "k", TEN_PER_SECOND, T0 + 1, 20),
-          "the late slot was released: all 10 are free on the shared counters");
-    }
-
-    @Test
     @DisplayName("a release the store does not answer does not hold the caller up")
     void hangingRelease() throws Exception {
       Reservation slot = reserve(failover, "k", T0);
       under.fault = Fault.HANG;
       failover.release("k", TEN_PER_SECOND, T0, slot.bucket()).await();
-      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+      assertEquals(StoreMode.State.SUSPECT, failover.mode(), "counted as a failure");
     }
   }
 
@@ -407,6 +500,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
       under.fault = Fault.HANG;
       Future<Reservation> answer = failover.reserve("k", TEN_PER_SECOND, T0, T0, T0);
       assertInstanceOf(FailoverCounterStore.StoreUnavailable.class, awaitFailure(answer));
+      clock.advance(FailoverCounterStore.CONFIRM_MILLIS);
       assertInstanceOf(FailoverCounterStore.StoreUnavailable.class,
           awaitFailure(failover.reserve("k", TEN_PER_SECOND, T0, T0, T0)));
       assertEquals(StoreMode.State.DEGRADED, failover.mode());
@@ -430,7 +524,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @DisplayName("every request is admitted while the store fails; on return, the key is full for the rest of the "
         + "window instead of admitting a limit's worth more")
     void admitsEverythingThenHolds() {
-      under.fault = Fault.FAIL;
+      failUntilAlone(failover, under);
       assertEquals(100, granted(failover, "k", TEN_PER_SECOND, T0, 100));
 
       under.fault = Fault.NONE;
@@ -469,7 +563,14 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     assertEquals(count, failover.storeFailures());
   }
 
-  enum Fault { NONE, FAIL, HANG }
+  enum Fault { NONE, FAIL, HANG, REFUSE }
+
+  /** What a store that will not serve for now fails with (a minority member's split-brain protection). */
+  static final class Refusal extends IllegalStateException {
+    Refusal() {
+      super("no quorum (test)");
+    }
+  }
 
   /**
    * A real in-memory store that can be told to fail every call, or to hold its answers (a suspended member) until
@@ -495,6 +596,8 @@ class FailoverCounterStoreTest extends CounterStoreContract {
       switch (fault) {
         case FAIL:
           return Future.failedFuture(new IllegalStateException("store failed (test)"));
+        case REFUSE:
+          return Future.failedFuture(new Refusal());
         case HANG:
           Promise<T> promise = Promise.promise();
           held.add(() -> real.get().onComplete(promise));
@@ -519,6 +622,11 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     synchronized void answerHeld() {
       held.forEach(Runnable::run);
       held.clear();
+    }
+
+    @Override
+    public boolean refusesForNow(Throwable failure) {
+      return failure instanceof Refusal;
     }
 
     @Override

@@ -20,17 +20,29 @@ class StoreModeTest {
   private static final long T0 = 1_800_000_000_000L;
   private static final long FIRST = 50;
   private static final long PROBE = 200;
+  private static final long CONFIRM = 500;
 
   @ParameterizedTest(name = "{0} --{1}--> {2}")
   @DisplayName("every event is handled in every state, as the table in StoreMode says")
   @CsvSource(delimiter = '|', textBlock = """
-      SHARED     | FAILED         | DEGRADED
+      SHARED     | FAILED         | SUSPECT
+      SHARED     | REFUSED        | DEGRADED
+      SHARED     | ANSWERED       | SHARED
       SHARED     | PROBE_ANSWERED | SHARED
       SHARED     | CARRIED        | SHARED
+      SUSPECT    | FAILED         | DEGRADED
+      SUSPECT    | REFUSED        | DEGRADED
+      SUSPECT    | ANSWERED       | SHARED
+      SUSPECT    | PROBE_ANSWERED | SUSPECT
+      SUSPECT    | CARRIED        | SUSPECT
       DEGRADED   | FAILED         | DEGRADED
+      DEGRADED   | REFUSED        | DEGRADED
+      DEGRADED   | ANSWERED       | DEGRADED
       DEGRADED   | PROBE_ANSWERED | RECOVERING
       DEGRADED   | CARRIED        | DEGRADED
       RECOVERING | FAILED         | DEGRADED
+      RECOVERING | REFUSED        | DEGRADED
+      RECOVERING | ANSWERED       | RECOVERING
       RECOVERING | PROBE_ANSWERED | RECOVERING
       RECOVERING | CARRIED        | SHARED
       """)
@@ -47,12 +59,17 @@ class StoreModeTest {
     if (from == to) {
       assertNull(transition, "no change, nothing to log or count");
       assertEquals(switches, mode.switches());
-    } else {
-      Seat seat = from == State.SHARED ? new Seat(2, 3) : new Seat(1, 2);
-      assertEquals(new StoreMode.Transition(from, to, event, T0 + 10_000, seat), transition,
-          "the seat is the one seen when the store failed");
-      assertEquals(switches + 1, mode.switches());
+      return;
+    }
+    Seat seat = !from.alone() && to == State.DEGRADED ? new Seat(2, 3)
+        : from.alone() ? new Seat(1, 2) : Seat.ONLY;
+    assertEquals(new StoreMode.Transition(from, to, event, T0 + 10_000, seat), transition,
+        "the seat is the one seen when the gateway started deciding alone");
+    if (from.alone() || to.alone()) {
+      assertEquals(switches + 1, mode.switches(), "a switch into or out of deciding alone");
       assertEquals(T0 + 10_000, mode.sinceMillis());
+    } else {
+      assertEquals(switches, mode.switches(), "a suspicion raised or dropped is no switch");
     }
   }
 
@@ -60,11 +77,12 @@ class StoreModeTest {
   @DisplayName("a failure remembers this gateway's seat among those seen (i of N): the local share is its part of a "
       + "limit")
   void failureRemembersTheSeat() {
-    StoreMode mode = new StoreMode(FIRST, PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE, CONFIRM);
     assertEquals(Seat.ONLY, mode.seat(), "before any failure: the only gateway");
     mode.on(Event.FAILED, T0, new Seat(1, 3));
+    mode.on(Event.FAILED, T0 + CONFIRM, new Seat(1, 3));
     assertEquals(new Seat(1, 3), mode.seat());
-    mode.on(Event.FAILED, T0 + 1, Seat.ONLY);
+    mode.on(Event.FAILED, T0 + CONFIRM + 1, Seat.ONLY);
     assertEquals(new Seat(1, 3), mode.seat(), "what the cluster shows during the outage does not change the share");
   }
 
@@ -72,8 +90,10 @@ class StoreModeTest {
   @DisplayName("probes: the first one soon after the failure, one at a time, the next one an interval after a "
       + "failed one")
   void probesAreSpaced() {
-    StoreMode mode = new StoreMode(FIRST, PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE, CONFIRM);
     assertFalse(mode.takeProbe(T0), "no probe while shared");
+    mode.on(Event.FAILED, T0 - CONFIRM, new Seat(1, 2));
+    assertFalse(mode.takeProbe(T0), "no probe while suspecting: decisions still ask the store");
     mode.on(Event.FAILED, T0, new Seat(1, 2));
     assertFalse(mode.takeProbe(T0 + FIRST - 1));
     assertTrue(mode.takeProbe(T0 + FIRST));
@@ -96,15 +116,61 @@ class StoreModeTest {
   @Test
   @DisplayName("a whole outage: SHARED, DEGRADED, RECOVERING, SHARED, four switches counted with the next one")
   void wholeOutage() {
-    StoreMode mode = new StoreMode(FIRST, PROBE);
-    mode.on(Event.FAILED, T0, new Seat(1, 2));
+    StoreMode mode = failedWith(2);
     assertTrue(mode.takeProbe(T0 + PROBE));
     mode.on(Event.PROBE_ANSWERED, T0 + PROBE + 1, new Seat(1, 2));
     mode.on(Event.CARRIED, T0 + PROBE + 2, new Seat(1, 2));
     assertEquals(State.SHARED, mode.state());
     assertEquals(3, mode.switches());
     mode.on(Event.FAILED, T0 + 5_000, new Seat(1, 2));
+    mode.on(Event.FAILED, T0 + 5_000 + CONFIRM, new Seat(1, 2));
     assertEquals(4, mode.switches());
+  }
+
+  @Test
+  @DisplayName("one failure raises a suspicion, not a switch: decisions still ask the store, and answers for confirm "
+      + "ms after the last failure drop it")
+  void oneFailureIsAHiccup() {
+    StoreMode mode = new StoreMode(FIRST, PROBE, CONFIRM);
+    mode.on(Event.FAILED, T0, new Seat(0, 3));
+    assertEquals(State.SUSPECT, mode.state());
+    assertFalse(mode.state().alone());
+    assertEquals(0, mode.switches());
+    assertEquals(Seat.ONLY, mode.seat(), "no seat taken: nothing is decided alone beyond that request");
+    assertNull(mode.on(Event.ANSWERED, T0 + CONFIRM - 1, new Seat(0, 3)), "too soon to drop it");
+    assertEquals(State.SHARED, mode.on(Event.ANSWERED, T0 + CONFIRM, new Seat(0, 3)).to());
+    assertEquals(0, mode.switches());
+  }
+
+  @Test
+  @DisplayName("failures that persist for confirm ms and make up half the calls or more switch to deciding alone")
+  void persistentFailuresSwitch() {
+    StoreMode mode = new StoreMode(FIRST, PROBE, CONFIRM);
+    mode.on(Event.FAILED, T0, new Seat(0, 3));
+    for (int i = 1; i < 10; i++) {
+      mode.on(Event.ANSWERED, T0 + 40 * i, new Seat(0, 3));
+      mode.on(Event.FAILED, T0 + 40 * i + 1, new Seat(0, 3));
+    }
+    assertEquals(State.SUSPECT, mode.state(), "not before confirm ms: " + (40 * 9 + 1) + " ms so far");
+    StoreMode.Transition transition = mode.on(Event.FAILED, T0 + CONFIRM, new Seat(0, 3));
+    assertEquals(State.DEGRADED, transition.to(), "11 of 20 calls failed over 500 ms");
+    assertEquals(new Seat(0, 3), transition.seat());
+    assertEquals(1, mode.switches());
+  }
+
+  @Test
+  @DisplayName("failures that persist but are a minority of the calls (one member of three slow, the others "
+      + "answering) keep the gateway sharing: only the requests whose calls failed are decided alone")
+  void scatteredFailuresDoNotSwitch() {
+    StoreMode mode = new StoreMode(FIRST, PROBE, CONFIRM);
+    for (int i = 0; i < 40; i++) {
+      long at = T0 + 50 * i;
+      mode.on(Event.FAILED, at, new Seat(0, 3));
+      mode.on(Event.ANSWERED, at + 1, new Seat(0, 3));
+      mode.on(Event.ANSWERED, at + 2, new Seat(0, 3));
+      assertEquals(State.SUSPECT, mode.state(), "after " + (50 * i) + " ms of one failure in three calls");
+    }
+    assertEquals(0, mode.switches());
   }
 
   @ParameterizedTest(name = "{0} per window, gateway {2} of {1}: {3}")
@@ -124,22 +190,29 @@ class StoreModeTest {
     assertEquals(new WindowSpec(share, spec.windowMillis(), spec.queued(), spec.transitMillis()), own.orElseThrow());
   }
 
+  /** A machine that switched to deciding alone at T0, after failures since T0 - CONFIRM. */
   private static StoreMode failedWith(int gateways) {
-    StoreMode mode = new StoreMode(FIRST, PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE, CONFIRM);
+    mode.on(Event.FAILED, T0 - CONFIRM, new Seat(0, gateways));
     mode.on(Event.FAILED, T0, new Seat(0, gateways));
+    assertEquals(State.DEGRADED, mode.state());
     return mode;
   }
 
   /** A machine brought to {@code state} by the events that lead there, as gateway 1 of 2. */
   private static StoreMode in(State state) {
-    StoreMode mode = new StoreMode(FIRST, PROBE);
+    StoreMode mode = new StoreMode(FIRST, PROBE, CONFIRM);
     if (state == State.SHARED) {
       return mode;
     }
     mode.on(Event.FAILED, T0, new Seat(1, 2));
+    if (state == State.SUSPECT) {
+      return mode;
+    }
+    mode.on(Event.FAILED, T0 + CONFIRM, new Seat(1, 2));
     if (state == State.RECOVERING) {
-      assertTrue(mode.takeProbe(T0 + PROBE));
-      mode.on(Event.PROBE_ANSWERED, T0 + PROBE, new Seat(1, 2));
+      assertTrue(mode.takeProbe(T0 + CONFIRM + PROBE));
+      mode.on(Event.PROBE_ANSWERED, T0 + CONFIRM + PROBE, new Seat(1, 2));
     }
     assertEquals(state, mode.state());
     return mode;
