@@ -114,4 +114,16 @@ while kill -0 "$LOAD_PID" 2>/dev/null; do
 done
 wait "$LOAD_PID"
 event "load finished (exit $?)"
+# what each gateway's limiter went through in its current life, and how often any gateway decided alone
+for i in 1 2 3; do
+  mp="${PORTS[$((2 * i))]}"
+  python3 - "$mp" "$i" > "$OUT/stats-$i.txt" 2>&1 <<'PY'
+import json, sys, urllib.request
+stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats", timeout=5))
+keys = ["forwarded", "overloaded", "decidedAgainWhenLate", "storeFailures", "limiterModeSwitches", "limiterMode"]
+print(f"gateway {sys.argv[2]} (since its last start): " + ", ".join(f"{k} {stats.get(k)}" for k in keys))
+PY
+  say "$(cat "$OUT/stats-$i.txt")"
+done
+say "switches to deciding alone, all gateway lives: $(cat "$OUT"/gateway-*.log 2>/dev/null | grep -c -- '-> DEGRADED (')"
 python3 bench/soak_report.py "$OUT" "$GLOBAL_LIMIT" "$TOKEN_LIMIT"
