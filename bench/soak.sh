@@ -120,7 +120,8 @@ for i in 1 2 3; do
   python3 - "$mp" "$i" > "$OUT/stats-$i.txt" 2>&1 <<'PY'
 import json, sys, urllib.request
 stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats", timeout=5))
-keys = ["forwarded", "overloaded", "decidedAgainWhenLate", "storeFailures", "limiterModeSwitches", "limiterMode"]
+keys = ["forwarded", "overloaded", "decidedAgainWhenLate", "decidedAgainLateBy", "staleOnStoreAnswer", "storeFailures",
+        "limiterModeSwitches", "limiterMode"]
 print(f"gateway {sys.argv[2]} (since its last start): " + ", ".join(f"{k} {stats.get(k)}" for k in keys))
 PY
   say "$(cat "$OUT/stats-$i.txt")"

@@ -47,6 +47,14 @@ public interface CounterStore {
     return 0;
   }
 
+  /**
+   * The longest a decision waits on this store before it is taken without it ({@code limiter.storeTimeout} for a
+   * guarded remote store); 0 when it never waits.
+   */
+  default long answerDeadlineMillis() {
+    return 0;
+  }
+
   /** Round trips to remote state since start (0 for local stores); exposed for benchmarks. */
   default long remoteCalls() {
     return 0;

@@ -373,6 +373,11 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   @Override
+  public long answerDeadlineMillis() {
+    return timeoutMillis;
+  }
+
+  @Override
   public long remoteCalls() {
     return shared.remoteCalls();
   }

@@ -188,6 +188,8 @@ public final class GatewayStats {
         .put("connectionsRefused", connectionsRefused.sum())
         .put("rejectedLocally", limiter.localDenials())
         .put("decidedAgainWhenLate", limiter.redecisions())
+        .put("decidedAgainLateBy", lateness(limiter.redecisionsByLateness()))
+        .put("staleOnStoreAnswer", limiter.staleOnAnswer())
         .put("storeRoundTrips", store.remoteCalls())
         .put("limiterMode", store.mode().name())
         .put("limiterModeSwitches", store.modeSwitches())
@@ -196,5 +198,15 @@ public final class GatewayStats {
         .put("shadowRejected", shadowRejected.sum())
         .put("shadowDelayed", shadowDelayed.sum())
         .put("shadowMissingKey", shadowMissingKey.sum());
+  }
+
+  /** Counts by lateness class, named by their upper bounds: {@code {"10ms": …, "50ms": …, "250ms": …, "later": …}}. */
+  private static JsonObject lateness(long[] counts) {
+    JsonObject classes = new JsonObject();
+    String[] names = {"10ms", "50ms", "250ms", "later"};
+    for (int i = 0; i < counts.length; i++) {
+      classes.put(names[i], counts[i]);
+    }
+    return classes;
   }
 }

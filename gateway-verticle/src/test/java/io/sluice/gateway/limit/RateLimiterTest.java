@@ -1,5 +1,6 @@
 package io.sluice.gateway.limit;
 
+import io.vertx.core.Future;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -183,7 +184,69 @@ class RateLimiterTest {
     assertNotEquals(early, again);
     assertTrue(again.admitted(), "its own slot was given back first");
     assertEquals(1, limiter.redecisions());
+    org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {1, 0, 0, 0}, limiter.redecisionsByLateness(),
+        "1 ms late: in the first class (at most 10 ms)");
     assertFalse(limiter.decide(request("b")).await().admitted(), "still one request in the window");
+  }
+
+  @Test
+  @DisplayName("over a remote store, a request decided again is decided for the instant the store's answer is due at "
+      + "the latest (storeTimeout), not the usual estimate its answer already outran")
+  void lateRequestsWaitForTheAnswerDeadline() {
+    RateLimiter limiter = new RateLimiter(List.of(global(5)), new RemoteLike(store, 4, 50), clock);
+    Decision first = limiter.decide(request("a")).await();
+    assertEquals(T0 + 4, first.forwardAtMillis(), "the usual estimate");
+    clock.set(first.staleAtMillis() + 1);
+    Decision again = limiter.confirm(first, request("a")).await();
+    assertEquals(clock.millis() + 50, again.forwardAtMillis(), "the deadline");
+  }
+
+  @Test
+  @DisplayName("over a store that answers at once (in memory, or leased permits), a request decided again leaves now")
+  void lateRequestsOverALocalStoreLeaveNow() {
+    RateLimiter limiter = new RateLimiter(List.of(global(5)), new RemoteLike(store, 0, 50), clock);
+    Decision first = limiter.decide(request("a")).await();
+    clock.set(first.staleAtMillis() + 1);
+    assertEquals(clock.millis(), limiter.confirm(first, request("a")).await().forwardAtMillis());
+  }
+
+  /** A store answered as fast as the one it wraps that says it is remote: its answers take about {@code lead} ms. */
+  private record RemoteLike(CounterStore inner, long lead, long deadline) implements CounterStore {
+    @Override
+    public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
+                                       long latestMillis) {
+      return inner.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
+    }
+
+    @Override
+    public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
+      return inner.release(key, spec, nowMillis, bucket);
+    }
+
+    @Override
+    public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
+      return inner.addAdmissions(key, spec, nowMillis, admitted);
+    }
+
+    @Override
+    public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
+      return inner.peek(key, spec, nowMillis);
+    }
+
+    @Override
+    public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
+      return inner.reset(key, spec, nowMillis);
+    }
+
+    @Override
+    public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
+      return lead;
+    }
+
+    @Override
+    public long answerDeadlineMillis() {
+      return deadline;
+    }
   }
 
   @Test
