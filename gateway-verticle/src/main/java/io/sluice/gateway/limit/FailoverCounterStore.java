@@ -369,7 +369,8 @@ public final class FailoverCounterStore implements CounterStore {
 
   @Override
   public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
-    return state == StoreMode.State.SHARED ? shared.expectedLatencyMillis(key, spec, nowMillis) : 0;
+    // SUSPECT still asks the store: its answers take as long as ever
+    return state.alone() ? 0 : shared.expectedLatencyMillis(key, spec, nowMillis);
   }
 
   @Override
@@ -523,7 +524,7 @@ public final class FailoverCounterStore implements CounterStore {
   /** The shared counters' view while they are in use, else this gateway's own (what it decides alone with). */
   @Override
   public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
-    return state == StoreMode.State.SHARED
+    return !state.alone()
         ? shared.peek(key, spec, nowMillis).timeout(ADMIN_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS)
         : local.peek(key, spec, nowMillis);
   }

@@ -165,6 +165,21 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("while suspecting, decisions still wait on the store: they are planned for its round trip, and a "
+        + "look at a key asks it")
+    void suspectingStillAsks() {
+      under.lead = 7;
+      under.fault = Fault.FAIL;
+      reserve(failover, "k", T0);
+      under.fault = Fault.NONE;
+      assertEquals(StoreMode.State.SUSPECT, failover.mode());
+      assertEquals(7, failover.expectedLatencyMillis("k", TEN_PER_SECOND, T0));
+      int calls = under.calls;
+      failover.peek("k", TEN_PER_SECOND, T0).await();
+      assertEquals(calls + 1, under.calls);
+    }
+
+    @Test
     @DisplayName("a slot granted late for a request forwarded alone stays counted: the store holds what was forwarded")
     void lateGrantOfAForwardedRequestStays() {
       under.fault = Fault.HANG;
@@ -579,6 +594,8 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   static final class FaultyStore implements CounterStore {
     final InMemoryCounterStore inner;
     volatile Fault fault = Fault.NONE;
+    /** What it says its answers take (a remote store's estimate). */
+    volatile long lead;
     /** Answers on a Vert.x event loop a moment later instead of at once. */
     volatile boolean answerLater;
     int calls;
@@ -622,6 +639,11 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     synchronized void answerHeld() {
       held.forEach(Runnable::run);
       held.clear();
+    }
+
+    @Override
+    public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
+      return lead;
     }
 
     @Override
