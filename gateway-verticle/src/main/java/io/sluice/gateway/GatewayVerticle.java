@@ -26,8 +26,6 @@ import org.slf4j.LoggerFactory;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.time.Clock;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -42,16 +40,7 @@ public class GatewayVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(GatewayVerticle.class);
   private static final long EVICTION_PERIOD_MILLIS = 5_000;
-  /**
-   * Decisions the gateway takes on private keys before it takes traffic (see {@link #warmUp}). 300 on one leased key
-   * left the per-key path cold: a gateway restarted under the soak's load answered 503 {@code overloaded} to 60-330
-   * requests in its first 10 s, its first decisions too slow to leave within their slots.
-   */
-  private static final int WARMUP_DECISIONS = 2_000;
-  /** Warm-up decisions on their way at once: one at a time, 2,000 cold round trips would take seconds. */
-  private static final int WARMUP_PARALLEL = 8;
-  /** Private keys the warm-up spreads over, so that in a cluster its calls reach every member that owns some. */
-  private static final int WARMUP_KEYS = 32;
+  private static final int WARMUP_DECISIONS = 300;
 
   private final StoreFactory storeFactory;
   private final Clock clock;
@@ -179,34 +168,25 @@ public class GatewayVerticle extends VerticleBase {
   }
 
   /**
-   * Runs the store's decision paths a couple of thousand times on private keys before taking traffic, so the first
-   * real requests do not pay for class loading and compilation (or a cold cluster connection) between being counted
-   * and being forwarded: half on a leased limit (permits handed out here), half on a small one (a call to the key's
-   * owner each), over {@link #WARMUP_KEYS} keys, {@link #WARMUP_PARALLEL} at a time.
+   * Runs the store's decision path a few hundred times on a private key before taking traffic, so the first real
+   * requests do not pay for class loading and compilation (or a cold cluster connection) between being counted and
+   * being forwarded.
    */
   private Future<Void> warmUp(CounterStore store) {
-    String prefix = "sluice.warmup|" + UUID.randomUUID() + "|";
-    WindowSpec leased = new WindowSpec(1_000_000, 1_000);
-    WindowSpec small = new WindowSpec(10, 1_000);
-    List<Future<Void>> chains = new ArrayList<>();
-    for (int lane = 0; lane < WARMUP_PARALLEL; lane++) {
-      Future<Void> chain = Future.succeededFuture();
-      for (int i = lane; i < WARMUP_DECISIONS; i += WARMUP_PARALLEL) {
-        String key = prefix + (i % WARMUP_KEYS);
-        WindowSpec spec = i % 2 == 0 ? leased : small;
-        chain = chain.compose(v -> {
-          long now = clock.millis();
-          // a store that fails now (down, or slow while the cluster settles) must not keep the gateway from
-          // starting: the warm-up only saves the first real requests some compilation
-          return store.reserve(key, spec, now, now, now)
-              .compose(reservation -> reservation.granted()
-                  ? store.release(key, spec, now, reservation.bucket()) : Future.<Void>succeededFuture())
-              .otherwiseEmpty();
-        });
-      }
-      chains.add(chain);
+    String key = "sluice.warmup|" + UUID.randomUUID();
+    WindowSpec spec = new WindowSpec(1_000_000, 1_000);
+    Future<Void> chain = Future.succeededFuture();
+    for (int i = 0; i < WARMUP_DECISIONS; i++) {
+      chain = chain.compose(v -> {
+        long now = clock.millis();
+        // a store that fails now (down, or slow while the cluster settles) must not keep the gateway from starting:
+        // the warm-up only saves the first real requests some compilation
+        return store.reserve(key, spec, now, now, now)
+            .compose(reservation -> store.release(key, spec, now, reservation.bucket()))
+            .otherwiseEmpty();
+      });
     }
-    return Future.join(chains).mapEmpty();
+    return chain;
   }
 
   /** The limiter, its store and the counters of this deployment, made by the first of its instances to start. */
