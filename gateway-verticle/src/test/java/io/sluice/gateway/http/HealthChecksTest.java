@@ -1,14 +1,10 @@
 package io.sluice.gateway.http;
 
 import io.sluice.gateway.GatewayVerticle;
-import io.sluice.gateway.limit.CounterStore;
 import io.sluice.gateway.limit.InMemoryCounterStore;
-import io.sluice.gateway.limit.Reservation;
 import io.sluice.gateway.limit.StoreMode;
-import io.sluice.gateway.limit.WindowSpec;
-import io.sluice.gateway.limit.WindowState;
+import io.sluice.gateway.testing.ForwardingCounterStore;
 import io.vertx.core.DeploymentOptions;
-import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonArray;
@@ -131,25 +127,12 @@ class HealthChecksTest {
   }
 
   /** In-memory counters whose cluster membership and mode the test sets. */
-  private static final class SwitchableStore implements CounterStore {
-    private final InMemoryCounterStore counters = new InMemoryCounterStore(Clock.systemUTC(), 1_000);
+  private static final class SwitchableStore extends ForwardingCounterStore {
     volatile boolean member = true;
     volatile StoreMode.State mode = StoreMode.State.SHARED;
 
-    @Override
-    public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
-                                       long latestMillis) {
-      return counters.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
-    }
-
-    @Override
-    public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
-      return counters.release(key, spec, nowMillis, bucket);
-    }
-
-    @Override
-    public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
-      return counters.addAdmissions(key, spec, nowMillis, admitted);
+    SwitchableStore() {
+      super(new InMemoryCounterStore(Clock.systemUTC(), 1_000));
     }
 
     @Override

@@ -1,6 +1,5 @@
 package io.sluice.gateway.limit;
 
-import io.vertx.core.Future;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -211,31 +210,14 @@ class RateLimiterTest {
   }
 
   /** A store answered as fast as the one it wraps that says it is remote: its answers take about {@code lead} ms. */
-  private record RemoteLike(CounterStore inner, long lead, long deadline) implements CounterStore {
-    @Override
-    public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
-                                       long latestMillis) {
-      return inner.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
-    }
+  private static final class RemoteLike extends io.sluice.gateway.testing.ForwardingCounterStore {
+    private final long lead;
+    private final long deadline;
 
-    @Override
-    public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
-      return inner.release(key, spec, nowMillis, bucket);
-    }
-
-    @Override
-    public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
-      return inner.addAdmissions(key, spec, nowMillis, admitted);
-    }
-
-    @Override
-    public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
-      return inner.peek(key, spec, nowMillis);
-    }
-
-    @Override
-    public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
-      return inner.reset(key, spec, nowMillis);
+    RemoteLike(CounterStore inner, long lead, long deadline) {
+      super(inner);
+      this.lead = lead;
+      this.deadline = deadline;
     }
 
     @Override

@@ -374,8 +374,10 @@ public abstract class GatewayHttpContract {
         .putHeader("X-Api-Key", "twice").send();
     assertEquals(List.of(200, 200), List.of(first.await().statusCode(), second.await().statusCode()));
     JsonObject after = client.get(gateway.managementPort(), "127.0.0.1", "/stats").send().await().bodyAsJsonObject();
-    assertEquals(1, after.getLong("delayed"), () -> "the second request of the key waited for its slot: "
-        + after.encode());
+    // a request whose timer fires late on a busy box is decided again, and may then be held by the policy too
+    long delayed = after.getLong("delayed");
+    assertTrue(delayed >= 1 && delayed <= 1 + after.getLong("decidedAgainWhenLate"),
+        () -> "the second request of the key waited for its slot: " + after.encode());
   }
 
   @Test
