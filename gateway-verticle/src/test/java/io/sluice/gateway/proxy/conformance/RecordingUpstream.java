@@ -76,10 +76,16 @@ final class RecordingUpstream implements AutoCloseable {
   void begin(List<Reply> replies, boolean listening) throws IOException {
     script = List.copyOf(replies);
     nextReply.set(0);
-    recordings.clear();
     if (!listening) {
       listener.close();
+      // a connection the gateway opened just before (its pool, its upstream check) and the acceptor took as the
+      // listener closed would carry this case's request: a full verify once saw 200 where refusal was the point
+      for (Socket socket : sockets) {
+        closeQuietly(socket);
+      }
+      sockets.clear();
     }
+    recordings.clear();
   }
 
   /** Ends a case: closes every connection (the gateway must not carry one into the next case) and listens again. */
@@ -127,6 +133,11 @@ final class RecordingUpstream implements AutoCloseable {
     while (!server.isClosed()) {
       try {
         Socket socket = server.accept();
+        if (server.isClosed()) {
+          // taken as the case closed the listener: refused, as far as this case is concerned
+          closeQuietly(socket);
+          return;
+        }
         socket.setTcpNoDelay(true);
         socket.setSoTimeout(READ_TIMEOUT_MILLIS);
         Recording recording = new Recording();
