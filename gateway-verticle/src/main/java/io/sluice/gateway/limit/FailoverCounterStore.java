@@ -316,7 +316,7 @@ public final class FailoverCounterStore implements CounterStore {
     if (own.isEmpty()) {
       return;
     }
-    WindowSpec share = own.get();
+    WindowSpec share = own.orElseThrow();
     if (reservation.granted()) {
       long bucket = localBucket(share, spec, reservation.bucket());
       local.record(key, share, nowMillis, bucket);
@@ -606,10 +606,7 @@ public final class FailoverCounterStore implements CounterStore {
       if (mode.state() != StoreMode.State.RECOVERING) {
         return;
       }
-      batch = new HashMap<>(ledger);
-      ledger.clear();
-      // what has left its window since no longer counts anywhere: nothing to add
-      batch.values().removeIf(admitted -> admitted.state.expiresAtMillis(admitted.spec) <= now);
+      batch = takeLedger(now);
       if (batch.isEmpty() || round > MAX_CARRY_ROUNDS) {
         // the local counters stay: they hold this gateway's recent admissions, alone or shared, for the next outage
         transition = apply(StoreMode.Event.CARRIED, seat);
@@ -637,15 +634,22 @@ public final class FailoverCounterStore implements CounterStore {
     if (writingBackSingles || ledger.isEmpty()) {
       return;
     }
-    Map<String, Admitted> batch = new HashMap<>(ledger);
-    ledger.clear();
-    batch.values().removeIf(admitted -> admitted.state.expiresAtMillis(admitted.spec) <= now);
+    Map<String, Admitted> batch = takeLedger(now);
     writingBackSingles = true;
     vertx.runOnContext(v -> writeBack(batch, now).onComplete(done -> {
       synchronized (this) {
         writingBackSingles = false;
       }
     }));
+  }
+
+  /** Empties the ledger (under the lock) into a batch to write back, less what has left its window by {@code now}. */
+  private Map<String, Admitted> takeLedger(long now) {
+    Map<String, Admitted> batch = new HashMap<>(ledger);
+    ledger.clear();
+    // what has left its window since no longer counts anywhere: nothing to add
+    batch.values().removeIf(admitted -> admitted.state.expiresAtMillis(admitted.spec) <= now);
+    return batch;
   }
 
   private Future<Boolean> writeBack(Map<String, Admitted> batch, long now) {

@@ -72,7 +72,7 @@ public final class RateLimiter {
   private static final int MAX_REMEMBERED_HASHES = 10_000;
   private final LongAdder redecisions = new LongAdder();
   /** Upper bounds (ms) of the classes {@link #lateBy} counts late requests in: one class more for later ones. */
-  static final long[] LATE_CLASS_BOUNDS_MILLIS = {10, 50, 250};
+  public static final long[] LATE_CLASS_BOUNDS_MILLIS = {10, 50, 250};
   /** Requests decided again, by how late they were for their slots (see {@link #LATE_CLASS_BOUNDS_MILLIS}). */
   private final LongAdder[] lateBy = java.util.stream.Stream.generate(LongAdder::new)
       .limit(LATE_CLASS_BOUNDS_MILLIS.length + 1).toArray(LongAdder[]::new);

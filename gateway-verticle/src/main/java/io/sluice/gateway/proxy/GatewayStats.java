@@ -200,12 +200,15 @@ public final class GatewayStats {
         .put("shadowMissingKey", shadowMissingKey.sum());
   }
 
-  /** Counts by lateness class, named by their upper bounds: {@code {"10ms": …, "50ms": …, "250ms": …, "later": …}}. */
+  /**
+   * Counts by lateness class ({@link RateLimiter#LATE_CLASS_BOUNDS_MILLIS}), each named by its upper bound, the last
+   * one "later": {@code {"10ms": …, "50ms": …, "250ms": …, "later": …}}.
+   */
   private static JsonObject lateness(long[] counts) {
     JsonObject classes = new JsonObject();
-    String[] names = {"10ms", "50ms", "250ms", "later"};
+    long[] bounds = RateLimiter.LATE_CLASS_BOUNDS_MILLIS;
     for (int i = 0; i < counts.length; i++) {
-      classes.put(names[i], counts[i]);
+      classes.put(i < bounds.length ? bounds[i] + "ms" : "later", counts[i]);
     }
     return classes;
   }
