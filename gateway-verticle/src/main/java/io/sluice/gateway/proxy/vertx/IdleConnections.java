@@ -58,6 +58,30 @@ final class IdleConnections {
       return dispatched;
     }
 
+    /**
+     * Trailer fields of requests whose chunked bodies ended (by their number on the connection), until the request
+     * sent upstream takes them; a few at most (Vert.x serves pipelined requests one at a time).
+     */
+    private java.util.ArrayDeque<Map.Entry<Integer, io.netty.handler.codec.http.HttpHeaders>> trailers;
+
+    void trailers(int request, io.netty.handler.codec.http.HttpHeaders fields) {
+      if (trailers == null) {
+        trailers = new java.util.ArrayDeque<>(2);
+      }
+      trailers.add(Map.entry(request, fields));
+    }
+
+    /** The trailer fields of request {@code request}, or none; those of earlier requests are forgotten. */
+    io.netty.handler.codec.http.HttpHeaders takeTrailers(int request) {
+      while (trailers != null && !trailers.isEmpty() && trailers.peekFirst().getKey() <= request) {
+        Map.Entry<Integer, io.netty.handler.codec.http.HttpHeaders> first = trailers.pollFirst();
+        if (first.getKey() == request) {
+          return first.getValue();
+        }
+      }
+      return null;
+    }
+
     void brokenWhileQueued(int request, RequestCheck.Refusal refusal) {
       brokenRequest = request;
       brokenRefusal = refusal;

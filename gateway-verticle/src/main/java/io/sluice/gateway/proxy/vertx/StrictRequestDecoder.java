@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpUtil;
@@ -37,6 +38,9 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
     void bytesArrived();
 
     void bodyPending(boolean pending);
+
+    /** The chunked body of request {@code request} (its number on the connection) ended with trailer fields. */
+    void trailers(int request, HttpHeaders fields);
   }
 
   private final Consumer<RequestCheck.Refusal> brokenBody;
@@ -98,7 +102,11 @@ final class StrictRequestDecoder extends VertxHttpRequestDecoder {
         stop(buffer, RequestCheck.tooLarge(maxBodySize));
         return;
       }
-      if (decoded instanceof LastHttpContent) {
+      if (decoded instanceof LastHttpContent last) {
+        if (!last.trailingHeaders().isEmpty()) {
+          // Vert.x's server drops them: the engine relays them itself (UpstreamGuard)
+          activity.trailers(this.decoded, last.trailingHeaders());
+        }
         activity.bodyPending(false);
         scanner.expectHead();
         scanned = 0;

@@ -58,6 +58,8 @@ final class VertxExchange {
   private final HttpRequest head;
   private final String clientIp;
   private final IdleConnections.State connection;
+  /** This request's number on its HTTP/1.x connection (0 on HTTP/2): which trailer fields are its own. */
+  private final int number;
   private Phase phase = Phase.DECIDING;
   private RequestCheck.Verdict verdict;
   private RateLimiter decider;
@@ -81,6 +83,7 @@ final class VertxExchange {
     this.server = server;
     this.request = request;
     this.connection = connection;
+    this.number = connection == null ? 0 : connection.dispatched();
     this.head = nettyView(request);
     this.clientIp = request.remoteAddress() == null ? "unknown" : request.remoteAddress().hostAddress();
     request.response().endHandler(v -> {
@@ -274,6 +277,8 @@ final class VertxExchange {
         upstream.putHeader(connectionField.getKey(), connectionField.getValue());
       }
       upstreamRequest = upstream;
+      UpstreamGuard.carry(upstream, connection != null && io.netty.handler.codec.http.HttpUtil.isTransferEncodingChunked(head)
+          ? () -> connection.takeTrailers(number) : null);
       relayInterimAnswers(upstream);
       awaitUpstream(upstream);
       return Future.succeededFuture(upstream);

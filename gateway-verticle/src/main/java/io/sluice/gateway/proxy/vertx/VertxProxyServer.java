@@ -114,7 +114,17 @@ public final class VertxProxyServer implements ProxyEngine {
   }
 
   private Future<Integer> listen(int port) {
-    client = vertx.createHttpClient(clientOptions(), new PoolOptions().setHttp1MaxSize(upstreamConnections(config)));
+    HttpClientOptions clientOptions = clientOptions();
+    client = vertx.httpClientBuilder()
+        .with(clientOptions)
+        .with(new PoolOptions().setHttp1MaxSize(upstreamConnections(config)))
+        // before the connection carries its first request (Vert.x calls this as the pool gets it)
+        .withConnectHandler(connection -> {
+          if (connection instanceof ConnectionBase http1) {
+            UpstreamGuard.install(http1.channelHandlerContext().pipeline(), clientOptions);
+          }
+        })
+        .build();
     proxy = HttpProxy.reverseProxy(new ProxyOptions().setSupportWebSocket(true), client)
         .origin(new RoundRobinOrigins(config.upstreams(), config.upstreamTimeoutMillis()))
         .addInterceptor(new GatewayInterceptor(this, gate), true);
@@ -221,6 +231,11 @@ public final class VertxProxyServer implements ProxyEngine {
               @Override
               public void bodyPending(boolean pending) {
                 idle.bodyPending(state, pending);
+              }
+
+              @Override
+              public void trailers(int request, io.netty.handler.codec.http.HttpHeaders fields) {
+                state.trailers(request, fields);
               }
               // with h2c on, Vert.x's own decoder read the first request before this one took over
             }, config.h2c() ? 1 : 0);

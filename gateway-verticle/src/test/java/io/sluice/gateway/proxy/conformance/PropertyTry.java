@@ -61,8 +61,6 @@ final class PropertyTry {
 
   /** A known difference of an engine, from its library (the conformance table's known-differences file says why). */
   enum EngineDifference {
-    /** The vertx engine: Vert.x 5.0.x drops a chunked request's trailer fields (case chunked-body-with-extensions-and-trailer). */
-    REQUEST_TRAILERS_DROPPED,
     /**
      * The vertx engine: vertx-http-proxy writes Content-Length and Transfer-Encoding itself, after the other fields
      * (the order of fields with different names carries no meaning, RFC 9110 §5.3); their values are still checked.
@@ -326,12 +324,6 @@ final class PropertyTry {
     for (int i = 0; i < Math.min(arrivals.size(), forwarded.size()); i++) {
       Request sent = forwarded.get(i);
       Message got = arrivals.get(i).request();
-      if (engineDifferences.contains(EngineDifference.REQUEST_TRAILERS_DROPPED) && !sent.trailers().isEmpty()
-          && got.trailers().isEmpty()
-          && difference(sent.withoutTrailers(), got, engineDifferences.contains(EngineDifference.FRAMING_FIELDS_LAST)) == null) {
-        known.add(EngineDifference.REQUEST_TRAILERS_DROPPED.name());
-        continue;
-      }
       String difference = difference(sent, got, engineDifferences.contains(EngineDifference.FRAMING_FIELDS_LAST));
       if (difference != null) {
         failures.add("upstream request " + (i + 1) + " differs from what the client sent: " + difference);

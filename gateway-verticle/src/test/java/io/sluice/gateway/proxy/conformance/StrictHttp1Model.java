@@ -73,11 +73,6 @@ final class StrictHttp1Model {
       return kind == Kind.VALID;
     }
 
-    /** The same request without its trailer fields. */
-    Request withoutTrailers() {
-      return new Request(kind, reason, start, end, method, target, fields, chunked, body, List.of());
-    }
-
     @Override
     public String toString() {
       return kind + (reason == null ? "" : " (" + reason + ")") + (method == null ? "" : " " + method + " " + target)

@@ -27,6 +27,7 @@ class StrictRequestDecoderTest {
 
   private final List<RequestCheck.Refusal> refusals = new ArrayList<>();
   private final List<Boolean> bodyPending = new ArrayList<>();
+  private final List<String> trailers = new ArrayList<>();
 
   private EmbeddedChannel channel() {
     return new EmbeddedChannel(new StrictRequestDecoder(new HttpServerOptions(), MAX_BODY, refusals::add,
@@ -38,6 +39,11 @@ class StrictRequestDecoderTest {
           @Override
           public void bodyPending(boolean pending) {
             bodyPending.add(pending);
+          }
+
+          @Override
+          public void trailers(int request, io.netty.handler.codec.http.HttpHeaders fields) {
+            trailers.add(request + " " + fields.entries());
           }
         }, 0));
   }
@@ -80,6 +86,16 @@ class StrictRequestDecoderTest {
     assertEquals(2, decoder.decoded(), "the GET and the POST whose body broke; nothing after");
     assertEquals(1, refusals.size());
     assertEquals(List.of(), decode(channel, "GET /later HTTP/1.1|Host: h||"));
+    decoded.forEach(ReferenceCountUtil::release);
+  }
+
+  @Test
+  @DisplayName("trailer fields are told with the number of the request they end (Vert.x's server drops them)")
+  void trailersAreToldWithTheirRequest() {
+    EmbeddedChannel channel = channel();
+    List<Object> decoded = decode(channel, "GET /a HTTP/1.1|Host: h||POST /b HTTP/1.1|Host: h|Transfer-Encoding: chunked||"
+        + "2|ab|0|X-Sum: 1|X-Sum: 2||POST /c HTTP/1.1|Host: h|Transfer-Encoding: chunked||0||");
+    assertEquals(List.of("2 [X-Sum=1, X-Sum=2]"), trailers);
     decoded.forEach(ReferenceCountUtil::release);
   }
 
