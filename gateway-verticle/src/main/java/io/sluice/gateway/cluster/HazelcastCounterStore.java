@@ -136,6 +136,11 @@ public final class HazelcastCounterStore implements CounterStore {
   }
 
   @Override
+  public long slowAnswerMillis(String key, WindowSpec spec, long nowMillis) {
+    return latency.slowMillis();
+  }
+
+  @Override
   public long remoteCalls() {
     return remoteCalls.sum();
   }

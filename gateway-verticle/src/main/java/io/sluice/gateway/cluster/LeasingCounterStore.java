@@ -120,6 +120,11 @@ public final class LeasingCounterStore implements CounterStore {
   }
 
   @Override
+  public long slowAnswerMillis(String key, WindowSpec spec, long nowMillis) {
+    return expectedLatencyMillis(key, spec, nowMillis) == 0 ? 0 : store.slowAnswerMillis(key, spec, nowMillis);
+  }
+
+  @Override
   public long remoteCalls() {
     return store.remoteCalls();
   }

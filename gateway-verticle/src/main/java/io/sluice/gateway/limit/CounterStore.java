@@ -55,6 +55,15 @@ public interface CounterStore {
     return 0;
   }
 
+  /**
+   * How long a slow answer for this key takes (a higher percentile than {@link #expectedLatencyMillis}): what a
+   * request decided again, because its first answer came too late, plans for. 0 when answered locally; by default
+   * {@link #answerDeadlineMillis()}.
+   */
+  default long slowAnswerMillis(String key, WindowSpec spec, long nowMillis) {
+    return answerDeadlineMillis();
+  }
+
   /** Round trips to remote state since start (0 for local stores); exposed for benchmarks. */
   default long remoteCalls() {
     return 0;

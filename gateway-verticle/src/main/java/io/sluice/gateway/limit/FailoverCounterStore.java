@@ -378,6 +378,16 @@ public final class FailoverCounterStore implements CounterStore {
     return timeoutMillis;
   }
 
+  /** The store's slow answers, but never past the deadline: a later answer is not waited for. */
+  @Override
+  public long slowAnswerMillis(String key, WindowSpec spec, long nowMillis) {
+    if (state.alone()) {
+      return 0;
+    }
+    long slow = shared.slowAnswerMillis(key, spec, nowMillis);
+    return slow > 0 ? Math.min(slow, timeoutMillis) : timeoutMillis;
+  }
+
   @Override
   public long remoteCalls() {
     return shared.remoteCalls();

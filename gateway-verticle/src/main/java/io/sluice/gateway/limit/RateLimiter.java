@@ -154,10 +154,11 @@ public final class RateLimiter {
    */
   /**
    * @param again a request decided again because it was too late for its slots: trust no earlier denial, and if the
-   *              store is remote, decide for the instant its answer is due at the latest ({@link
-   *              CounterStore#answerDeadlineMillis}), not the usual estimate. The store's last answer came later than
-   *              that estimate (in the soak, 85% of requests decided again had: a busy box), and another estimate would
-   *              likely be late again, and again, until the request got 503.
+   *              store is remote, decide for the instant a slow answer comes ({@link CounterStore#slowAnswerMillis}: a
+   *              high percentile of recent answers, at most the store's answer deadline), not the usual estimate. The
+   *              store's last answer came later than that estimate (in the soak, 85% of requests decided again had: a
+   *              busy box), and another such estimate would likely be late again, and again, until the request got
+   *              503.
    */
   private Future<Decision> decide(RequestInfo request, boolean again) {
     long now = clock.millis();
@@ -201,7 +202,13 @@ public final class RateLimiter {
     }
     long target = now + lead;
     if (again && lead > 0) {
-      target = now + Math.max(lead, store.answerDeadlineMillis());
+      long slow = 0;
+      for (Charge charge : charges) {
+        if (store.expectedLatencyMillis(charge.key, charge.policy.window(), now) > 0) {
+          slow = Math.max(slow, store.slowAnswerMillis(charge.key, charge.policy.window(), now));
+        }
+      }
+      target = now + Math.max(lead, slow);
     }
     Decision known = again ? null : knownFull(charges, now, target);
     if (known != null) {

@@ -165,6 +165,22 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("a request decided again plans for the store's slow answers, never past storeTimeout; alone, for none")
+    void slowAnswersWithinTheDeadline() {
+      under.lead = 2;
+      under.slow = 12;
+      assertEquals(12, failover.slowAnswerMillis("k", TEN_PER_SECOND, T0));
+      under.slow = 80;
+      assertEquals(TIMEOUT, failover.slowAnswerMillis("k", TEN_PER_SECOND, T0));
+      under.slow = 0;
+      assertEquals(TIMEOUT, failover.slowAnswerMillis("k", TEN_PER_SECOND, T0), "unknown: the deadline");
+      under.fault = Fault.REFUSE;
+      reserve(failover, "k", T0);
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+      assertEquals(0, failover.slowAnswerMillis("k", TEN_PER_SECOND, T0));
+    }
+
+    @Test
     @DisplayName("while suspecting, decisions still wait on the store: they are planned for its round trip, and a "
         + "look at a key asks it")
     void suspectingStillAsks() {
@@ -596,6 +612,7 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     volatile Fault fault = Fault.NONE;
     /** What it says its answers take (a remote store's estimate). */
     volatile long lead;
+    volatile long slow;
     /** Answers on a Vert.x event loop a moment later instead of at once. */
     volatile boolean answerLater;
     int calls;
@@ -644,6 +661,11 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @Override
     public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
       return lead;
+    }
+
+    @Override
+    public long slowAnswerMillis(String key, WindowSpec spec, long nowMillis) {
+      return slow;
     }
 
     @Override

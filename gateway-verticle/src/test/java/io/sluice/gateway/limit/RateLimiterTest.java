@@ -201,6 +201,16 @@ class RateLimiterTest {
   }
 
   @Test
+  @DisplayName("a store that knows how long its slow answers take (a high percentile) is planned for that, within the "
+      + "deadline: 12 ms, not 50")
+  void lateRequestsPlanForASlowAnswer() {
+    RateLimiter limiter = new RateLimiter(List.of(global(5)), new RemoteLike(store, 4, 50, 12), clock);
+    Decision first = limiter.decide(request("a")).await();
+    clock.set(first.staleAtMillis() + 1);
+    assertEquals(clock.millis() + 12, limiter.confirm(first, request("a")).await().forwardAtMillis());
+  }
+
+  @Test
   @DisplayName("over a store that answers at once (in memory, or leased permits), a request decided again leaves now")
   void lateRequestsOverALocalStoreLeaveNow() {
     RateLimiter limiter = new RateLimiter(List.of(global(5)), new RemoteLike(store, 0, 50), clock);
@@ -214,10 +224,22 @@ class RateLimiterTest {
     private final long lead;
     private final long deadline;
 
+    private final long slow;
+
     RemoteLike(CounterStore inner, long lead, long deadline) {
+      this(inner, lead, deadline, deadline);
+    }
+
+    RemoteLike(CounterStore inner, long lead, long deadline, long slow) {
       super(inner);
       this.lead = lead;
       this.deadline = deadline;
+      this.slow = slow;
+    }
+
+    @Override
+    public long slowAnswerMillis(String key, WindowSpec spec, long nowMillis) {
+      return slow;
     }
 
     @Override
