@@ -58,6 +58,14 @@ class UpstreamGuardTest {
     }
   }
 
+  /** Writes the head of a POST whose 5-byte body is still to come. */
+  private void postHeadOfFiveBytes() {
+    DefaultHttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, "/u");
+    head.headers().set(HttpHeaderNames.CONTENT_LENGTH, 5);
+    channel.writeOutbound(head);
+    releaseOutbound();
+  }
+
   /** One socket read: the messages the guard let through, in order. */
   private List<HttpObject> read(String bytes) {
     channel.writeInbound(Unpooled.copiedBuffer(bytes, StandardCharsets.ISO_8859_1));
@@ -169,19 +177,14 @@ class UpstreamGuardTest {
 
   @Test
   void anAnswerBeforeTheRequestBodyWasAllSentRetiresTheConnection() {
-    DefaultHttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, "/u");
-    head.headers().set(HttpHeaderNames.CONTENT_LENGTH, 5);
-    channel.writeOutbound(head);
-    releaseOutbound();
+    postHeadOfFiveBytes();
     HttpResponse early = (HttpResponse) read("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").get(0);
     assertEquals("close", early.headers().get(HttpHeaderNames.CONNECTION));
   }
 
   @Test
   void anAnswerAfterTheWholeBodyKeepsTheConnection() {
-    DefaultHttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, "/u");
-    head.headers().set(HttpHeaderNames.CONTENT_LENGTH, 5);
-    channel.writeOutbound(head);
+    postHeadOfFiveBytes();
     channel.writeOutbound(new DefaultLastHttpContent(Unpooled.copiedBuffer("hello", StandardCharsets.US_ASCII)));
     releaseOutbound();
     HttpResponse answer = (HttpResponse) read("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").get(0);
