@@ -18,6 +18,9 @@ import java.util.Map;
 final class IdleConnections {
 
   /** One client connection: requests in progress, and the sweep at which it last became idle. */
+  /** Trailer fields kept per connection for requests not sent yet (pipelined ones decoded ahead). */
+  static final int MAX_PENDING_TRAILERS = 8;
+
   static final class State {
     private int active;
     private long idleSince;
@@ -60,7 +63,9 @@ final class IdleConnections {
 
     /**
      * Trailer fields of requests whose chunked bodies ended (by their number on the connection), until the request
-     * sent upstream takes them; a few at most (Vert.x serves pipelined requests one at a time).
+     * sent upstream takes them. Those of a request refused (never sent) are dropped once a later request's arrive,
+     * and at most {@link #MAX_PENDING_TRAILERS} are kept: a client sending refused requests with trailers on one
+     * connection cannot make the list grow.
      */
     private java.util.ArrayDeque<Map.Entry<Integer, io.netty.handler.codec.http.HttpHeaders>> trailers;
 
@@ -68,7 +73,15 @@ final class IdleConnections {
       if (trailers == null) {
         trailers = new java.util.ArrayDeque<>(2);
       }
+      while (!trailers.isEmpty()
+          && (trailers.peekFirst().getKey() < dispatched || trailers.size() >= MAX_PENDING_TRAILERS)) {
+        trailers.pollFirst();
+      }
       trailers.add(Map.entry(request, fields));
+    }
+
+    int pendingTrailers() {
+      return trailers == null ? 0 : trailers.size();
     }
 
     /** The trailer fields of request {@code request}, or none; those of earlier requests are forgotten. */
