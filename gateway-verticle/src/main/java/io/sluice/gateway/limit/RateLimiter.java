@@ -197,19 +197,15 @@ public final class RateLimiter {
     limitedDecisions.increment();
     // Decide for the instant the answer will be back, not for now: the request leaves then.
     long lead = 0;
+    long slow = 0;
     for (Charge charge : charges) {
-      lead = Math.max(lead, store.expectedLatencyMillis(charge.key, charge.policy.window(), now));
-    }
-    long target = now + lead;
-    if (again && lead > 0) {
-      long slow = 0;
-      for (Charge charge : charges) {
-        if (store.expectedLatencyMillis(charge.key, charge.policy.window(), now) > 0) {
-          slow = Math.max(slow, store.slowAnswerMillis(charge.key, charge.policy.window(), now));
-        }
+      long expected = store.expectedLatencyMillis(charge.key, charge.policy.window(), now);
+      lead = Math.max(lead, expected);
+      if (again && expected > 0) {
+        slow = Math.max(slow, store.slowAnswerMillis(charge.key, charge.policy.window(), now));
       }
-      target = now + Math.max(lead, slow);
     }
+    long target = now + Math.max(lead, slow);
     Decision known = again ? null : knownFull(charges, now, target);
     if (known != null) {
       localDenials.increment();

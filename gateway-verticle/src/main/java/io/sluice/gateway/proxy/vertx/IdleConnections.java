@@ -1,9 +1,11 @@
 package io.sluice.gateway.proxy.vertx;
 
+import io.netty.handler.codec.http.HttpHeaders;
 import io.sluice.gateway.proxy.RequestCheck;
 import io.sluice.gateway.proxy.GatewayStats;
 import io.vertx.core.http.HttpConnection;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
@@ -67,11 +69,11 @@ final class IdleConnections {
      * and at most {@link #MAX_PENDING_TRAILERS} are kept: a client sending refused requests with trailers on one
      * connection cannot make the list grow.
      */
-    private java.util.ArrayDeque<Map.Entry<Integer, io.netty.handler.codec.http.HttpHeaders>> trailers;
+    private ArrayDeque<Map.Entry<Integer, HttpHeaders>> trailers;
 
-    void trailers(int request, io.netty.handler.codec.http.HttpHeaders fields) {
+    void trailers(int request, HttpHeaders fields) {
       if (trailers == null) {
-        trailers = new java.util.ArrayDeque<>(2);
+        trailers = new ArrayDeque<>(2);
       }
       while (!trailers.isEmpty()
           && (trailers.peekFirst().getKey() < dispatched || trailers.size() >= MAX_PENDING_TRAILERS)) {
@@ -85,9 +87,9 @@ final class IdleConnections {
     }
 
     /** The trailer fields of request {@code request}, or none; those of earlier requests are forgotten. */
-    io.netty.handler.codec.http.HttpHeaders takeTrailers(int request) {
+    HttpHeaders takeTrailers(int request) {
       while (trailers != null && !trailers.isEmpty() && trailers.peekFirst().getKey() <= request) {
-        Map.Entry<Integer, io.netty.handler.codec.http.HttpHeaders> first = trailers.pollFirst();
+        Map.Entry<Integer, HttpHeaders> first = trailers.pollFirst();
         if (first.getKey() == request) {
           return first.getValue();
         }

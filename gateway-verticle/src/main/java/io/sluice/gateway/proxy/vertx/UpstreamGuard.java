@@ -114,10 +114,6 @@ final class UpstreamGuard extends ChannelDuplexHandler {
     nextTrailers = fields;
   }
 
-  State state() {
-    return state;
-  }
-
   @Override
   public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
     if (msg instanceof HttpRequest) {
