@@ -119,6 +119,12 @@ public final class HazelcastCounterStore implements CounterStore {
         && hazelcast.getCluster().getMembers().contains(hazelcast.getCluster().getLocalMember());
   }
 
+  /** The key's partition: its owner and its backup answer for every counted decision on it. */
+  @Override
+  public int placeOf(String key) {
+    return hazelcast.getPartitionService().getPartition(key).getPartitionId();
+  }
+
   @Override
   public int clusterMembers() {
     return hazelcast.getLifecycleService().isRunning() ? hazelcast.getCluster().getMembers().size() : 0;

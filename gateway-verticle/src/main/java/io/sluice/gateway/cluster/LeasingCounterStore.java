@@ -154,6 +154,11 @@ public final class LeasingCounterStore implements CounterStore {
     return store.clusterMembers();
   }
 
+  @Override
+  public int placeOf(String key) {
+    return store.placeOf(key);
+  }
+
   /**
    * This gateway's batches for one key: the current one, and the one after it, fetched ahead when a quarter of the
    * current one's time or half of its permits are used, so requests rarely wait for the owner. At most one batch

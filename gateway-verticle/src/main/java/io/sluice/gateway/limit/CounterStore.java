@@ -86,7 +86,25 @@ public interface CounterStore {
     return false;
   }
 
-  /** Whether decisions are taken on this store's counters now, or without them (see {@link StoreMode}). */
+  /**
+   * Where {@code key} lives, as far as failures go: keys in the same place wait on the same machines, so they fail and
+   * come back together (Hazelcast: the key's partition, whose owner and backup every counted decision waits on). A
+   * guarded store ({@link FailoverCounterStore}) decides alone only the keys of the places that fail. One place (0)
+   * for a store that fails as a whole.
+   */
+  default int placeOf(String key) {
+    return 0;
+  }
+
+  /** Places ({@link #placeOf}) whose keys are decided without the shared counters now; 0 while they all share. */
+  default int placesAlone() {
+    return 0;
+  }
+
+  /**
+   * Whether decisions are taken on this store's counters now, or without them (see {@link StoreMode}): for a store
+   * whose places fail apart, the state of the place furthest from sharing.
+   */
   default StoreMode.State mode() {
     return StoreMode.State.SHARED;
   }

@@ -6,10 +6,12 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sluice.gateway.limit.StoreMode.Transition;
 
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -17,6 +19,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 /**
@@ -27,8 +30,12 @@ import java.util.function.Supplier;
  * answer, when it comes, is settled with that decision ({@link PendingDecision}): a slot granted for a request that was
  * not forwarded is given back, a request forwarded alone that the store did not count is added to it.
  *
- * <p>When failures persist ({@link #CONFIRM_MILLIS}, {@link StoreMode}), the gateway stops asking: every request is
- * then decided that way at once, without waiting on the store again.
+ * <p>When failures persist ({@link #CONFIRM_MILLIS}, {@link StoreMode}), the gateway stops asking for the keys of
+ * the failing place ({@link CounterStore#placeOf}: with Hazelcast, a partition, whose owner and backup every decision
+ * waits on): each of their requests is then decided that way at once, without waiting on the store again. Keys that
+ * live elsewhere keep sharing. A member killed or suspended stalls only the partitions it owns or backs up, so only
+ * their keys leave shared counting; deciding every key alone for it would let each gateway's part of every limit
+ * through on top of what the others share.
  *
  * <p>While shared, the local counters shadow what the shared ones said (see {@link #shadow}), so that a gateway that
  * switches knows how much of its share the last window already used. While alone, the store is probed on the key that
@@ -78,18 +85,26 @@ public final class FailoverCounterStore implements CounterStore {
   private boolean timers;
 
   // guarded by this
-  private final StoreMode mode;
+  /** The places in trouble (not SHARED), each with its own state; a place that shares again is dropped. */
+  private final Map<Integer, Place> places = new HashMap<>();
+  /** How many times the gateway started or stopped deciding any key alone, or came back ({@link #mode()} changes). */
+  private long switches;
   /** Store failures are logged at most once per this interval, each line counting those since the last one. */
   private static final long FAILURE_LOG_INTERVAL_MILLIS = 1_000;
   private final LogThrottle failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MILLIS);
   /** Key → what this gateway admitted without the store, in the store's own buckets, to add to it on return. */
   private final Map<String, Admitted> ledger = new HashMap<>();
-  private String probeKey;
   /** A round of {@link #writeBackSingles} is on its way. */
   private boolean writingBackSingles;
-  private WindowSpec probeSpec;
-  /** {@link StoreMode#state()}, readable without the lock on the fast path. */
+  /**
+   * How many places are not SHARED, readable without the lock: while 0 (nearly always), a decision asks the store
+   * without looking up its key's place.
+   */
+  private volatile int troubled;
+  /** The state of the place furthest from sharing ({@link #mode()}), readable without the lock. */
   private volatile StoreMode.State state = StoreMode.State.SHARED;
+  /** How many places decide alone now ({@link #placesAlone()}). */
+  private volatile int alonePlaces;
 
   public FailoverCounterStore(Vertx vertx, CounterStore shared, OnStoreFailure onFailure, long timeoutMillis,
                               Supplier<Seat> seatSeen, Clock clock, int maxKeys) {
@@ -121,15 +136,65 @@ public final class FailoverCounterStore implements CounterStore {
     this.clock = clock;
     this.maxKeys = maxKeys;
     this.local = new InMemoryCounterStore(clock, maxKeys);
-    // the first probe one store timeout after the failure: a short pause is over that soon, or the probe says so
-    this.mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS, CONFIRM_MILLIS);
     this.seat = seatSeen.get();
+  }
+
+  /**
+   * One place of the shared counters ({@link CounterStore#placeOf}) in trouble, as this gateway sees it: its own
+   * {@link StoreMode}, and the key a probe goes to. Guarded by the store's lock; {@link #state} is also read without it.
+   */
+  private final class Place {
+    final int id;
+    // the first probe one store timeout after the failure: a short pause is over that soon, or the probe says so
+    final StoreMode mode = new StoreMode(timeoutMillis, PROBE_INTERVAL_MILLIS, CONFIRM_MILLIS);
+    volatile StoreMode.State state = StoreMode.State.SHARED;
+    String probeKey;
+    WindowSpec probeSpec;
+
+    Place(int id) {
+      this.id = id;
+    }
+  }
+
+  /**
+   * The state that decides {@code key} now: SHARED while no place is in trouble (without the lock), else its place's.
+   */
+  private StoreMode.State stateOf(String key) {
+    if (troubled == 0) {
+      return StoreMode.State.SHARED;
+    }
+    synchronized (this) {
+      Place place = placeDeciding(key);
+      return place == null ? StoreMode.State.SHARED : place.state;
+    }
+  }
+
+  /**
+   * The place in trouble whose state decides {@code key} (under the lock), or null: the place it was admitted alone in
+   * until that is written back (after a migration the key may live elsewhere already, whose counters do not know those
+   * admissions yet), else the place it lives in.
+   */
+  private Place placeDeciding(String key) {
+    Admitted admitted = ledger.get(key);
+    if (admitted != null) {
+      Place keptIn = places.get(admitted.place);
+      if (keptIn != null && keptIn.state.alone()) {
+        return keptIn;
+      }
+    }
+    return places.get(shared.placeOf(key));
+  }
+
+  /** The seat {@code key}'s local share is kept in (under the lock): its place's when alone, else the current one. */
+  private Seat seatFor(String key) {
+    Place place = placeDeciding(key);
+    return place != null && place.state.alone() ? place.mode.seat() : seat;
   }
 
   @Override
   public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                      long latestMillis) {
-    if (state.alone()) {
+    if (stateOf(key).alone()) {
       return alone(key, spec, nowMillis, notBeforeMillis, latestMillis);
     }
     Future<Reservation> answer = shared.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
@@ -143,9 +208,12 @@ public final class FailoverCounterStore implements CounterStore {
   /** A decision's call answered in time: the local counters learn from it, and a suspicion counts it. */
   private void answeredInTime(String key, WindowSpec spec, long nowMillis, Reservation reservation) {
     shadow(key, spec, nowMillis, reservation);
-    if (state == StoreMode.State.SUSPECT) {
+    if (troubled > 0) {
       synchronized (this) {
-        apply(StoreMode.Event.ANSWERED, seat);
+        Place place = places.get(shared.placeOf(key));
+        if (place != null && place.state == StoreMode.State.SUSPECT) {
+          apply(place, StoreMode.Event.ANSWERED, seat);
+        }
       }
     }
   }
@@ -235,7 +303,7 @@ public final class FailoverCounterStore implements CounterStore {
       if (forwarded) {
         WindowState admission = new WindowState();
         admission.record(spec, clock.millis(), decided.result().bucket());
-        Admitted admitted = new Admitted(spec, admission);
+        Admitted admitted = new Admitted(spec, admission, shared.placeOf(key));
         if (late == null) {
           // the store failed just now: keep it for the next write-back rather than fail again at once
           putBack(key, admitted);
@@ -264,7 +332,7 @@ public final class FailoverCounterStore implements CounterStore {
       default:
         Seat own;
         synchronized (this) {
-          own = mode.state().alone() ? mode.seat() : seat;
+          own = seatFor(key);
         }
         Optional<WindowSpec> share = StoreMode.shareOf(spec, own);
         return share.isEmpty() ? Future.succeededFuture(noShare(spec, now))
@@ -333,7 +401,7 @@ public final class FailoverCounterStore implements CounterStore {
 
   @Override
   public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
-    if (!state.alone()) {
+    if (!stateOf(key).alone()) {
       releaseLocally(key, spec, nowMillis, bucket, seat);
       Future<Void> answer = shared.release(key, spec, nowMillis, bucket);
       // a slot that could not be given back stays counted: fewer admissions, never more
@@ -344,7 +412,7 @@ public final class FailoverCounterStore implements CounterStore {
       if (admitted != null) {
         admitted.state.release(bucket);
       }
-      releaseLocally(key, spec, nowMillis, bucket, mode.seat());
+      releaseLocally(key, spec, nowMillis, bucket, seatFor(key));
     }
     return Future.succeededFuture();
   }
@@ -370,7 +438,7 @@ public final class FailoverCounterStore implements CounterStore {
   @Override
   public long expectedLatencyMillis(String key, WindowSpec spec, long nowMillis) {
     // SUSPECT still asks the store: its answers take as long as ever
-    return state.alone() ? 0 : shared.expectedLatencyMillis(key, spec, nowMillis);
+    return stateOf(key).alone() ? 0 : shared.expectedLatencyMillis(key, spec, nowMillis);
   }
 
   @Override
@@ -381,7 +449,7 @@ public final class FailoverCounterStore implements CounterStore {
   /** The store's slow answers, but never past the deadline: a later answer is not waited for. */
   @Override
   public long slowAnswerMillis(String key, WindowSpec spec, long nowMillis) {
-    if (state.alone()) {
+    if (stateOf(key).alone()) {
       return 0;
     }
     long slow = shared.slowAnswerMillis(key, spec, nowMillis);
@@ -410,7 +478,17 @@ public final class FailoverCounterStore implements CounterStore {
 
   @Override
   public synchronized long modeSwitches() {
-    return mode.switches();
+    return switches;
+  }
+
+  @Override
+  public int placeOf(String key) {
+    return shared.placeOf(key);
+  }
+
+  @Override
+  public int placesAlone() {
+    return alonePlaces;
   }
 
   @Override
@@ -437,7 +515,7 @@ public final class FailoverCounterStore implements CounterStore {
   private Future<Reservation> alone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                     long latestMillis) {
     if (onFailure == OnStoreFailure.CLOSED) {
-      return state.alone() ? Future.failedFuture(closedAnswer())
+      return stateOf(key).alone() ? Future.failedFuture(closedAnswer())
           : reserve(key, spec, nowMillis, notBeforeMillis, latestMillis);
     }
     Reservation reservation;
@@ -454,14 +532,15 @@ public final class FailoverCounterStore implements CounterStore {
   /** The decision of {@code local} or {@code open}, noted for the shared counters; null if they are back. */
   private synchronized Reservation decideAlone(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                                long latestMillis) {
-    if (!mode.state().alone()) {
+    Place place = placeDeciding(key);
+    if (place == null || !place.state.alone()) {
       return null;
     }
     Reservation reservation;
     if (onFailure == OnStoreFailure.OPEN) {
       reservation = unlimited(spec, notBeforeMillis);
     } else {
-      Optional<WindowSpec> ownShare = StoreMode.shareOf(spec, mode.seat());
+      Optional<WindowSpec> ownShare = StoreMode.shareOf(spec, place.mode.seat());
       if (ownShare.isEmpty()) {
         return noShare(spec, nowMillis);
       }
@@ -474,7 +553,7 @@ public final class FailoverCounterStore implements CounterStore {
         return reservation;
       }
     }
-    remember(key, spec, nowMillis, reservation.bucket());
+    remember(key, place.id, spec, nowMillis, reservation.bucket());
     return reservation;
   }
 
@@ -488,14 +567,20 @@ public final class FailoverCounterStore implements CounterStore {
     return Reservation.denied(nowMillis + spec.windowMillis());
   }
 
-  /** Notes an admission made alone, to add to the shared counters on return (at most a limit's worth per span). */
-  private void remember(String key, WindowSpec spec, long nowMillis, long bucket) {
+  /**
+   * Notes an admission made alone in {@code place}, to add to the shared counters when that place shares again (at
+   * most a limit's worth per span). What the key had noted already goes with it.
+   */
+  private void remember(String key, int place, WindowSpec spec, long nowMillis, long bucket) {
     Admitted admitted = ledger.get(key);
     if (admitted == null) {
       if (ledger.size() >= maxKeys) {
         return;
       }
-      admitted = new Admitted(spec, new WindowState());
+      admitted = new Admitted(spec, new WindowState(), place);
+      ledger.put(key, admitted);
+    } else if (admitted.place != place) {
+      admitted = new Admitted(admitted.spec, admitted.state, place);
       ledger.put(key, admitted);
     }
     admitted.state.record(spec, nowMillis, bucket);
@@ -534,7 +619,7 @@ public final class FailoverCounterStore implements CounterStore {
   /** The shared counters' view while they are in use, else this gateway's own (what it decides alone with). */
   @Override
   public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
-    return !state.alone()
+    return !stateOf(key).alone()
         ? shared.peek(key, spec, nowMillis).timeout(ADMIN_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS)
         : local.peek(key, spec, nowMillis);
   }
@@ -557,80 +642,82 @@ public final class FailoverCounterStore implements CounterStore {
     failures.increment();
     String why = cause instanceof TimeoutException ? cause.getMessage() : String.valueOf(cause);
     StoreMode.Event event = shared.refusesForNow(cause) ? StoreMode.Event.REFUSED : StoreMode.Event.FAILED;
-    StoreMode.Transition transition;
+    Applied applied;
     synchronized (this) {
-      probeKey = key;
-      probeSpec = spec;
+      Place place = places.computeIfAbsent(shared.placeOf(key), Place::new);
+      place.probeKey = key;
+      place.probeSpec = spec;
       // the seat seen last: the one the local shares were kept in
-      transition = apply(event, seat);
+      applied = apply(place, event, seat);
     }
     long unlogged = failureLog.count(clock.millis());
-    log(transition, why);
+    log(applied, why);
     if (unlogged > 0) {
       LOG.warn("limiter store: {} call(s) failed or timed out since the last such line (last: {}; policy {})",
           unlogged, why, key.substring(0, Math.max(0, key.indexOf('|'))));
     }
-    if (timers && transition != null && transition.to() == StoreMode.State.DEGRADED
-        && !transition.from().alone()) {
+    Transition own = applied.place();
+    if (timers && own != null && own.to() == StoreMode.State.DEGRADED && !own.from().alone()) {
       vertx.setTimer(timeoutMillis + 1, id -> probeIfDue());
     }
   }
 
   /**
-   * Sends a probe if one is due: a call to the owner of the key that failed, which changes nothing. While
-   * sharing, writes back instead what single requests admitted alone when their calls failed.
+   * Sends the probes that are due: for each place deciding alone, a call to where the key that failed there lives,
+   * which changes nothing. Writes back what single requests admitted alone when their calls failed, for keys whose
+   * place shares.
    */
   void probeIfDue() {
-    String key;
-    WindowSpec spec;
+    List<Place> due = new ArrayList<>();
     synchronized (this) {
-      if (!mode.state().alone()) {
-        writeBackSingles();
-        return;
+      writeBackSingles();
+      long now = clock.millis();
+      for (Place place : places.values()) {
+        if (place.state.alone() && place.mode.takeProbe(now)) {
+          due.add(place);
+        }
       }
-      if (!mode.takeProbe(clock.millis())) {
-        return;
-      }
-      key = probeKey;
-      spec = probeSpec;
     }
-    timed(shared.addAdmissions(key, spec, clock.millis(), new WindowState()), key, spec, null).onSuccess(v -> {
-      StoreMode.Transition transition;
-      synchronized (this) {
-        transition = apply(StoreMode.Event.PROBE_ANSWERED, seat);
-      }
-      log(transition, "a probe was answered");
-      carry(1);
-    });
+    for (Place place : due) {
+      timed(shared.addAdmissions(place.probeKey, place.probeSpec, clock.millis(), new WindowState()), place.probeKey,
+          place.probeSpec, null).onSuccess(v -> {
+            Applied applied;
+            synchronized (this) {
+              applied = apply(place, StoreMode.Event.PROBE_ANSWERED, seat);
+            }
+            log(applied, "a probe was answered");
+            carry(place, 1);
+          });
+    }
   }
 
   /**
    * Adds what was admitted alone to the shared counters, then shares again. Admissions made while a round is on
    * their way are carried by the next round; the switch happens under the lock only once nothing is left.
    */
-  private void carry(int round) {
+  private void carry(Place place, int round) {
     Map<String, Admitted> batch;
-    StoreMode.Transition transition = null;
+    Applied applied = null;
     long now = clock.millis();
     synchronized (this) {
-      if (mode.state() != StoreMode.State.RECOVERING) {
+      if (place.state != StoreMode.State.RECOVERING) {
         return;
       }
-      batch = takeLedger(now);
+      batch = takeLedger(now, admitted -> admitted.place == place.id);
       if (batch.isEmpty() || round > MAX_CARRY_ROUNDS) {
         // the local counters stay: they hold this gateway's recent admissions, alone or shared, for the next outage
-        transition = apply(StoreMode.Event.CARRIED, seat);
+        applied = apply(place, StoreMode.Event.CARRIED, seat);
       }
     }
     Future<Boolean> written = writeBack(batch, now);
-    if (transition != null) {
-      log(transition, batch.isEmpty() ? "what was admitted alone is in the shared counters"
+    if (applied != null) {
+      log(applied, batch.isEmpty() ? "what was admitted alone is in the shared counters"
           : "written back in " + MAX_CARRY_ROUNDS + " rounds, " + batch.size() + " keys still on their way");
       return;
     }
     written.onSuccess(allAnswered -> {
       if (allAnswered) {
-        carry(round + 1);
+        carry(place, round + 1);
       }
     });
   }
@@ -644,7 +731,13 @@ public final class FailoverCounterStore implements CounterStore {
     if (writingBackSingles || ledger.isEmpty()) {
       return;
     }
-    Map<String, Admitted> batch = takeLedger(now);
+    Map<String, Admitted> batch = takeLedger(now, admitted -> {
+      Place keptIn = places.get(admitted.place);
+      return keptIn == null || !keptIn.state.alone();
+    });
+    if (batch.isEmpty()) {
+      return;
+    }
     writingBackSingles = true;
     vertx.runOnContext(v -> writeBack(batch, now).onComplete(done -> {
       synchronized (this) {
@@ -653,12 +746,22 @@ public final class FailoverCounterStore implements CounterStore {
     }));
   }
 
-  /** Empties the ledger (under the lock) into a batch to write back, less what has left its window by {@code now}. */
-  private Map<String, Admitted> takeLedger(long now) {
-    Map<String, Admitted> batch = new HashMap<>(ledger);
-    ledger.clear();
-    // what has left its window since no longer counts anywhere: nothing to add
-    batch.values().removeIf(admitted -> admitted.state.expiresAtMillis(admitted.spec) <= now);
+  /**
+   * Takes the ledger's entries that match {@code which} (under the lock) into a batch to write back, less what has
+   * left its window by {@code now}.
+   */
+  private Map<String, Admitted> takeLedger(long now, Predicate<Admitted> which) {
+    Map<String, Admitted> batch = new HashMap<>();
+    for (Iterator<Map.Entry<String, Admitted>> entries = ledger.entrySet().iterator(); entries.hasNext(); ) {
+      Map.Entry<String, Admitted> entry = entries.next();
+      if (which.test(entry.getValue())) {
+        entries.remove();
+        // what has left its window since no longer counts anywhere: nothing to add
+        if (entry.getValue().state.expiresAtMillis(entry.getValue().spec) > now) {
+          batch.put(entry.getKey(), entry.getValue());
+        }
+      }
+    }
     return batch;
   }
 
@@ -673,7 +776,7 @@ public final class FailoverCounterStore implements CounterStore {
    * thread: its state is guarded by itself.
    */
   private final class WriteBack {
-    private final java.util.Iterator<Map.Entry<String, Admitted>> next;
+    private final Iterator<Map.Entry<String, Admitted>> next;
     private final long now;
     private final Promise<Boolean> done = Promise.promise();
     private int open;
@@ -728,14 +831,61 @@ public final class FailoverCounterStore implements CounterStore {
     }
   }
 
-  /** Applies an event under the lock; returns the transition, if any. */
-  private StoreMode.Transition apply(StoreMode.Event event, Seat seen) {
-    StoreMode.Transition transition = mode.on(event, clock.millis(), seen);
-    state = mode.state();
-    return transition;
+  /**
+   * Applies an event to one place under the lock: a place that shares again is dropped; the gateway's state is its
+   * furthest place's. Returns the place's transition and the gateway's, each null when it stays.
+   */
+  private Applied apply(Place place, StoreMode.Event event, Seat seen) {
+    long now = clock.millis();
+    Transition own = place.mode.on(event, now, seen);
+    place.state = place.mode.state();
+    if (place.state == StoreMode.State.SHARED) {
+      places.remove(place.id, place);
+    }
+    StoreMode.State before = state;
+    StoreMode.State furthest = StoreMode.State.SHARED;
+    int alone = 0;
+    for (Place each : places.values()) {
+      furthest = further(furthest, each.state);
+      alone += each.state.alone() ? 1 : 0;
+    }
+    troubled = places.size();
+    alonePlaces = alone;
+    state = furthest;
+    Transition gateway = null;
+    if (furthest != before) {
+      gateway = new Transition(before, furthest, event, now, place.mode.seat());
+      if (before.alone() || furthest.alone()) {
+        switches++;
+      }
+    }
+    if (own != null && LOG.isDebugEnabled()) {
+      LOG.debug("limiter store, place {}: {} -> {} ({})", place.id, own.from(), own.to(), event);
+    }
+    return new Applied(own, gateway, alone);
   }
 
-  private void log(StoreMode.Transition transition, String why) {
+  /** The state further from sharing: DEGRADED, then RECOVERING, then SUSPECT, then SHARED. */
+  private static StoreMode.State further(StoreMode.State a, StoreMode.State b) {
+    return rank(b) > rank(a) ? b : a;
+  }
+
+  private static int rank(StoreMode.State state) {
+    return switch (state) {
+      case SHARED -> 0;
+      case SUSPECT -> 1;
+      case RECOVERING -> 2;
+      case DEGRADED -> 3;
+    };
+  }
+
+  /** What one event did: to its place, to the gateway as a whole, and how many places now decide alone. */
+  private record Applied(Transition place, Transition gateway, int placesAlone) {
+  }
+
+  /** Logs a change of the gateway's state (its furthest place's); the places' own changes are logged at debug. */
+  private void log(Applied applied, String why) {
+    Transition transition = applied.gateway();
     // a suspicion, raised or dropped, is not news: the failures are logged as such
     if (transition == null || transition.to() == StoreMode.State.SUSPECT || transition.from() == StoreMode.State.SUSPECT
         && transition.to() == StoreMode.State.SHARED) {
@@ -752,7 +902,9 @@ public final class FailoverCounterStore implements CounterStore {
       };
     };
     // leaving shared counting is the news; the way back is routine
-    String line = "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing
+    // keys elsewhere keep sharing; more places may follow, /stats counts them (placesAlone)
+    String scope = transition.to().alone() ? ", for the keys of " + applied.placesAlone() + " failing place(s)" : "";
+    String line = "limiter store " + transition.from() + " -> " + transition.to() + " (" + why + "): " + doing + scope
         + " (limiter.onStoreFailure=" + onFailure.name().toLowerCase(java.util.Locale.ROOT) + ")";
     if (transition.to() == StoreMode.State.DEGRADED) {
       LOG.warn(line);
@@ -761,8 +913,8 @@ public final class FailoverCounterStore implements CounterStore {
     }
   }
 
-  /** What one key admitted alone, in its policy's window and the store's buckets. */
-  private record Admitted(WindowSpec spec, WindowState state) {
+  /** What one key admitted alone, in its policy's window and the store's buckets, and the place it was decided in. */
+  private record Admitted(WindowSpec spec, WindowState state, int place) {
   }
 
   /** The decision needed the shared counters, and {@code limiter.onStoreFailure} is {@code closed}. */

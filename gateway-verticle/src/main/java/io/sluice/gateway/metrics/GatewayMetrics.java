@@ -119,6 +119,9 @@ public final class GatewayMetrics implements GatewayStats.Timings {
           .tag("mode", mode.name().toLowerCase(Locale.ROOT))
           .register(registry);
     }
+    Gauge.builder(PREFIX + "store.places.alone", store, CounterStore::placesAlone)
+        .description("Places of the shared counters (Hazelcast partitions) whose keys are decided alone now")
+        .register(registry);
     Gauge.builder(PREFIX + "cluster.members", store, CounterStore::clusterMembers)
         .description("Members of the cluster the counters live in, as this gateway sees it (0: not clustered)")
         .register(registry);

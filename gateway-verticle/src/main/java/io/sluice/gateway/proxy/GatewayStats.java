@@ -193,6 +193,7 @@ public final class GatewayStats {
         .put("storeRoundTrips", store.remoteCalls())
         .put("limiterMode", store.mode().name())
         .put("limiterModeSwitches", store.modeSwitches())
+        .put("limiterPlacesAlone", store.placesAlone())
         .put("storeFailures", store.storeFailures())
         .put("storeEvictedKeys", store.evictedKeys())
         .put("shadowRejected", shadowRejected.sum())

@@ -71,6 +71,21 @@ class HazelcastCounterStoreTest extends CounterStoreContract {
   }
 
   @Test
+  @DisplayName("a key's place is its partition, the same seen from every member, and keys spread over many: a "
+      + "stalled member takes only the keys of its partitions out of shared counting")
+  void placesArePartitions() {
+    java.util.Set<Integer> places = new java.util.HashSet<>();
+    for (int i = 0; i < 1_000; i++) {
+      String key = "place|" + i;
+      int place = store.placeOf(key);
+      assertEquals(first.getPartitionService().getPartition(key).getPartitionId(), place, key);
+      assertEquals(place, peer.placeOf(key), key);
+      places.add(place);
+    }
+    assertTrue(places.size() > 200, places.size() + " places for 1,000 keys (of 271 partitions)");
+  }
+
+  @Test
   @DisplayName("entries carry a TTL, hold no raw token, and the map keeps a backup")
   void entriesExpireAndAreBackedUp() {
     String key = "ttl|" + UUID.randomUUID();

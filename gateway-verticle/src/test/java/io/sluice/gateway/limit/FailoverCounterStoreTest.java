@@ -109,6 +109,80 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   }
 
   @Nested
+  @DisplayName("a store whose keys live in several places (Hazelcast's partitions), one of them failing")
+  class OnePlaceFails {
+
+    private final FaultyStore under = new FaultyStore(clock);
+    private final FailoverCounterStore failover = failover(under, OnStoreFailure.LOCAL, FIRST_OF_TWO);
+
+    /** Brings place 0 to deciding alone (a member that owns or backs up its keys stalls); place 1 still answers. */
+    private void placeZeroAlone() {
+      under.faultyPlace = 0;
+      failUntilAlone(failover, under);
+      assertEquals(1, failover.placesAlone());
+    }
+
+    @Test
+    @DisplayName("only the failing place's keys are decided alone: a key elsewhere still asks the store and gets the "
+        + "whole limit the shared counters hold, not this gateway's part")
+    void othersKeepSharing() {
+      placeZeroAlone();
+      int calls = under.calls;
+      assertEquals(10, granted(failover, ELSEWHERE + "k", TEN_PER_SECOND, T0 + 600, 20));
+      assertEquals(calls + 20, under.calls, "every decision elsewhere asked the store");
+      assertFalse(reserve(under, ELSEWHERE + "k", T0 + 600).granted(), "the shared counters hold those 10");
+
+      calls = under.calls;
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0 + 600, 20), "the failing place: its part, alone");
+      assertEquals(calls, under.calls, "without asking");
+      assertEquals(StoreMode.State.DEGRADED, failover.mode(), "the gateway reports its furthest place");
+      assertEquals(0, failover.expectedLatencyMillis("k", TEN_PER_SECOND, T0), "alone: nothing to wait for");
+    }
+
+    @Test
+    @DisplayName("answers from a healthy place do not outvote a failing one: one place fails every call, the other "
+        + "answers many more, and the failing place still goes alone")
+    void answersElsewhereDoNotCount() {
+      under.faultyPlace = 0;
+      under.fault = Fault.FAIL;
+      reserve(failover, "k", T0);
+      for (int i = 0; i < 50; i++) {
+        reserve(failover, ELSEWHERE + i, T0);
+      }
+      clock.advance(FailoverCounterStore.CONFIRM_MILLIS);
+      reserve(failover, "k", clock.millis());
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+    }
+
+    @Test
+    @DisplayName("the failing place comes back alone: its keys' admissions are written back, then they share again; "
+        + "the other place never switched")
+    void comesBackAlone() {
+      placeZeroAlone();
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0 + 600, 20));
+      under.fault = Fault.NONE;
+      probe(failover);
+
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+      assertEquals(0, failover.placesAlone());
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0 + 800, 20),
+          "the shared counters knew the 5 admitted alone: 10 in the window, not 15");
+    }
+
+    @Test
+    @DisplayName("a key admitted alone stays with its failing place until that is written back, even when it has "
+        + "moved to a healthy place meanwhile (a promoted backup): the new place does not know those admissions")
+    void aMovedKeyStaysAloneUntilCarried() {
+      placeZeroAlone();
+      assertEquals(5, granted(failover, "k", TEN_PER_SECOND, T0 + 600, 20));
+      under.moved.put("k", 1);
+      int calls = under.calls;
+      assertEquals(0, granted(failover, "k", TEN_PER_SECOND, T0 + 600, 5), "still its part, used up");
+      assertEquals(calls, under.calls, "decided alone, without asking the new place");
+    }
+  }
+
+  @Nested
   @DisplayName("limiter.onStoreFailure = local")
   class Local {
 
@@ -596,6 +670,9 @@ class FailoverCounterStoreTest extends CounterStoreContract {
 
   enum Fault { NONE, FAIL, HANG, REFUSE }
 
+  /** Keys starting with this live in place 1 of a {@link FaultyStore}, the others in place 0. */
+  static final String ELSEWHERE = "elsewhere-";
+
   /** What a store that will not serve for now fails with (a minority member's split-brain protection). */
   static final class Refusal extends IllegalStateException {
     Refusal() {
@@ -610,6 +687,13 @@ class FailoverCounterStoreTest extends CounterStoreContract {
   static final class FaultyStore implements CounterStore {
     final InMemoryCounterStore inner;
     volatile Fault fault = Fault.NONE;
+    /**
+     * Where keys live ({@link CounterStore#placeOf}): those starting with {@link #ELSEWHERE} in place 1, the rest in
+     * place 0, unless {@link #moved} says otherwise (a migrated key).
+     */
+    final java.util.Map<String, Integer> moved = new java.util.concurrent.ConcurrentHashMap<>();
+    /** The only place {@link #fault} hits (a member holding some partitions); -1: every place (the whole store). */
+    volatile int faultyPlace = -1;
     /** What it says its answers take (a remote store's estimate). */
     volatile long lead;
     volatile long slow;
@@ -625,9 +709,14 @@ class FailoverCounterStoreTest extends CounterStoreContract {
       this.inner = new InMemoryCounterStore(clock, 10_000);
     }
 
-    private synchronized <T> Future<T> call(java.util.function.Supplier<Future<T>> real) {
+    @Override
+    public int placeOf(String key) {
+      return moved.getOrDefault(key, key.startsWith(ELSEWHERE) ? 1 : 0);
+    }
+
+    private synchronized <T> Future<T> call(String key, java.util.function.Supplier<Future<T>> real) {
       calls++;
-      switch (fault) {
+      switch (faultyPlace < 0 || placeOf(key) == faultyPlace ? fault : Fault.NONE) {
         case FAIL:
           return Future.failedFuture(new IllegalStateException("store failed (test)"));
         case REFUSE:
@@ -676,27 +765,27 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     @Override
     public Future<Reservation> reserve(String key, WindowSpec spec, long nowMillis, long notBeforeMillis,
                                        long latestMillis) {
-      return call(() -> inner.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis));
+      return call(key, () -> inner.reserve(key, spec, nowMillis, notBeforeMillis, latestMillis));
     }
 
     @Override
     public Future<Void> release(String key, WindowSpec spec, long nowMillis, long bucket) {
-      return call(() -> inner.release(key, spec, nowMillis, bucket));
+      return call(key, () -> inner.release(key, spec, nowMillis, bucket));
     }
 
     @Override
     public Future<Void> addAdmissions(String key, WindowSpec spec, long nowMillis, WindowState admitted) {
-      return call(() -> inner.addAdmissions(key, spec, nowMillis, admitted));
+      return call(key, () -> inner.addAdmissions(key, spec, nowMillis, admitted));
     }
 
     @Override
     public Future<Reservation> peek(String key, WindowSpec spec, long nowMillis) {
-      return call(() -> inner.peek(key, spec, nowMillis));
+      return call(key, () -> inner.peek(key, spec, nowMillis));
     }
 
     @Override
     public Future<Void> reset(String key, WindowSpec spec, long nowMillis) {
-      return call(() -> inner.reset(key, spec, nowMillis));
+      return call(key, () -> inner.reset(key, spec, nowMillis));
     }
   }
 }

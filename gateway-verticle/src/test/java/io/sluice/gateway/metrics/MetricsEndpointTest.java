@@ -134,6 +134,7 @@ class MetricsEndpointTest {
     assertEquals(0, value(text, "sluice_store_mode", "mode=\"degraded\""), text);
     assertEquals(0, value(text, "sluice_store_round_trips_total"), "in-memory counters: " + text);
     assertEquals(0, value(text, "sluice_cluster_members"), "not clustered: " + text);
+    assertEquals(0, value(text, "sluice_store_places_alone"), "every key shared: " + text);
     assertEquals(1, value(text, "sluice_config_version"), text);
     assertTrue(value(text, "sluice_open_connections") >= 1, text);
     for (String name : List.of("sluice_store_failures_total", "sluice_store_lease_requests_total",
