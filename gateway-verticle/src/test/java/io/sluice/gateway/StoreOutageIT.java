@@ -386,7 +386,7 @@ class StoreOutageIT {
     return "http://127.0.0.1:" + ports.get(gateway)[1] + path;
   }
 
-  private static void signal(JavaProcess process, String signal) {
+  static void signal(JavaProcess process, String signal) {
     if (!process.isAlive()) {
       return;
     }
@@ -419,12 +419,12 @@ class StoreOutageIT {
   }
 
   @FunctionalInterface
-  private interface Check {
+  interface Check {
     boolean holds() throws Exception;
   }
 
   /** Polls {@code check} every 250 ms for at most {@link #START_LIMIT}; fails early if a watched process exits. */
-  private static void awaitTrue(String what, Check check, JavaProcess... watched) throws Exception {
+  static void awaitTrue(String what, Check check, JavaProcess... watched) throws Exception {
     long deadline = System.nanoTime() + START_LIMIT.toNanos();
     while (!check.holds()) {
       for (JavaProcess process : watched) {
@@ -443,7 +443,7 @@ class StoreOutageIT {
     }
   }
 
-  private static void sleepUntil(long startNanos, long atMillis) throws InterruptedException {
+  static void sleepUntil(long startNanos, long atMillis) throws InterruptedException {
     long wait = startNanos + TimeUnit.MILLISECONDS.toNanos(atMillis) - System.nanoTime();
     if (wait > 0) {
       TimeUnit.NANOSECONDS.sleep(wait);
@@ -451,7 +451,7 @@ class StoreOutageIT {
   }
 
   /** Ports the OS reports free, all distinct (held open together while asking). */
-  private static int[] freePorts(int count) throws IOException {
+  static int[] freePorts(int count) throws IOException {
     List<ServerSocket> sockets = new ArrayList<>();
     try {
       int[] ports = new int[count];

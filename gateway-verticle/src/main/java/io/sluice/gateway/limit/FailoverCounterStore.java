@@ -664,7 +664,7 @@ public final class FailoverCounterStore implements CounterStore {
 
   /**
    * Sends the probes that are due: for each place deciding alone, a call to where the key that failed there lives,
-   * which changes nothing. Writes back what single requests admitted alone when their calls failed, for keys whose
+   * which changes nothing. Drops the suspicions that have had no failure for {@link #CONFIRM_MILLIS}. Writes back what single requests admitted alone when their calls failed, for keys whose
    * place shares.
    */
   void probeIfDue() {
@@ -672,11 +672,16 @@ public final class FailoverCounterStore implements CounterStore {
     synchronized (this) {
       writeBackSingles();
       long now = clock.millis();
+      List<Place> suspected = new ArrayList<>();
       for (Place place : places.values()) {
         if (place.state.alone() && place.mode.takeProbe(now)) {
           due.add(place);
+        } else if (place.state == StoreMode.State.SUSPECT) {
+          suspected.add(place);
         }
       }
+      // a suspicion no call has failed for confirm ms is over, even where no call came to say so
+      suspected.forEach(place -> apply(place, StoreMode.Event.QUIET, seat));
     }
     for (Place place : due) {
       timed(shared.addAdmissions(place.probeKey, place.probeSpec, clock.millis(), new WindowState()), place.probeKey,

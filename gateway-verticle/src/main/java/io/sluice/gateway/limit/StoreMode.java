@@ -18,7 +18,7 @@ import java.util.Optional;
  *   SHARED      FAILED           SUSPECT     a decision's store call timed out or failed: that request is decided
  *                                            alone; count the calls that fail and those answered from now on
  *   SHARED      REFUSED          DEGRADED    the store said it will not serve (no quorum): as below, at once
- *   SHARED      ANSWERED, PROBE_ANSWERED, CARRIED: SHARED (nothing to do)
+ *   SHARED      ANSWERED, PROBE_ANSWERED, CARRIED, QUIET: SHARED (nothing to do)
  *   SUSPECT     FAILED           DEGRADED    if confirm ms have passed since the first failure and at least half of
  *                                            the calls since failed: remember this gateway's seat among those seen
  *                                            in the cluster now (i of N); probe the store soon, then every interval
@@ -27,13 +27,14 @@ import java.util.Optional;
  *   SUSPECT     REFUSED          DEGRADED    as from SHARED
  *   SUSPECT     ANSWERED         SHARED      if confirm ms have passed since the last failure: it was a hiccup
  *   SUSPECT     ANSWERED         SUSPECT     otherwise (counted)
+ *   SUSPECT     QUIET            SHARED      if confirm ms have passed since the last failure (no call came to say so)
  *   SUSPECT     PROBE_ANSWERED, CARRIED: SUSPECT (late answers: nothing to do)
  *   DEGRADED    FAILED, REFUSED  DEGRADED    a probe (or a late call) failed: next probe one interval later
  *   DEGRADED    PROBE_ANSWERED   RECOVERING  the store answered a probe: write what was admitted meanwhile into it
- *   DEGRADED    ANSWERED, CARRIED: DEGRADED (late answers: nothing to do)
+ *   DEGRADED    ANSWERED, CARRIED, QUIET: DEGRADED (late answers: nothing to do)
  *   RECOVERING  FAILED, REFUSED  DEGRADED    writing it back failed: keep deciding alone, probe again later
  *   RECOVERING  CARRIED          SHARED      everything admitted alone is in the shared counters: share again
- *   RECOVERING  ANSWERED, PROBE_ANSWERED: RECOVERING (late answers: nothing to do)
+ *   RECOVERING  ANSWERED, PROBE_ANSWERED, QUIET: RECOVERING (late answers: nothing to do)
  * </pre>
  *
  * While DEGRADED or RECOVERING ({@link #alone()}), every decision follows {@code limiter.onStoreFailure}
@@ -60,7 +61,12 @@ public final class StoreMode {
     /** A probe of the store was answered in time. */
     PROBE_ANSWERED,
     /** What was admitted without the store has been written into it. */
-    CARRIED
+    CARRIED,
+    /**
+     * A timer's look at a suspicion: no call may have come since the last failure (a quiet key, a quiet place), and
+     * a suspicion without failures for confirm ms is over whether or not a call says so.
+     */
+    QUIET
   }
 
   /** One change of state, for the log and the counters. */
@@ -136,6 +142,8 @@ public final class StoreMode {
           if (nowMillis - lastFailureMillis >= confirmMillis) {
             enter(State.SHARED, nowMillis);
           }
+        } else if (event == Event.QUIET && nowMillis - lastFailureMillis >= confirmMillis) {
+          enter(State.SHARED, nowMillis);
         }
       }
       case DEGRADED -> {

@@ -170,6 +170,22 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("a place suspected once and quiet since (no call came) shares again after CONFIRM_MILLIS: decisions "
+        + "elsewhere go back to the fast path")
+    void quietSuspicionIsDropped() {
+      under.fault = Fault.FAIL;
+      reserve(failover, "k", T0);
+      under.fault = Fault.NONE;
+      assertEquals(StoreMode.State.SUSPECT, failover.mode());
+      probe(failover);
+      assertEquals(StoreMode.State.SUSPECT, failover.mode(), "not yet");
+      clock.advance(FailoverCounterStore.CONFIRM_MILLIS);
+      failover.probeIfDue();
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+      assertEquals(0, failover.modeSwitches());
+    }
+
+    @Test
     @DisplayName("a key admitted alone stays with its failing place until that is written back, even when it has "
         + "moved to a healthy place meanwhile (a promoted backup): the new place does not know those admissions")
     void aMovedKeyStaysAloneUntilCarried() {

@@ -30,21 +30,25 @@ class StoreModeTest {
       SHARED     | ANSWERED       | SHARED
       SHARED     | PROBE_ANSWERED | SHARED
       SHARED     | CARRIED        | SHARED
+      SHARED     | QUIET          | SHARED
       SUSPECT    | FAILED         | DEGRADED
       SUSPECT    | REFUSED        | DEGRADED
       SUSPECT    | ANSWERED       | SHARED
       SUSPECT    | PROBE_ANSWERED | SUSPECT
       SUSPECT    | CARRIED        | SUSPECT
+      SUSPECT    | QUIET          | SHARED
       DEGRADED   | FAILED         | DEGRADED
       DEGRADED   | REFUSED        | DEGRADED
       DEGRADED   | ANSWERED       | DEGRADED
       DEGRADED   | PROBE_ANSWERED | RECOVERING
       DEGRADED   | CARRIED        | DEGRADED
+      DEGRADED   | QUIET          | DEGRADED
       RECOVERING | FAILED         | DEGRADED
       RECOVERING | REFUSED        | DEGRADED
       RECOVERING | ANSWERED       | RECOVERING
       RECOVERING | PROBE_ANSWERED | RECOVERING
       RECOVERING | CARRIED        | SHARED
+      RECOVERING | QUIET          | RECOVERING
       """)
   void transitions(State from, Event event, State to) {
     StoreMode mode = in(from);
@@ -103,6 +107,16 @@ class StoreModeTest {
     assertTrue(mode.takeProbe(T0 + 6 * PROBE));
     assertEquals(State.RECOVERING, mode.on(Event.PROBE_ANSWERED, T0 + 6 * PROBE + 3, new Seat(1, 2)).to());
     assertFalse(mode.takeProbe(T0 + 100 * PROBE), "no probe while writing back");
+  }
+
+  @Test
+  @DisplayName("a suspicion with no call since its failure ends once confirm ms have passed without one, not before")
+  void quietSuspicionEnds() {
+    StoreMode mode = in(State.SUSPECT);
+    assertNull(mode.on(Event.QUIET, T0 + CONFIRM - 1, new Seat(1, 2)));
+    assertEquals(State.SUSPECT, mode.state());
+    assertEquals(State.SHARED, mode.on(Event.QUIET, T0 + CONFIRM, new Seat(1, 2)).to());
+    assertEquals(0, mode.switches(), "no switch: it never stopped sharing");
   }
 
   @Test
