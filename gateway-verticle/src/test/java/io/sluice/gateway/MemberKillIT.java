@@ -64,10 +64,12 @@ class MemberKillIT {
   /** Each token's requests per second: twice its limit. */
   private static final int TOKEN_RATE = 2;
   private static final long KILL_AT_MILLIS = 3_000;
+  private static final long WARM_UP_MILLIS = 8_000;
   private static final long RUN_MILLIS = 9_000;
   /** From this long after the kill the survivors are expected to forward the whole limit again. */
   private static final long SETTLED_AFTER_KILL_MILLIS = 2_000;
   private static final String RECEIVED_AT = "X-Upstream-Received-At";
+  private static final String OVERLOADED = "urn:sluice:problem:overloaded";
   /** As in {@link StoreOutageIT}: windows counted this much short of 1 s, for the transit spread of a busy box. */
   private static final long TRANSIT_SLACK_MILLIS = 50;
 
@@ -110,6 +112,33 @@ class MemberKillIT {
     config.setClusterName(CLUSTER);
     config.getNetworkConfig().setAddresses(addresses);
     client = HazelcastClient.newHazelcastClient(config);
+    warmUp();
+  }
+
+  /**
+   * The same load for {@link #WARM_UP_MILLIS} before anything is measured: this test is about a kill, not a cold start
+   * (three JVMs fresh from their 100 warm-up requests shed 503 {@code overloaded} at first: bench/soak.sh counts those).
+   */
+  private void warmUp() throws Exception {
+    long start = System.nanoTime();
+    List<CompletableFuture<Result>> pending = new ArrayList<>();
+    AtomicInteger next = new AtomicInteger();
+    int tokenRate = TOKENS * TOKEN_RATE;
+    long globalSent = 0;
+    long tokenSent = 0;
+    for (long at = 0; at < WARM_UP_MILLIS; at += 5) {
+      sleepUntil(start, at);
+      for (; globalSent * 1_000 / GLOBAL_RATE <= at; globalSent++) {
+        pending.add(send(pick(next, -1), "global", "X-Global", "all", start, System.currentTimeMillis(), at));
+      }
+      for (; tokenSent * 1_000 / tokenRate <= at; tokenSent++) {
+        String token = "token-" + (tokenSent % TOKENS);
+        pending.add(send(pick(next, -1), token, "X-Api-Key", token, start, System.currentTimeMillis(), at));
+      }
+    }
+    CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+    System.out.println("member kill, warm-up: statuses " + pending.stream().map(CompletableFuture::join)
+        .collect(Collectors.groupingBy(Result::status, TreeMap::new, Collectors.counting())));
   }
 
   @AfterAll
@@ -129,8 +158,9 @@ class MemberKillIT {
 
   @Test
   @Order(1)
-  @DisplayName("the owner of the global key's partition killed: no request on the survivors fails, at most the limit "
-      + "in any window at the API, and the survivors forward the whole limit again within 2 s")
+  @DisplayName("the owner of the global key's partition killed: every request on the survivors answered clearly, at most "
+      + "the bound docs/exactness.md states in any window at the API, and the survivors forward the limit again within "
+      + "2 s")
   @Timeout(value = 150, unit = TimeUnit.SECONDS)
   void ownerKilled() throws Exception {
     Run run = run(ownerOfGlobalKey(), "owner");
@@ -146,21 +176,30 @@ class MemberKillIT {
     assertHolds(run);
   }
 
+  /**
+   * What a kill may cost, as docs/exactness.md states it: no request on a survivor unanswered; an answer other than
+   * 200 and 429 only as 503 {@code overloaded} (a request late for its slots round after round), for at most 1% of
+   * them; in any window at most the limit plus the parts the gateways admit alone for calls that failed (those parts
+   * add up to the limit); the survivors forwarding at least 80% of the limit once 2 s have passed.
+   */
   private void assertHolds(Run run) {
-    List<Result> failed = run.results.stream()
-        .filter(r -> r.gateway != run.victim || r.sentAt < KILL_AT_MILLIS - 1_000)
-        .filter(r -> r.status != 200 && r.status != 429).toList();
-    assertEquals(List.of(), failed, run.report("every request on a survivor (and on the victim until a second before "
-        + "the kill) answered 200 or 429"));
-    assertTrue(run.mostInAWindow("global") <= LIMIT, run.report("at most " + LIMIT + " global in any window"));
+    List<Result> onSurvivors = run.results.stream()
+        .filter(r -> r.gateway != run.victim || r.sentAt < KILL_AT_MILLIS - 1_000).toList();
+    assertEquals(List.of(), onSurvivors.stream().filter(r -> r.status < 0).toList(),
+        run.report("every request on a survivor (and on the victim until a second before the kill) answered"));
+    assertEquals(List.of(), onSurvivors.stream().filter(r -> r.status != 200 && r.status != 429
+        && !(r.status == 503 && r.why.equals(OVERLOADED))).toList(), run.report("200, 429, or 503 overloaded"));
+    long shed = onSurvivors.stream().filter(r -> r.status == 503).count();
+    assertTrue(shed * 100 <= onSurvivors.size(), run.report(shed + " shed of " + onSurvivors.size()));
+    assertTrue(run.mostInAWindow("global") <= 2 * LIMIT, run.report("at most twice the limit in any window"));
+    int worstToken = run.tokens().stream().mapToInt(run::mostInAWindow).max().orElse(0);
+    assertTrue(worstToken <= 2 * TOKEN_LIMIT, run.report("at most twice a token's limit in any window"));
     long settled = KILL_AT_MILLIS + SETTLED_AFTER_KILL_MILLIS;
     long forwardedAfter = run.results.stream().filter(r -> r.key.equals("global") && r.status == 200
         && r.sentAt >= settled).count();
     long seconds = (RUN_MILLIS - settled) / 1_000;
-    assertTrue(forwardedAfter >= (LIMIT - 1) * seconds,
-        run.report(forwardedAfter + " global forwarded in the last " + seconds + " s: the whole limit again"));
-    int worstToken = run.tokens().stream().mapToInt(run::mostInAWindow).max().orElse(0);
-    assertTrue(worstToken <= TOKEN_LIMIT, run.report("at most " + TOKEN_LIMIT + " per token in any window"));
+    assertTrue(forwardedAfter * 10 >= 8L * LIMIT * seconds,
+        run.report(forwardedAfter + " global forwarded in the last " + seconds + " s: 80% of the limit or more"));
   }
 
   /** Sends the load round robin over the live gateways, kills {@code victim} on the way, then starts it again. */
@@ -215,7 +254,17 @@ class MemberKillIT {
     CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
     sampler.interrupt();
     sampler.join(5_000);
-    Run run = new Run(which, victim, killedAt, pending.stream().map(CompletableFuture::join).toList(), placesAlone);
+    Map<Integer, String> limiters = new TreeMap<>();
+    for (int i = 0; i < GATEWAYS; i++) {
+      if (i != victim) {
+        JsonObject stats = stats(i);
+        limiters.put(i, "overloaded " + stats.getLong("overloaded") + ", decidedAgainWhenLate "
+            + stats.getLong("decidedAgainWhenLate") + " " + stats.getValue("decidedAgainLateBy") + ", storeFailures "
+            + stats.getLong("storeFailures") + ", limiterModeSwitches " + stats.getLong("limiterModeSwitches"));
+      }
+    }
+    Run run = new Run(which, victim, killedAt, pending.stream().map(CompletableFuture::join).toList(), placesAlone,
+        limiters);
     System.out.println(run.figures());
     gateways[victim] = startGateway(victim);
     awaitCluster();
@@ -270,18 +319,32 @@ class MemberKillIT {
         .header(header, value).timeout(Duration.ofSeconds(5)).GET().build();
     return http.sendAsync(request, HttpResponse.BodyHandlers.ofString())
         .handle((response, failure) -> failure != null
-            ? new Result(key, gateway, at, -1, -1)
+            ? new Result(key, gateway, at, -1, -1, String.valueOf(failure.getCause() != null ? failure.getCause()
+                : failure))
             : new Result(key, gateway, at, response.headers().firstValue(RECEIVED_AT)
                 .map(micros -> Long.parseLong(micros) / 1_000 - startEpochMillis).orElse(-1L),
-                response.statusCode()));
+                response.statusCode(), response.statusCode() >= 500 ? problemType(response.body()) : ""));
   }
 
-  /** One request: its key, the gateway it went to, when it was sent and arrived at the API (-1: not), its status. */
-  private record Result(String key, int gateway, long sentAt, long arrivedAt, int status) {
+  /** The {@code type} of a problem document, or the body's start. */
+  private static String problemType(String body) {
+    try {
+      return new JsonObject(body).getString("type", "");
+    } catch (RuntimeException notJson) {
+      return body.substring(0, Math.min(80, body.length()));
+    }
+  }
+
+  /**
+   * One request: its key, the gateway it went to, when it was sent and arrived at the API (-1: not), its status (-1:
+   * no answer), and for an error its problem type or the client's failure.
+   */
+  private record Result(String key, int gateway, long sentAt, long arrivedAt, int status, String why) {
   }
 
   /** One run's requests and what the survivors reported. */
-  private record Run(String which, int victim, long killedAt, List<Result> results, Map<Integer, Integer> placesAlone) {
+  private record Run(String which, int victim, long killedAt, List<Result> results, Map<Integer, Integer> placesAlone,
+                     Map<Integer, String> limiters) {
 
     List<String> tokens() {
       return results.stream().map(Result::key).filter(key -> key.startsWith("token-")).distinct().toList();
@@ -313,9 +376,31 @@ class MemberKillIT {
       }
       return String.format("member kill (%s): gateway %d killed at %d ms; global statuses by second sent %s; most "
               + "global in a window %d; token statuses %s; tokens by their most in a window %s; most places alone "
-              + "seen per gateway %s",
+              + "seen per gateway %s; errors by cause %s; survivors' limiters (since start) %s",
           which, victim, killedAt, global, mostInAWindow("global"), tokenStatuses, new TreeMap<>(overByTokens),
-          placesAlone);
+          placesAlone, results.stream().filter(r -> r.status != 200 && r.status != 429)
+              .collect(Collectors.groupingBy(Result::why, TreeMap::new, Collectors.counting())), limiters)
+          + "\n  errors (sent@gateway): " + results.stream().filter(r -> r.status != 200 && r.status != 429)
+              .map(r -> r.sentAt + "@" + r.gateway).collect(Collectors.joining(" "))
+          + tokensOver();
+    }
+
+    /** Each key over its limit in a window: its forwarded requests as sent/arrived@gateway (ms), around the kill. */
+    private String tokensOver() {
+      StringBuilder over = new StringBuilder();
+      if (mostInAWindow("global") > LIMIT) {
+        over.append("\n  global: ").append(results.stream()
+            .filter(r -> r.key.equals("global") && r.arrivedAt >= 0 && Math.abs(r.sentAt - KILL_AT_MILLIS) < 2_500)
+            .map(r -> r.sentAt + "/" + r.arrivedAt + "@" + r.gateway).collect(Collectors.joining(" ")));
+      }
+      for (String token : tokens()) {
+        if (mostInAWindow(token) > TOKEN_LIMIT) {
+          over.append("\n  ").append(token).append(": ").append(results.stream()
+              .filter(r -> r.key.equals(token) && r.arrivedAt >= 0)
+              .map(r -> r.sentAt + "/" + r.arrivedAt + "@" + r.gateway).collect(Collectors.joining(" ")));
+        }
+      }
+      return over.toString();
     }
 
     String report(String expectation) {

@@ -73,6 +73,19 @@ public final class RateLimiter {
   private final LongAdder redecisions = new LongAdder();
   /** Upper bounds (ms) of the classes {@link #lateBy} counts late requests in: one class more for later ones. */
   public static final long[] LATE_CLASS_BOUNDS_MILLIS = {10, 50, 250};
+  /**
+   * A request decided again plans for at least this many times how late it was: its round trip took about its plan
+   * plus that lateness, and a slow spell (a cold JIT, a member leaving, a starved box) makes the next one as slow. A
+   * plan of the store's usual answer time, however high a percentile, was late again, and again, until the request got
+   * 503 (MemberKillIT: 13-17 such 503s in nine seconds around a kill). Doubling converges in a round or two on a
+   * steady slowness, and the slot it takes lies no further ahead than the request would have waited anyway.
+   */
+  static final long LATE_PLAN_FACTOR = 2;
+  /**
+   * The furthest ahead a request decided again plans (ms): a request late by more than half a second is answered
+   * after at most another second, or refused when it is late again.
+   */
+  static final long MAX_LATE_PLAN_MILLIS = 1_000;
   /** Requests decided again, by how late they were for their slots (see {@link #LATE_CLASS_BOUNDS_MILLIS}). */
   private final LongAdder[] lateBy = java.util.stream.Stream.generate(LongAdder::new)
       .limit(LATE_CLASS_BOUNDS_MILLIS.length + 1).toArray(LongAdder[]::new);
@@ -145,7 +158,7 @@ public final class RateLimiter {
   }
 
   public Future<Decision> decide(RequestInfo request) {
-    return decide(request, false);
+    return decide(request, false, 0);
   }
 
   /**
@@ -159,8 +172,10 @@ public final class RateLimiter {
    *              store's last answer came later than that estimate (in the soak, 85% of requests decided again had: a
    *              busy box), and another such estimate would likely be late again, and again, until the request got
    *              503.
+   * @param lateMillis how late the request was for its slots, when decided again: over a remote store the plan is at
+   *                   least {@link #LATE_PLAN_FACTOR} times that (at most {@link #MAX_LATE_PLAN_MILLIS})
    */
-  private Future<Decision> decide(RequestInfo request, boolean again) {
+  private Future<Decision> decide(RequestInfo request, boolean again, long lateMillis) {
     long now = clock.millis();
     PolicySet set = current;
     RequestRoute route = set.routed ? RequestRoute.of(request) : null;
@@ -205,6 +220,11 @@ public final class RateLimiter {
         slow = Math.max(slow, store.slowAnswerMillis(charge.key, charge.policy.window(), now));
       }
     }
+    if (again && lead > 0) {
+      // however the store answers, the request itself was this late: a starved event loop or a slow connection (a
+      // local store answers at once, so a request decided again there leaves at once: nothing to be late for)
+      slow = Math.max(slow, Math.min(LATE_PLAN_FACTOR * lateMillis, MAX_LATE_PLAN_MILLIS));
+    }
     long target = now + Math.max(lead, slow);
     Decision known = again ? null : knownFull(charges, now, target);
     if (known != null) {
@@ -230,7 +250,7 @@ public final class RateLimiter {
       lateClass++;
     }
     lateBy[lateClass].increment();
-    return release(decision).transform(released -> decide(request, true));
+    return release(decision).transform(released -> decide(request, true, late));
   }
 
   /** The policy of this name, if there is one. */

@@ -211,6 +211,20 @@ class RateLimiterTest {
   }
 
   @Test
+  @DisplayName("over a remote store, a request decided again plans for twice how late it was, at most a second: a slow "
+      + "spell makes the next round trip as slow, and a plan of the store's usual answer was late again until 503")
+  void lateRequestsPlanForTheirLateness() {
+    RateLimiter limiter = new RateLimiter(List.of(global(5)), new RemoteLike(store, 4, 50, 12), clock);
+    Decision first = limiter.decide(request("a")).await();
+    clock.set(first.staleAtMillis() + 300);
+    assertEquals(clock.millis() + 600, limiter.confirm(first, request("a")).await().forwardAtMillis());
+    Decision second = limiter.decide(request("b")).await();
+    clock.set(second.staleAtMillis() + 5_000);
+    assertEquals(clock.millis() + RateLimiter.MAX_LATE_PLAN_MILLIS,
+        limiter.confirm(second, request("b")).await().forwardAtMillis(), "at most a second ahead");
+  }
+
+  @Test
   @DisplayName("over a store that answers at once (in memory, or leased permits), a request decided again leaves now")
   void lateRequestsOverALocalStoreLeaveNow() {
     RateLimiter limiter = new RateLimiter(List.of(global(5)), new RemoteLike(store, 0, 50), clock);
