@@ -47,7 +47,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * owner is read through a Hazelcast client, which is no gateway: the seats stay three). The client keeps sending to
  * the survivors. Figures go to stdout.
  */
-@DisplayName("three clustered gateways under load, one killed (kill -9): the survivors serve, the limits hold at the API")
+@DisplayName("three clustered gateways under load, one killed (kill -9): the survivors serve, the limits hold at the "
+    + "API")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class MemberKillIT {
@@ -117,7 +118,8 @@ class MemberKillIT {
 
   /**
    * The same load for {@link #WARM_UP_MILLIS} before anything is measured: this test is about a kill, not a cold start
-   * (three JVMs fresh from their 100 warm-up requests shed 503 {@code overloaded} at first: bench/soak.sh counts those).
+   * (three JVMs fresh from their 100 warm-up requests shed 503 {@code overloaded} at first: bench/soak.sh counts
+   * those).
    */
   private void warmUp() throws Exception {
     long start = System.nanoTime();
@@ -158,9 +160,9 @@ class MemberKillIT {
 
   @Test
   @Order(1)
-  @DisplayName("the owner of the global key's partition killed: every request on the survivors answered clearly, at most "
-      + "the bound docs/exactness.md states in any window at the API, and the survivors forward the limit again within "
-      + "2 s")
+  @DisplayName("the owner of the global key's partition killed: every request on the survivors answered clearly, "
+      + "at most the bound docs/exactness.md states in any window at the API, and the survivors forward the limit "
+      + "again within 2 s")
   @Timeout(value = 150, unit = TimeUnit.SECONDS)
   void ownerKilled() throws Exception {
     Run run = run(ownerOfGlobalKey(), "owner");
@@ -445,14 +447,6 @@ class MemberKillIT {
   }
 
   private int status(String url) {
-    try {
-      return http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(2)).GET().build(),
-          HttpResponse.BodyHandlers.discarding()).statusCode();
-    } catch (IOException e) {
-      return -1;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return -1;
-    }
+    return StoreOutageIT.status(http, url);
   }
 }

@@ -508,15 +508,7 @@ class SplitBrainIT {
   }
 
   private int status(String url) {
-    try {
-      return http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(2)).GET().build(),
-          HttpResponse.BodyHandlers.discarding()).statusCode();
-    } catch (IOException e) {
-      return -1;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return -1;
-    }
+    return StoreOutageIT.status(http, url);
   }
 
   private static void signal(JavaProcess process, String signal) {

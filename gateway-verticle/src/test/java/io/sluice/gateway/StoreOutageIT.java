@@ -401,6 +401,11 @@ class StoreOutageIT {
   }
 
   private int status(String url) {
+    return status(http, url);
+  }
+
+  /** The status {@code url} answers a GET with, or -1 when it does not answer within 2 s. */
+  static int status(HttpClient http, String url) {
     try {
       return http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(2)).GET().build(),
           HttpResponse.BodyHandlers.discarding()).statusCode();

@@ -119,11 +119,21 @@ public final class HazelcastCounterStore implements CounterStore {
         && hazelcast.getCluster().getMembers().contains(hazelcast.getCluster().getLocalMember());
   }
 
-  /** The key's partition: its owner and its backup answer for every counted decision on it. */
+  /**
+   * The key's partition: its owner and its backup answer for every counted decision on it. {@link #NO_PLACE} once
+   * this member has stopped (its calls all fail then, wherever their keys live).
+   */
   @Override
   public int placeOf(String key) {
-    return hazelcast.getPartitionService().getPartition(key).getPartitionId();
+    try {
+      return hazelcast.getPartitionService().getPartition(key).getPartitionId();
+    } catch (com.hazelcast.core.HazelcastInstanceNotActiveException stopped) {
+      return NO_PLACE;
+    }
   }
+
+  /** The place of every key once this member has stopped: no partition has that number. */
+  static final int NO_PLACE = -1;
 
   @Override
   public int clusterMembers() {

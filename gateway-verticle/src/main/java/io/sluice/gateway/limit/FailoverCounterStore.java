@@ -1,12 +1,12 @@
 package io.sluice.gateway.limit;
 
 import io.sluice.gateway.LogThrottle;
+import io.sluice.gateway.limit.StoreMode.Transition;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sluice.gateway.limit.StoreMode.Transition;
 
 import java.time.Clock;
 import java.util.ArrayList;
@@ -141,7 +141,8 @@ public final class FailoverCounterStore implements CounterStore {
 
   /**
    * One place of the shared counters ({@link CounterStore#placeOf}) in trouble, as this gateway sees it: its own
-   * {@link StoreMode}, and the key a probe goes to. Guarded by the store's lock; {@link #state} is also read without it.
+   * {@link StoreMode}, and the key a probe goes to. Guarded by the store's lock; {@link #state} is also read without
+   * it.
    */
   private final class Place {
     final int id;
@@ -664,8 +665,8 @@ public final class FailoverCounterStore implements CounterStore {
 
   /**
    * Sends the probes that are due: for each place deciding alone, a call to where the key that failed there lives,
-   * which changes nothing. Drops the suspicions that have had no failure for {@link #CONFIRM_MILLIS}. Writes back what single requests admitted alone when their calls failed, for keys whose
-   * place shares.
+   * which changes nothing. Drops the suspicions that have had no failure for {@link #CONFIRM_MILLIS}. Writes back
+   * what single requests admitted alone when their calls failed, for keys whose place shares.
    */
   void probeIfDue() {
     List<Place> due = new ArrayList<>();

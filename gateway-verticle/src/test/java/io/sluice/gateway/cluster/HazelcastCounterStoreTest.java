@@ -86,6 +86,16 @@ class HazelcastCounterStoreTest extends CounterStoreContract {
   }
 
   @Test
+  @DisplayName("a stopped member puts every key in one place of its own instead of failing: the calls fail, not the "
+      + "question where their keys live")
+  void stoppedMemberHasOnePlace() {
+    HazelcastInstance alone = TestMembers.start(1, "store-test-stopped").get(0);
+    HazelcastCounterStore stopped = new HazelcastCounterStore(vertx, alone, MAP);
+    alone.shutdown();
+    assertEquals(HazelcastCounterStore.NO_PLACE, stopped.placeOf("place|1"));
+  }
+
+  @Test
   @DisplayName("entries carry a TTL, hold no raw token, and the map keeps a backup")
   void entriesExpireAndAreBackedUp() {
     String key = "ttl|" + UUID.randomUUID();
