@@ -338,9 +338,13 @@ public final class ManagementServer {
           promise.complete(store.isReady() ? Status.OK(members) : Status.KO(members));
         })
         .register("store", promise -> {
+          // DOWN only while some keys are decided alone; a suspicion still decides on the shared counters
           StoreMode.State mode = store.mode();
           JsonObject data = new JsonObject().put("mode", mode.name());
-          promise.complete(mode == StoreMode.State.SHARED ? Status.OK(data) : Status.KO(data));
+          if (mode.alone()) {
+            data.put("placesAlone", store.placesAlone());
+          }
+          promise.complete(mode.alone() ? Status.KO(data) : Status.OK(data));
         })
         .register("upstreams", promise -> {
           JsonObject each = upstreams.details();

@@ -95,9 +95,19 @@ class HealthChecksTest {
     assertEquals("UP", check(health, "cluster-member").getString("status"));
     assertEquals(new JsonObject().put("members", 3), check(health, "cluster-member").getJsonObject("data"));
     assertEquals("DOWN", check(health, "store").getString("status"));
-    assertEquals(new JsonObject().put("mode", "DEGRADED"), check(health, "store").getJsonObject("data"));
+    assertEquals(new JsonObject().put("mode", "DEGRADED").put("placesAlone", 7),
+        check(health, "store").getJsonObject("data"));
     assertEquals("DOWN", check(health, "upstreams").getString("status"));
     assertEquals(new JsonObject().put("http://127.0.0.1:9", "DOWN"), check(health, "upstreams").getJsonObject("data"));
+  }
+
+  @Test
+  @DisplayName("ready: a store only suspected (a call failed, decisions still shared) shows its check UP, as documented")
+  void suspectedStoreIsUp() {
+    store.mode = StoreMode.State.SUSPECT;
+    JsonObject health = ready().bodyAsJsonObject();
+    assertEquals("UP", check(health, "store").getString("status"));
+    assertEquals("SUSPECT", check(health, "store").getJsonObject("data").getString("mode"));
   }
 
   @Test
@@ -143,6 +153,11 @@ class HealthChecksTest {
     @Override
     public StoreMode.State mode() {
       return mode;
+    }
+
+    @Override
+    public int placesAlone() {
+      return mode.alone() ? 7 : 0;
     }
 
     @Override
