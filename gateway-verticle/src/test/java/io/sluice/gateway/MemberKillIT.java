@@ -72,10 +72,10 @@ class MemberKillIT {
   private static final String RECEIVED_AT = "X-Upstream-Received-At";
   private static final String OVERLOADED = "urn:sluice:problem:overloaded";
   /**
-   * The most requests on the survivors that may be shed as 503 {@code overloaded}, in percent: 0-7 of about 720 were
-   * measured (7 in a CI run), a slow spell around the kill on two shared cores.
+   * The most requests on the survivors that may be shed as 503 {@code overloaded}, in percent: 0-16 of about 720 were
+   * measured (2.2%), a slow spell around the kill on two shared cores.
    */
-  private static final int MAX_SHED_PERCENT = 3;
+  private static final int MAX_SHED_PERCENT = 5;
   /** As in {@link StoreOutageIT}: windows counted this much short of 1 s, for the transit spread of a busy box. */
   private static final long TRANSIT_SLACK_MILLIS = 50;
 
