@@ -592,12 +592,20 @@ public final class FailoverCounterStore implements CounterStore {
    * whoever continues on the failure already decides alone.
    */
   private <T> Future<T> timed(Future<T> answer, String key, WindowSpec spec, Consumer<T> lateAnswer) {
+    return timed(answer, key, spec, lateAnswer, null);
+  }
+
+  /**
+   * {@link #timed(Future, String, WindowSpec, Consumer)} for a call made on behalf of {@code sentFor} (a probe, a
+   * write-back), whose failure counts there whatever place its key lives in now.
+   */
+  private <T> Future<T> timed(Future<T> answer, String key, WindowSpec spec, Consumer<T> lateAnswer, Place sentFor) {
     Promise<T> result = Promise.promise();
     AtomicBoolean settled = new AtomicBoolean();
     long timer = vertx.setTimer(timeoutMillis, id -> {
       if (settled.compareAndSet(false, true)) {
         TimeoutException why = noAnswer();
-        failed(key, spec, why);
+        failed(key, spec, why, sentFor);
         result.fail(why);
       }
     });
@@ -610,7 +618,7 @@ public final class FailoverCounterStore implements CounterStore {
       } else if (done.succeeded()) {
         result.complete(done.result());
       } else {
-        failed(key, spec, done.cause());
+        failed(key, spec, done.cause(), sentFor);
         result.fail(done.cause());
       }
     });
@@ -640,14 +648,27 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   private void failed(String key, WindowSpec spec, Throwable cause) {
+    failed(key, spec, cause, null);
+  }
+
+  /**
+   * A store call failed: counted against {@code sentFor} when a probe or write-back of that place failed (its key may
+   * live elsewhere by now: a place that counted such a failure against another one would wait for its probe's answer
+   * for good), else against the place the key lives in.
+   */
+  private void failed(String key, WindowSpec spec, Throwable cause, Place sentFor) {
     failures.increment();
     String why = cause instanceof TimeoutException ? cause.getMessage() : String.valueOf(cause);
     StoreMode.Event event = shared.refusesForNow(cause) ? StoreMode.Event.REFUSED : StoreMode.Event.FAILED;
     Applied applied;
     synchronized (this) {
-      Place place = places.computeIfAbsent(shared.placeOf(key), Place::new);
-      place.probeKey = key;
-      place.probeSpec = spec;
+      Place place = sentFor != null && places.get(sentFor.id) == sentFor ? sentFor
+          : places.computeIfAbsent(shared.placeOf(key), Place::new);
+      if (place != sentFor) {
+        // a probe keeps its key: the one that failed in that place
+        place.probeKey = key;
+        place.probeSpec = spec;
+      }
       // the seat seen last: the one the local shares were kept in
       applied = apply(place, event, seat);
     }
@@ -686,7 +707,7 @@ public final class FailoverCounterStore implements CounterStore {
     }
     for (Place place : due) {
       timed(shared.addAdmissions(place.probeKey, place.probeSpec, clock.millis(), new WindowState()), place.probeKey,
-          place.probeSpec, null).onSuccess(v -> {
+          place.probeSpec, null, place).onSuccess(v -> {
             Applied applied;
             synchronized (this) {
               applied = apply(place, StoreMode.Event.PROBE_ANSWERED, seat);
@@ -715,7 +736,7 @@ public final class FailoverCounterStore implements CounterStore {
         applied = apply(place, StoreMode.Event.CARRIED, seat);
       }
     }
-    Future<Boolean> written = writeBack(batch, now);
+    Future<Boolean> written = new WriteBack(batch, now, place).start();
     if (applied != null) {
       log(applied, batch.isEmpty() ? "what was admitted alone is in the shared counters"
           : "written back in " + MAX_CARRY_ROUNDS + " rounds, " + batch.size() + " keys still on their way");
@@ -772,7 +793,7 @@ public final class FailoverCounterStore implements CounterStore {
   }
 
   private Future<Boolean> writeBack(Map<String, Admitted> batch, long now) {
-    return new WriteBack(batch, now).start();
+    return new WriteBack(batch, now, null).start();
   }
 
   /**
@@ -788,7 +809,11 @@ public final class FailoverCounterStore implements CounterStore {
     private int open;
     private boolean failed;
 
-    WriteBack(Map<String, Admitted> batch, long now) {
+    /** The place being written back (its failures count there), or null for single requests' admissions. */
+    private final Place sentFor;
+
+    WriteBack(Map<String, Admitted> batch, long now, Place sentFor) {
+      this.sentFor = sentFor;
       this.next = batch.entrySet().iterator();
       this.now = now;
     }
@@ -814,7 +839,7 @@ public final class FailoverCounterStore implements CounterStore {
       }
       String key = entry.getKey();
       Admitted admitted = entry.getValue();
-      timed(shared.addAdmissions(key, admitted.spec, now, admitted.state), key, admitted.spec, null)
+      timed(shared.addAdmissions(key, admitted.spec, now, admitted.state), key, admitted.spec, null, sentFor)
           .onComplete(answer -> answered(key, admitted, answer.succeeded()));
     }
 

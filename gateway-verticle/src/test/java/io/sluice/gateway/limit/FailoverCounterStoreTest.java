@@ -186,6 +186,37 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("a probe that fails counts against the place that sent it, even when its key has moved to another "
+        + "place meanwhile (SplitBrainIT: a place probing a migrated key stayed DEGRADED for good after a merge)")
+    void probeFailureCountsForItsPlace() {
+      placeZeroAlone();
+      under.moved.put("outage", 1);
+      under.faultyPlace = 1;
+      probe(failover);
+      assertEquals(StoreMode.State.DEGRADED, failover.mode());
+      under.fault = Fault.NONE;
+      probe(failover);
+      assertEquals(StoreMode.State.SHARED, failover.mode(), "probing again after its failed probe, and answered");
+      assertEquals(0, failover.placesAlone());
+    }
+
+    @Test
+    @DisplayName("a write-back that fails counts against the place being written back, even when the key has moved: "
+        + "that place goes back to probing instead of staying RECOVERING")
+    void writeBackFailureCountsForItsPlace() {
+      placeZeroAlone();
+      assertTrue(reserve(failover, "k", T0 + 600).granted());
+      under.moved.put("k", 1);
+      under.faultyPlace = 1;
+      // the probe (on "outage", still in place 0) is answered; writing "k" back (now in place 1) fails
+      probe(failover);
+      assertEquals(StoreMode.State.DEGRADED, failover.mode(), "the failed write-back sends place 0 back to probing");
+      under.fault = Fault.NONE;
+      probe(failover);
+      assertEquals(StoreMode.State.SHARED, failover.mode());
+    }
+
+    @Test
     @DisplayName("a key admitted alone stays with its failing place until that is written back, even when it has "
         + "moved to a healthy place meanwhile (a promoted backup): the new place does not know those admissions")
     void aMovedKeyStaysAloneUntilCarried() {
