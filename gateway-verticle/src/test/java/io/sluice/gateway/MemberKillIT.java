@@ -127,26 +127,49 @@ class MemberKillIT {
    * those).
    */
   private void warmUp() throws Exception {
+    Load warm = load(WARM_UP_MILLIS, -1, () -> { });
+    System.out.println("member kill, warm-up: statuses " + warm.results.stream()
+        .collect(Collectors.groupingBy(Result::status, TreeMap::new, Collectors.counting())));
+  }
+
+  /** The requests of one load and when its victim was killed (ms from the start; -1: nobody was). */
+  private record Load(List<Result> results, long killedAt) {
+  }
+
+  /**
+   * Sends both streams round robin over the gateways for {@code millis}, one schedule for both: each 5 ms step sends
+   * the requests due by then. With a {@code victim}, runs {@code beforeKill} and kills it at {@link #KILL_AT_MILLIS},
+   * then sends only to the others. Returns once every request is answered.
+   */
+  private Load load(long millis, int victim, Runnable beforeKill) throws Exception {
     long start = System.nanoTime();
+    long startEpochMillis = System.currentTimeMillis();
     List<CompletableFuture<Result>> pending = new ArrayList<>();
     AtomicInteger next = new AtomicInteger();
     int tokenRate = TOKENS * TOKEN_RATE;
+    long killedAt = -1;
     long globalSent = 0;
     long tokenSent = 0;
-    for (long at = 0; at < WARM_UP_MILLIS; at += 5) {
+    for (long at = 0; at < millis; at += 5) {
       sleepUntil(start, at);
+      if (victim >= 0 && killedAt < 0 && at >= KILL_AT_MILLIS) {
+        beforeKill.run();
+        gateways[victim].kill();
+        killedAt = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+      }
+      int dead = killedAt < 0 ? -1 : victim;
       for (; globalSent * 1_000 / GLOBAL_RATE <= at; globalSent++) {
-        pending.add(send(pick(next, -1), "global", "X-Global", "all", start, System.currentTimeMillis(), at));
+        pending.add(send(pick(next, dead), "global", "X-Global", "all", start, startEpochMillis, at));
       }
       for (; tokenSent * 1_000 / tokenRate <= at; tokenSent++) {
         String token = "token-" + (tokenSent % TOKENS);
-        pending.add(send(pick(next, -1), token, "X-Api-Key", token, start, System.currentTimeMillis(), at));
+        pending.add(send(pick(next, dead), token, "X-Api-Key", token, start, startEpochMillis, at));
       }
     }
     CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
-    System.out.println("member kill, warm-up: statuses " + pending.stream().map(CompletableFuture::join)
-        .collect(Collectors.groupingBy(Result::status, TreeMap::new, Collectors.counting())));
+    return new Load(pending.stream().map(CompletableFuture::join).toList(), killedAt);
   }
+
 
   @AfterAll
   void stopAll() {
@@ -186,8 +209,9 @@ class MemberKillIT {
   /**
    * What a kill may cost, as docs/exactness.md states it: no request on a survivor unanswered; an answer other than
    * 200 and 429 only as 503 {@code overloaded} (a request late for its slots round after round), for at most
-   * {@link #MAX_SHED_PERCENT}% of them; in any window at most the limit plus the parts the gateways admit alone for calls that failed (those parts
-   * add up to the limit); the survivors forwarding at least 80% of the limit once 2 s have passed.
+   * {@link #MAX_SHED_PERCENT}% of them; in any window at most the limit plus the parts the gateways admit alone for
+   * calls that failed (those parts add up to the limit); the survivors forwarding at least 80% of the limit once 2 s
+   * have passed.
    */
   private void assertHolds(Run run) {
     List<Result> onSurvivors = run.results.stream()
@@ -212,56 +236,25 @@ class MemberKillIT {
 
   /** Sends the load round robin over the live gateways, kills {@code victim} on the way, then starts it again. */
   private Run run(int victim, String which) throws Exception {
-    long start = System.nanoTime();
-    long startEpochMillis = System.currentTimeMillis();
-    List<CompletableFuture<Result>> pending = new ArrayList<>();
     Map<Integer, Integer> placesAlone = new java.util.concurrent.ConcurrentSkipListMap<>();
     java.util.concurrent.atomic.AtomicBoolean victimDown = new java.util.concurrent.atomic.AtomicBoolean();
-    Thread sampler = new Thread(() -> {
-      // every 100 ms, off the send loop: how many places each live gateway decides alone
-      while (!Thread.currentThread().isInterrupted()) {
-        for (int i = 0; i < GATEWAYS; i++) {
-          if (i != victim || !victimDown.get()) {
-            sampleAlone(i, placesAlone);
-          }
-        }
-        try {
-          Thread.sleep(100);
-        } catch (InterruptedException e) {
-          return;
+    // every 100 ms, off the send loop: how many places each live gateway decides alone
+    java.util.concurrent.ScheduledExecutorService sampler = java.util.concurrent.Executors
+        .newSingleThreadScheduledExecutor();
+    sampler.scheduleAtFixedRate(() -> {
+      for (int i = 0; i < GATEWAYS; i++) {
+        if (i != victim || !victimDown.get()) {
+          sampleAlone(i, placesAlone);
         }
       }
-    }, "kill-places-sampler");
-    sampler.setDaemon(true);
-    sampler.start();
-    boolean killed = false;
-    long killedAt = -1;
-    int tokenRate = TOKENS * TOKEN_RATE;
-    AtomicInteger next = new AtomicInteger();
-    // one schedule for both streams: each step sends the requests due by then
-    long globalSent = 0;
-    long tokenSent = 0;
-    for (long at = 0; at < RUN_MILLIS; at += 5) {
-      sleepUntil(start, at);
-      if (!killed && at >= KILL_AT_MILLIS) {
-        victimDown.set(true);
-        gateways[victim].kill();
-        killed = true;
-        killedAt = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-      }
-      for (; globalSent * 1_000 / GLOBAL_RATE <= at; globalSent++) {
-        int gateway = pick(next, killed ? victim : -1);
-        pending.add(send(gateway, "global", "X-Global", "all", start, startEpochMillis, at));
-      }
-      for (; tokenSent * 1_000 / tokenRate <= at; tokenSent++) {
-        int gateway = pick(next, killed ? victim : -1);
-        String token = "token-" + (tokenSent % TOKENS);
-        pending.add(send(gateway, token, "X-Api-Key", token, start, startEpochMillis, at));
-      }
+    }, 0, 100, TimeUnit.MILLISECONDS);
+    Load load;
+    try {
+      load = load(RUN_MILLIS, victim, () -> victimDown.set(true));
+    } finally {
+      sampler.shutdownNow();
+      sampler.awaitTermination(5, TimeUnit.SECONDS);
     }
-    CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
-    sampler.interrupt();
-    sampler.join(5_000);
     Map<Integer, String> limiters = new TreeMap<>();
     for (int i = 0; i < GATEWAYS; i++) {
       if (i != victim) {
@@ -271,8 +264,7 @@ class MemberKillIT {
             + stats.getLong("storeFailures") + ", limiterModeSwitches " + stats.getLong("limiterModeSwitches"));
       }
     }
-    Run run = new Run(which, victim, killedAt, pending.stream().map(CompletableFuture::join).toList(), placesAlone,
-        limiters);
+    Run run = new Run(which, victim, load.killedAt, load.results, placesAlone, limiters);
     System.out.println(run.figures());
     gateways[victim] = startGateway(victim);
     awaitCluster();

@@ -766,7 +766,7 @@ public final class FailoverCounterStore implements CounterStore {
       return;
     }
     writingBackSingles = true;
-    vertx.runOnContext(v -> writeBack(batch, now).onComplete(done -> {
+    vertx.runOnContext(v -> new WriteBack(batch, now, null).start().onComplete(done -> {
       synchronized (this) {
         writingBackSingles = false;
       }
@@ -790,10 +790,6 @@ public final class FailoverCounterStore implements CounterStore {
       }
     }
     return batch;
-  }
-
-  private Future<Boolean> writeBack(Map<String, Admitted> batch, long now) {
-    return new WriteBack(batch, now, null).start();
   }
 
   /**
