@@ -83,8 +83,11 @@ class SplitBrainIT {
   /** Sent times are this test's clock, arrival times the API's: both the machine's, read a few ms apart. */
   private static final long CLOCKS_MILLIS = 10;
   private static final Duration WAIT_LIMIT = Duration.ofSeconds(60);
-  /** What C logs when it counts on the shared counters again, having written back what it admitted alone. */
-  private static final String BACK_TO_SHARED = "RECOVERING -> SHARED";
+  /**
+   * What C logs when it counts on the shared counters again, having written back what it admitted alone
+   * ({@code RECOVERING -> SHARED}, or {@code -> SUSPECT} when another place is suspected at that moment).
+   */
+  private static final String BACK_TO_SHARED = "counting on the shared counters again";
   private static final String OVERLOADED = "urn:sluice:problem:overloaded";
   private static final Pattern ACCOUNT_REMAINING = Pattern.compile("\"split-account\";r=(\\d+)");
 
@@ -474,8 +477,30 @@ class SplitBrainIT {
 
   private String tails() {
     StringBuilder tails = new StringBuilder();
+    // first, as the tails may be cut short: where each gateway's limiter stands, and C's last lines about it
+    gateways.forEach((name, g) -> tails.append('\n').append(name).append(": ").append(limiterStats(g)));
+    List<String> aboutTheStore = gateways.get("C").process.stderr().lines()
+        .filter(line -> line.contains("limiter store")).toList();
+    aboutTheStore.subList(Math.max(0, aboutTheStore.size() - 8), aboutTheStore.size())
+        .forEach(line -> tails.append("\nC: ").append(line));
     gateways.values().forEach(g -> tails.append(g.process.tails()));
     return tails.toString();
+  }
+
+  /** The limiter's figures in {@code gateway}'s /stats, for a failure's message. */
+  private String limiterStats(Gateway gateway) {
+    try {
+      HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(gateway.managementUrl("/stats")))
+          .timeout(Duration.ofSeconds(2)).GET().build(), HttpResponse.BodyHandlers.ofString());
+      JsonObject stats = new JsonObject(response.body());
+      return "limiterMode=" + stats.getString("limiterMode") + " limiterPlacesAlone="
+          + stats.getValue("limiterPlacesAlone") + " limiterModeSwitches=" + stats.getValue("limiterModeSwitches");
+    } catch (IOException | RuntimeException e) {
+      return "stats unreadable: " + e;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "interrupted";
+    }
   }
 
   private String mode(Gateway gateway) {

@@ -68,6 +68,8 @@ public final class FailoverCounterStore implements CounterStore {
    */
   static final int MAX_WRITE_BACKS_IN_FLIGHT = 64;
   private static final Logger LOG = LoggerFactory.getLogger(FailoverCounterStore.class);
+  /** What the log says when the gateway no longer decides any key alone (operators and tests look for it). */
+  static final String BACK_TO_SHARING = "counting on the shared counters again";
 
   private final Vertx vertx;
   private final CounterStore shared;
@@ -913,13 +915,13 @@ public final class FailoverCounterStore implements CounterStore {
   /** Logs a change of the gateway's state (its furthest place's); the places' own changes are logged at debug. */
   private void log(Applied applied, String why) {
     Transition transition = applied.gateway();
-    // a suspicion, raised or dropped, is not news: the failures are logged as such
-    if (transition == null || transition.to() == StoreMode.State.SUSPECT || transition.from() == StoreMode.State.SUSPECT
-        && transition.to() == StoreMode.State.SHARED) {
+    // a suspicion, raised or dropped, is not news (the failures are logged as such); leaving or entering deciding
+    // alone is, also when another place is only suspected at that moment (RECOVERING -> SUSPECT)
+    if (transition == null || !transition.from().alone() && !transition.to().alone()) {
       return;
     }
     String doing = switch (transition.to()) {
-      case SHARED, SUSPECT -> "counting on the shared counters again";
+      case SHARED, SUSPECT -> BACK_TO_SHARING;
       case RECOVERING -> "writing what was admitted alone into the shared counters";
       case DEGRADED -> switch (onFailure) {
         case LOCAL -> "gateway " + transition.seat().index() + " of " + transition.seat().gateways()

@@ -217,6 +217,26 @@ class FailoverCounterStoreTest extends CounterStoreContract {
     }
 
     @Test
+    @DisplayName("the way back is logged even when another place is only suspected at that moment (the gateway goes "
+        + "RECOVERING -> SUSPECT): SplitBrainIT waited 60 s for a line that was never written")
+    void backToSharingIsLoggedBesideASuspicion() {
+      try (io.sluice.gateway.testing.LogCapture logs = io.sluice.gateway.testing.LogCapture.of(
+          FailoverCounterStore.class)) {
+        placeZeroAlone();
+        under.faultyPlace = 1;
+        reserve(failover, ELSEWHERE + "k", clock.millis());
+        under.fault = Fault.NONE;
+        probe(failover);
+        assertEquals(StoreMode.State.SUSPECT, failover.mode(), "place 1 is still suspected");
+        assertEquals(0, failover.placesAlone());
+        List<String> back = logs.messages(ch.qos.logback.classic.Level.INFO).stream()
+            .filter(line -> line.contains(FailoverCounterStore.BACK_TO_SHARING)).toList();
+        assertEquals(1, back.size(), back::toString);
+        assertTrue(back.get(0).startsWith("limiter store RECOVERING -> SUSPECT"), back.get(0));
+      }
+    }
+
+    @Test
     @DisplayName("a key admitted alone stays with its failing place until that is written back, even when it has "
         + "moved to a healthy place meanwhile (a promoted backup): the new place does not know those admissions")
     void aMovedKeyStaysAloneUntilCarried() {
