@@ -1,10 +1,11 @@
-# bench/jars.sh: sourced by the bench scripts that start the built jars on loopback (bodies.sh, slow-clients.sh).
+# bench/jars.sh: sourced by the bench scripts that start the built jars on loopback (bodies.sh, slow-clients.sh, ...);
+# API_JAR and GW_JAR may be set beforehand (bench/run.sh passes its copies).
 # The sourcing script sets OUT (where logs go) and NAME (its name, for messages) first; it gets PIDS (what it
 # started), say, die, parse_build_option, free_ports, start, await_line, and a cleanup on exit that stops every PID it started (SIGTERM, then
 # SIGKILL after 10 s). It may set ON_EXIT to a command run at the end of the cleanup.
 
-API_JAR=api-verticle/target/api-verticle.jar
-GW_JAR=gateway-verticle/target/gateway-verticle.jar
+API_JAR="${API_JAR:-api-verticle/target/api-verticle.jar}"
+GW_JAR="${GW_JAR:-gateway-verticle/target/gateway-verticle.jar}"
 PIDS=()
 ON_EXIT=":"
 

@@ -11,14 +11,17 @@
 #              forwarded rate per key (median and lowest), the most forwarded in any 1 s window at the API
 #              (X-Upstream-Received-At), and the gateways' /stats counters over the run (requests decided again,
 #              store calls over limiter.storeTimeout)
+#   haproxy    then (unless OL_HAPROXY=false, or without haproxy) the same runs against HAProxy as the setup Sluice
+#              replaces (bench/haproxy/per-key.cfg: a stick table per header, excess 429): the latency run on one
+#              instance and on two sharing their tables through peers, then the overload runs on the two
 #   pass/fail  none: it prints figures (issue 14's targets: p50 added <= 1 ms and p99 added <= 5 ms under the limit;
 #              at 2x never over the limit, >= 97% forwarded per key, p99 <= 30 ms)
 #
 # Usage: bench/open-loop.sh [--build]
-# Environment: OL_SECONDS (20), OL_WARM (40s), OL_RUNS (2), OL_GATEWAY_ENV (one VAR=VALUE more for every gateway,
+# Environment: OL_SECONDS (20), OL_WARM (40s), OL_RUNS (2), OL_HAPROXY (true), OL_GATEWAY_ENV (one VAR=VALUE more for every gateway,
 #              e.g. SLUICE_LIMITER_ON_STORE_FAILURE=closed), OL_OUT (target/open-loop)
 # Everything runs on 127.0.0.1; every process it starts is stopped on exit, by PID. At most about
-# 60 s + 2 x (OL_WARM + OL_SECONDS) + OL_RUNS x OL_SECONDS of load.
+# 60 s + 2 x (OL_WARM + OL_SECONDS) + OL_RUNS x OL_SECONDS of load, twice with HAProxy.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -37,7 +40,7 @@ javac -d "$OUT/lc" bench/LoadClient.java || die "LoadClient did not compile"
 POLICIES='[{"name":"latency","key":"header:X-Key","requests":10,"window":"1s","onExceed":"reject","onMissingKey":"skip"},
  {"name":"overload","key":"header:X-Over","requests":5,"window":"1s","onExceed":"reject","onMissingKey":"skip"}]'
 POLICIES="$(tr -d '\n' <<< "$POLICIES")"
-read -r P_API P_A P_B M_A M_B <<< "$(free_ports 5)"
+read -r P_API P_A P_B M_A M_B PEER_A PEER_B <<< "$(free_ports 7)"
 
 start api -- -jar "$API_JAR" -conf "{\"http\":{\"host\":\"127.0.0.1\",\"port\":$P_API},\"warmupRequests\":500}"
 API_PID="${PIDS[-1]}"
@@ -110,4 +113,40 @@ for ((run = 1; run <= RUNS; run++)); do
   load "overload-$run" "$TARGETS" 0s "o$run-" X-Over 10
   report "overload-$run" "two clustered gateways, 100 keys x 10 r/s against 5/1s, run $run" \
     "$sa" "$sb" "$(stats "$M_A")" "$(stats "$M_B")"
+done
+# the two gateways go (their ports serve the HAProxies next); the API stays
+GA_PID="${PIDS[-2]}"; GB_PID="${PIDS[-1]}"
+kill -TERM "$GA_PID" "$GB_PID"; wait "$GA_PID" "$GB_PID" 2>/dev/null
+PIDS=("${PIDS[@]:0:${#PIDS[@]}-2}")
+
+[[ "${OL_HAPROXY:-true}" == true ]] || exit 0
+command -v haproxy > /dev/null || { say "haproxy not found: no HAProxy runs"; exit 0; }
+haproxy_instance() {  # haproxy_instance NAME PORT PEER_NAME
+  env HAP_BIND="127.0.0.1:$2" HAP_API="127.0.0.1:$P_API" HAP_PEER_A="127.0.0.1:$PEER_A" HAP_PEER_B="127.0.0.1:$PEER_B" \
+    HAP_KEY_LIMIT=10 HAP_OVER_LIMIT=5 haproxy -db -L "$3" -f bench/haproxy/per-key.cfg < /dev/null > "$OUT/$1.log" 2>&1 &
+  PIDS+=("$!")
+}
+listening() {  # listening PORT PID
+  local i
+  for ((i = 0; i < 50; i++)); do
+    curl -sf -m 1 -o /dev/null "http://127.0.0.1:$1/health" && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+haproxy_instance hap-one "$P_A" hap-a
+listening "$P_A" "${PIDS[-1]}" || die "HAProxy did not start (see $OUT/hap-one.log)"
+load hap-one-latency "http://127.0.0.1:$P_A" "$WARM" u X-Key 3
+report hap-one-latency "one HAProxy, 100 keys x 3 r/s (limit 10/1s)"
+kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null; unset 'PIDS[-1]'
+
+haproxy_instance hap-a "$P_A" hap-a
+haproxy_instance hap-b "$P_B" hap-b
+listening "$P_A" "${PIDS[-2]}" && listening "$P_B" "${PIDS[-1]}" || die "the two HAProxies did not start"
+load hap-two-latency "$TARGETS" "$WARM" u X-Key 3
+report hap-two-latency "two HAProxies (peers), 100 keys x 3 r/s (limit 10/1s)"
+for ((run = 1; run <= RUNS; run++)); do
+  load "hap-overload-$run" "$TARGETS" 0s "h$run-" X-Over 10
+  report "hap-overload-$run" "two HAProxies (peers), 100 keys x 10 r/s against 5/1s, run $run"
 done

@@ -12,8 +12,10 @@
 #              and the limiter mode of each gateway after the run (SHARED, or DEGRADED: it decided alone)
 #   order      rep 1: the builds in the order given, rep 2 reversed, ... each build on a fresh cluster per rep
 #
-# Usage: bench/per-key.sh LABEL=GATEWAY_JAR[@VAR=VALUE] [LABEL=GATEWAY_JAR[@VAR=VALUE] ...]
+# Usage: bench/per-key.sh LABEL=GATEWAY_JAR[@VAR=VALUE] [LABEL=GATEWAY_JAR[@VAR=VALUE] ...] [haproxy]
 #   VAR=VALUE is one more environment variable for that label's gateways, e.g. SLUICE_LIMITER_BATCH=true
+#   haproxy: two HAProxy instances instead of two gateways (bench/haproxy/per-key.cfg: a stick table per header,
+#   shared through peers), the same workloads and limits; no /stats, so no round trips
 #   e.g. bench/per-key.sh main=/tmp/sluice-main/gateway-verticle/target/gateway-verticle.jar \
 #          off=gateway-verticle/target/gateway-verticle.jar \
 #          batch=gateway-verticle/target/gateway-verticle.jar@SLUICE_LIMITER_BATCH=true
@@ -44,7 +46,11 @@ SECONDS=0
 LABELS=()
 declare -A JAR_OF=() EXTRA_OF=()
 for arg in "$@"; do
-  [[ "$arg" == *=* ]] || die "not LABEL=JAR: $arg"
+  if [[ "$arg" == haproxy ]]; then
+    command -v haproxy > /dev/null || die "haproxy not found"
+    LABELS+=(haproxy); continue
+  fi
+  [[ "$arg" == *=* ]] || die "not LABEL=JAR (or haproxy): $arg"
   label="${arg%%=*}"; jar="${arg#*=}"; extra=""
   if [[ "$jar" == *@* ]]; then extra="${jar#*@}"; jar="${jar%%@*}"; fi
   EXTRA_OF[$label]="$extra"
@@ -57,9 +63,19 @@ done
 for tool in java wrk curl python3 timeout; do command -v "$tool" > /dev/null || die "$tool not found"; done
 
 P_API=$BASE; P_GA=$((BASE + 1)); P_GB=$((BASE + 2)); M_GA=$((BASE + 11)); M_GB=$((BASE + 12))
+PEER_A=$((BASE + 21)); PEER_B=$((BASE + 22))
 POLICIES="[{\"name\":\"global-high\",\"key\":\"header:X-Bench-Global\",\"requests\":100000000,\"window\":\"1s\",\
 \"onExceed\":\"reject\",\"onMissingKey\":\"skip\"},{\"name\":\"per-token\",\"key\":\"header:X-Key\",\
 \"requests\":$LIMIT,\"window\":\"1s\",\"onExceed\":\"reject\",\"onMissingKey\":\"skip\"}]"
+
+# start_haproxy NAME ENV=VALUE... ARGS...: as jars.sh's start, for HAProxy
+start_haproxy() {
+  local name="$1" envs=()
+  shift
+  while [[ "$1" == *=* ]]; do envs+=("$1"); shift; done
+  env "${envs[@]}" haproxy "$@" < /dev/null > "$OUT/$name.log" 2>&1 &
+  PIDS+=("$!")
+}
 
 over_budget() { (( SECONDS > BUDGET )); }
 
@@ -164,7 +180,17 @@ for ((rep = 1; rep <= REPS; rep++)); do
     over_budget && { say "budget of $BUDGET s spent: stopping"; break 2; }
     cluster="per-key-$label-$rep-$$"
     gw=()
+    if [[ "$label" == haproxy ]]; then
+      for side in a b; do
+        hp=$P_GA; [[ $side == b ]] && hp=$P_GB
+        start_haproxy "$label-$rep-hap-$side" HAP_BIND="127.0.0.1:$hp" HAP_API="127.0.0.1:$P_API" \
+          HAP_PEER_A="127.0.0.1:$PEER_A" HAP_PEER_B="127.0.0.1:$PEER_B" HAP_KEY_LIMIT="$LIMIT" HAP_OVER_LIMIT="$LIMIT" \
+          -db -L "hap-$side" -f bench/haproxy/per-key.cfg
+        gw+=("${PIDS[-1]}")
+      done
+    fi
     for side in a b; do
+      [[ "$label" == haproxy ]] && break
       hp=$P_GA; mp=$M_GA; [[ $side == b ]] && { hp=$P_GB; mp=$M_GB; }
       start "$label-$rep-gw-$side" SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT=$hp SLUICE_MANAGEMENT_HOST=127.0.0.1 \
         SLUICE_MANAGEMENT_PORT=$mp SLUICE_UPSTREAMS="http://127.0.0.1:$P_API" SLUICE_CLUSTER_NAME="$cluster" \
@@ -172,8 +198,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
         ${EXTRA_OF[$label]:+"${EXTRA_OF[$label]}"} -- -jar "${JAR_OF[$label]}" -cluster -conf conf/gateway.json
       gw+=("${PIDS[-1]}")
     done
-    if ! wait_ready "http://127.0.0.1:$M_GA/health/ready" "${gw[0]}" 90 \
-        || ! wait_ready "http://127.0.0.1:$M_GB/health/ready" "${gw[1]}" 90; then
+    ready_a="http://127.0.0.1:$M_GA/health/ready"; ready_b="http://127.0.0.1:$M_GB/health/ready"
+    # HAProxy has no readiness endpoint: a request without a limited header goes straight to the API
+    [[ "$label" == haproxy ]] && { ready_a="http://127.0.0.1:$P_GA/health"; ready_b="http://127.0.0.1:$P_GB/health"; }
+    if ! wait_ready "$ready_a" "${gw[0]}" 90 || ! wait_ready "$ready_b" "${gw[1]}" 90; then
       say "$label rep $rep: gateways not ready (see $OUT/$label-$rep-gw-*.log); skipped"
       stop_some "${gw[@]}"; continue
     fi

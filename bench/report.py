@@ -891,11 +891,65 @@ def main():
       "the whole machine; the ratios are comparable only within this run.")
     phase = [f"start {meta.get('startup_s', '?')} s", f"throughput {meta.get('phase1_s', '?')} s",
              f"reject {meta.get('phase2_s', '?')} s", f"accuracy {meta.get('phase3_s', '?')} s"]
+    if "phase4_s" in meta:
+        phase.append(f"per-user {meta['phase4_s']} s")
     a(f"- Time taken: {', '.join(phase)}; total {meta.get('total_s', '?')} s (budget {meta.get('budget', '?')} s, "
       "hard stop by a watchdog).")
     a("")
+    per_user_section(out, a)
     with open(md_path, "w") as f:
         f.write("\n".join(L))
+
+
+def read_per_user(out):
+    """bench/per-user.sh's lines: system, workload, then key=value figures."""
+    path = os.path.join(out, "per-user", "per-user.tsv")
+    rows = {}
+    if not os.path.exists(path):
+        return rows
+    for line in open(path):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) >= 3:
+            rows[(parts[0], parts[1])] = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+    return rows
+
+
+def per_user_section(out, a):
+    """Phase 4 (bench/run.sh --per-user): issue 14's per-user workloads, one row per system."""
+    rows = read_per_user(out)
+    if not rows:
+        return
+    systems = list(dict.fromkeys(system for system, _ in rows))
+
+    def get(system, workload, key):
+        return rows.get((system, workload), {}).get(key)
+
+    def rps(system, workload):
+        v, p99 = get(system, workload, "req_s"), get(system, workload, "p99_ms")
+        return "—" if v is None else f"{int(v):,} ({p99} ms)"
+
+    table_rows = []
+    for system in systems:
+        leased, per_key = get(system, "leased", "req_s"), get(system, "per-key", "req_s")
+        ratio = f"{float(per_key) / float(leased):.2f}×" if leased and per_key and float(leased) > 0 else "—"
+        lat = (f"{get(system, 'latency', 'p50_ms')} / {get(system, 'latency', 'p99_ms')} ms"
+               if get(system, "latency", "p50_ms") else "—")
+        over = (f"{get(system, 'overload', 'per_key')}/s (lowest {get(system, 'overload', 'lowest')}), "
+                f"max {get(system, 'overload', 'max_window')} in a window, p99 {get(system, 'overload', 'p99_ms')} ms"
+                if get(system, "overload", "per_key") else "—")
+        table_rows.append([system, rps(system, "leased"), rps(system, "per-key"), ratio, lat, over])
+    a("## Per-user limits (phase 4, `bench/per-user.sh`)")
+    a("")
+    a(table(["system", "10,000 keys, one leased limit: req/s (p99)", "10,000 keys, 10/1 s each, not hit: req/s (p99)",
+             "per-key / leased", "100 keys × 3 r/s under 10/1 s: p50 / p99 (median over keys)",
+             "100 keys × 10 r/s against 5/1 s: forwarded per key, most at the API in 1 s, p99"], table_rows))
+    a("")
+    a("HAProxy: `bench/haproxy/per-key.cfg`, a stick table per header keyed on its value (`http_req_rate(1s)`, "
+      "excess 429); `haproxy-2` is two instances sharing their tables through a `peers` section. Sluice: one "
+      "gateway in memory, two and three clustered (`-cluster`), vertx engine. wrk: two threads and 64 connections "
+      "in all, split over the instances; the open-loop runs spread each key's requests round robin over them. "
+      "Figures of one run each, on the same shared machine as the rest.")
+    a("")
 
 
 if __name__ == "__main__":

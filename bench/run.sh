@@ -16,10 +16,14 @@
 #            3 accuracy: bench/LoadClient.java (open loop) at 0.8x, 1.2x, 2x and 20x the limits, a global
 #              stream (10/1s) and a per-token stream (5/1s) at once, against sluice-1/2/3, netty-1/2/3 and 1 or 2
 #              HAProxies
+#            4 per-user limits (with --per-user): bench/per-user.sh, issue 14's workloads on HAProxy (1, and 2 with
+#              peers) and Sluice (1, 2, 3 gateways, vertx engine): 10,000 keys with limits not hit, against the same
+#              instances with one leased limit; 100 keys open loop under the limit; 100 keys at 2x a 5/1 s limit
 #
-# Usage: bench/run.sh [--build] [--quick]
+# Usage: bench/run.sh [--build] [--quick] [--per-user]
 #   --build   first run `mvn -B -q -o package -DskipTests` (counted in the 19 minutes)
 #   --quick   1 run per throughput configuration, 3 s wrk runs, 4 s accuracy runs (a smoke test of the script)
+#   --per-user  phase 4 too, about 8 more minutes (the budget grows by PER_USER_S)
 # Environment: BENCH_BASE_PORT (18600), BENCH_BUDGET (seconds before the watchdog stops everything, 1140),
 #              BENCH_REPS (3), BENCH_WRK_SECONDS (5), BENCH_ACC_SECONDS (6), BENCH_OUT (bench/out)
 # The jars are copied to BENCH_OUT/jars first, so a rebuild during the run cannot disturb it.
@@ -29,10 +33,14 @@ ROOT="$PWD"
 
 BUILD=false
 QUICK=false
+PER_USER=false
+# phase 4's share of the budget: bench/per-user.sh takes about 90 s per system, five systems, plus starts and stops
+PER_USER_S=540
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) BUILD=true ;;
     --quick) QUICK=true ;;
+    --per-user) PER_USER=true ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -40,6 +48,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 BUDGET="${BENCH_BUDGET:-1140}"
+$PER_USER && [[ -z "${BENCH_BUDGET:-}" ]] && BUDGET=$((BUDGET + PER_USER_S))
 # A run during which the hypervisor gave more than STEAL_LIMIT % of the CPUs to other machines (steal) measured them
 # as much as the system: it is recorded as "PHASE-disturbed" (listed in the results, left out of the medians) and
 # run once more, whichever system it was, while REPEAT_RESERVE seconds stay for the rest and at most MAX_REPEATS times.
@@ -648,9 +657,21 @@ stop_named gw-c gw-b gw-a   # free their CPU for the netty cluster
 acc_three netty-3 gw-nc "$M_NC"
 echo "phase3_s=$((SECONDS - T3))" >> "$OUT/meta.env"
 
-# ---------------------------------------------------------------- stop, report
+# ---------------------------------------------------------------- stop, phase 4, report
 say "== stopping everything"
 stop_named gw-nc gw-nb gw-na netty-1 gw-c gw-b gw-a sluice-1 haproxy-high api
+if $PER_USER; then
+  T4=$SECONDS
+  rm -rf "${OUT:?}/per-user"
+  if have_time "$PER_USER_S"; then
+    say "== phase 4: per-user limits (bench/per-user.sh, output in $OUT/per-user)"
+    PU_OUT="$OUT/per-user" API_JAR="$API_JAR" GW_JAR="$GW_JAR" run_child bench/per-user.sh > "$OUT/logs/per-user.log" 2>&1 \
+      || say "bench/per-user.sh failed (see $OUT/logs/per-user.log)"
+  else
+    say "skipping phase 4: $(left) s left, it needs $PER_USER_S"
+  fi
+  echo "phase4_s=$((SECONDS - T4))" >> "$OUT/meta.env"
+fi
 echo "total_s=$SECONDS" >> "$OUT/meta.env"
 say "== writing bench/RESULTS.md and bench/accuracy.svg"
 timeout -k 2 30 python3 bench/report.py "$OUT" bench/RESULTS.md bench/accuracy.svg && REPORT_DONE=true
