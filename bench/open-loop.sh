@@ -18,7 +18,11 @@
 #              at 2x never over the limit, >= 97% forwarded per key, p99 <= 30 ms)
 #
 # Usage: bench/open-loop.sh [--build]
-# Environment: OL_SECONDS (20), OL_WARM (40s), OL_RUNS (2), OL_HAPROXY (true), OL_GATEWAY_ENV (one VAR=VALUE more for every gateway,
+#   over the limit  after each overload run, bench/over_limit.py lists the windows that held more than 5 of a key at
+#              the API and the requests in them (gateway, transit from send to API receipt); with OL_PAUSES=true the
+#              API and the gateways log their safepoints (-Xlog:safepoint) and the pauses that overlap the slowest
+#              transit are listed with it (bench/pauses.py)
+# Environment: OL_SECONDS (20), OL_WARM (40s), OL_RUNS (2), OL_HAPROXY (true), OL_PAUSES (false), OL_GATEWAY_ENV (one VAR=VALUE more for every gateway,
 #              e.g. SLUICE_LIMITER_ON_STORE_FAILURE=closed), OL_OUT (target/open-loop)
 # Everything runs on 127.0.0.1; every process it starts is stopped on exit, by PID. At most about
 # 60 s + 2 x (OL_WARM + OL_SECONDS) + OL_RUNS x OL_SECONDS of load, twice with HAProxy.
@@ -42,14 +46,20 @@ POLICIES='[{"name":"latency","key":"header:X-Key","requests":10,"window":"1s","o
 POLICIES="$(tr -d '\n' <<< "$POLICIES")"
 read -r P_API P_A P_B M_A M_B PEER_A PEER_B <<< "$(free_ports 7)"
 
-start api -- -jar "$API_JAR" -conf "{\"http\":{\"host\":\"127.0.0.1\",\"port\":$P_API},\"warmupRequests\":500}"
+# safepoint_log NAME: the JVM option that logs NAME's safepoints with wall-clock times, when OL_PAUSES=true
+safepoint_log() {
+  [[ "${OL_PAUSES:-false}" == true ]] && echo "JAVA_TOOL_OPTIONS=-Xlog:safepoint:file=$OUT/$1-safepoint.log:time"
+}
+rm -f "$OUT"/*-safepoint.log
+start api $(safepoint_log api) -- -jar "$API_JAR" -conf "{\"http\":{\"host\":\"127.0.0.1\",\"port\":$P_API},\"warmupRequests\":500}"
 API_PID="${PIDS[-1]}"
 await_line "$OUT/api.log" 'listening on port ([0-9]+)' "$API_PID" > /dev/null || die "the API did not start"
 
 gateway() {  # gateway NAME PORT MGMT_PORT MODE...
   start "$1" SLUICE_HTTP_HOST=127.0.0.1 SLUICE_HTTP_PORT="$2" SLUICE_MANAGEMENT_HOST=127.0.0.1 \
     SLUICE_MANAGEMENT_PORT="$3" SLUICE_UPSTREAMS="http://127.0.0.1:$P_API" SLUICE_CLUSTER_NAME="open-loop-$$" \
-    SLUICE_POLICIES="$POLICIES" ${OL_GATEWAY_ENV:+"$OL_GATEWAY_ENV"} -- -jar "$GW_JAR" "${@:4}" -conf conf/gateway.json
+    SLUICE_POLICIES="$POLICIES" ${OL_GATEWAY_ENV:+"$OL_GATEWAY_ENV"} $(safepoint_log "$1") \
+    -- -jar "$GW_JAR" "${@:4}" -conf conf/gateway.json
 }
 ready() {  # ready MGMT_PORT PID
   local i
@@ -68,7 +78,16 @@ stats() { curl -sf -m 2 "http://127.0.0.1:$1/stats" || echo '{}'; }
 load() {  # load NAME TARGETS WARMUP PREFIX HEADER RATE
   # shellcheck disable=SC2046
   timeout -k 5 $((SECS + 120)) java -cp "$OUT/lc" LoadClient --targets "$2" --duration "${SECS}s" --warmup "$3" \
-    --csv "$OUT/$1.csv" $(streams "$4" "$5" "$6") > "$OUT/$1.txt" 2>&1
+    --csv "$OUT/$1.csv" --json "$OUT/$1.json" $(streams "$4" "$5" "$6") > "$OUT/$1.txt" 2>&1
+}
+over_limit() {  # over_limit NAME: the windows over 5 at the API in that run, and what was slow in them
+  local pauses=()
+  if [[ "${OL_PAUSES:-false}" == true ]]; then
+    python3 bench/pauses.py 5 "$OUT"/*-safepoint.log > "$OUT/pauses.tsv" 2> "$OUT/pauses-summary.txt"
+    pauses=("$OUT/pauses.tsv")
+  fi
+  python3 bench/over_limit.py 5 1000 "$OUT/$1.csv" "$OUT/$1.json" "${pauses[@]}" > "$OUT/$1-over.txt"
+  tail -n 1 "$OUT/$1-over.txt"
 }
 report() {  # report NAME LABEL [STATS_BEFORE_A STATS_BEFORE_B STATS_AFTER_A STATS_AFTER_B]
   python3 - "$OUT/$1.txt" "$2" "${@:3}" <<'PY'
@@ -108,11 +127,35 @@ ready "$M_A" "${PIDS[-2]}" && ready "$M_B" "${PIDS[-1]}" || die "the clustered g
 TARGETS="http://127.0.0.1:$P_A,http://127.0.0.1:$P_B"
 load two-latency "$TARGETS" "$WARM" u X-Key 3
 report two-latency "two clustered gateways, 100 keys x 3 r/s (limit 10/1s)"
+metrics() { curl -sf -m 2 "http://127.0.0.1:$1/metrics" | grep '^sluice_upstream_response_seconds_bucket' || true; }
+upstream_answers() {  # upstream_answers NAME: from the gateways' sluice_upstream_response_seconds over the run
+  python3 - "$OUT/$1.metrics-before" "$OUT/$1.metrics-after" <<'PY'
+import re, sys
+def buckets(path):
+    b = {}
+    for line in open(path):
+        m = re.match(r'sluice_upstream_response_seconds_bucket\{.*le="([^"]+)".*\} (\S+)', line)
+        if m:
+            b[m.group(1)] = b.get(m.group(1), 0) + float(m.group(2))
+    return b
+before, after = buckets(sys.argv[1]), buckets(sys.argv[2])
+d = {le: after[le] - before.get(le, 0) for le in after}
+total = d.get("+Inf", 0)
+if total:
+    over = lambda le: total - d.get(le, total)
+    print(f"  upstream answers (from leaving the gateway to the response head): {total:.0f}, over 10 ms {over('0.01'):.0f}, "
+          f"over 25 ms {over('0.025'):.0f}, over 50 ms {over('0.05'):.0f}, over 100 ms {over('0.1'):.0f}")
+PY
+}
 for ((run = 1; run <= RUNS; run++)); do
+  { metrics "$M_A"; metrics "$M_B"; } > "$OUT/overload-$run.metrics-before"
   sa="$(stats "$M_A")"; sb="$(stats "$M_B")"
   load "overload-$run" "$TARGETS" 0s "o$run-" X-Over 10
   report "overload-$run" "two clustered gateways, 100 keys x 10 r/s against 5/1s, run $run" \
     "$sa" "$sb" "$(stats "$M_A")" "$(stats "$M_B")"
+  { metrics "$M_A"; metrics "$M_B"; } > "$OUT/overload-$run.metrics-after"
+  upstream_answers "overload-$run"
+  over_limit "overload-$run"
 done
 # the two gateways go (their ports serve the HAProxies next); the API stays
 GA_PID="${PIDS[-2]}"; GB_PID="${PIDS[-1]}"

@@ -11,7 +11,9 @@
 #               leases on a cluster): the same instances with limits that cost nothing, the yardstick
 #     per-key   the same wrk, each request in the per-token policy of its key, PU_LIMIT/1 s (never hit)
 #               wrk: two threads and 64 connections in all (one wrk per instance: -t2 -c64, -t1 -c32 each,
-#               -t1 -c21 each), bench/keys.lua, PU_WRK_WARM s unmeasured then PU_WRK_SECONDS measured
+#               -t1 -c21 each), bench/keys.lua, PU_WRK_SECONDS measured after an unmeasured run of the same:
+#               PU_WRK_WARM s before the first workload (a fresh JVM's JIT needs 30-40 s of load; a cluster just
+#               formed still migrates partitions), 10 s before the second
 #     latency   bench/LoadClient.java, 100 keys x 3 r/s against 10/1 s (never hit), each key round robin over the
 #               instances: PU_OL_WARM unmeasured then PU_OL_SECONDS; median over the keys of p50 and p99
 #     overload  100 keys x 10 r/s against 5/1 s (reject), PU_OL_SECONDS, no warm-up of that policy: forwarded per
@@ -20,10 +22,10 @@
 #   figures   PU_OUT/per-user.tsv, one line per system and workload, and a table on stdout; nothing asserted
 #
 # Usage: bench/per-user.sh [--build]
-# Environment: PU_SYSTEMS ("haproxy-1 haproxy-2 sluice-1 sluice-2 sluice-3"), PU_WRK_SECONDS (10), PU_WRK_WARM (10),
+# Environment: PU_SYSTEMS ("haproxy-1 haproxy-2 sluice-1 sluice-2 sluice-3"), PU_WRK_SECONDS (10), PU_WRK_WARM (30),
 #              PU_OL_SECONDS (15), PU_OL_WARM (20s), PU_LIMIT (10), PU_OUT (target/per-user)
 # Everything runs on 127.0.0.1 at nice 15 (free ports); every process it starts is stopped on exit, by PID. About
-# 90 s per system, 100 s for a cluster of three.
+# 110 s per system.
 set -uo pipefail
 if [[ -z "${PU_NICED:-}" ]]; then exec env PU_NICED=1 nice -n 15 "$0" "$@"; fi
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,7 +34,7 @@ NAME=per-user.sh
 OUT="${PU_OUT:-target/per-user}"
 SYSTEMS="${PU_SYSTEMS:-haproxy-1 haproxy-2 sluice-1 sluice-2 sluice-3}"
 WRK_S="${PU_WRK_SECONDS:-10}"
-WRK_WARM="${PU_WRK_WARM:-10}"
+WRK_WARM="${PU_WRK_WARM:-30}"
 OL_S="${PU_OL_SECONDS:-15}"
 OL_WARM="${PU_OL_WARM:-20s}"
 LIMIT="${PU_LIMIT:-10}"
@@ -181,9 +183,11 @@ for system in $SYSTEMS; do
   case "$system" in haproxy-1|haproxy-2|sluice-1|sluice-2|sluice-3) ;; *) die "unknown system $system" ;; esac
   up "$system" || { down; continue; }
   n="${#TARGET_PORTS[@]}"
+  warm="$WRK_WARM"
   for workload in leased per-key; do
     prefix="$OUT/$system-$workload"
-    wrk_load "$workload" "$WRK_WARM" "$prefix.warm"
+    wrk_load "$workload" "$warm" "$prefix.warm"
+    warm=10
     wrk_load "$workload" "$WRK_S" "$prefix"
     wrk_figures "$system" "$workload" "$prefix" "$n" | tee -a "$OUT/per-user.tsv"
   done

@@ -23,7 +23,7 @@
 # Usage: bench/run.sh [--build] [--quick] [--per-user]
 #   --build   first run `mvn -B -q -o package -DskipTests` (counted in the 19 minutes)
 #   --quick   1 run per throughput configuration, 3 s wrk runs, 4 s accuracy runs (a smoke test of the script)
-#   --per-user  phase 4 too, about 8 more minutes (the budget grows by PER_USER_S)
+#   --per-user  phase 4 too, about 10 more minutes (the budget grows by PER_USER_S)
 # Environment: BENCH_BASE_PORT (18600), BENCH_BUDGET (seconds before the watchdog stops everything, 1140),
 #              BENCH_REPS (3), BENCH_WRK_SECONDS (5), BENCH_ACC_SECONDS (6), BENCH_OUT (bench/out)
 # The jars are copied to BENCH_OUT/jars first, so a rebuild during the run cannot disturb it.
@@ -34,8 +34,8 @@ ROOT="$PWD"
 BUILD=false
 QUICK=false
 PER_USER=false
-# phase 4's share of the budget: bench/per-user.sh takes about 90 s per system, five systems, plus starts and stops
-PER_USER_S=540
+# phase 4's share of the budget: bench/per-user.sh takes about 110 s per system, five systems, plus starts and stops
+PER_USER_S=660
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) BUILD=true ;;
